@@ -1,1 +1,71 @@
-//! Placeholder until the crate lands.
+//! `fjord-storage`: partition logs on disk, in Kafka's own layout.
+//!
+//! A partition directory holds segments named by their base offset (20 digits): `.log` (record
+//! batches v2 exactly as produced, offsets and leader epoch stamped), `.index` and `.timeindex`
+//! (sparse, mmap'd), plus small checkpoint files. [`Log`] is the entry point: append, read by
+//! offset or timestamp, retention, DeleteRecords, flush and crash recovery. Sync file I/O only.
+
+mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod index;
+mod log;
+mod mmap;
+mod producer_state;
+mod records;
+mod recovery;
+mod retention;
+mod segment;
+#[cfg(test)]
+mod testutil;
+
+pub use batch::{BatchHeader, HEADER_LEN};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use error::{BatchError, StorageError};
+pub use log::Log;
+
+use bytes::Bytes;
+
+/// The outcome of [`Log::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset assigned to the last record.
+    pub last_offset: i64,
+    /// The append time stamped on the batches, or -1 unless `LogAppendTime`.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// Records appended.
+    pub record_count: i64,
+    /// Largest batch timestamp appended.
+    pub max_timestamp: i64,
+    /// An idempotent retry: nothing was appended, the offsets are the original ones.
+    pub duplicate: bool,
+}
+
+/// The outcome of [`Log::read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole batches, concatenated as stored.
+    pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// A record's timestamp and offset (ListOffsets answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+impl TimestampOffset {
+    /// "No record": Kafka's -1/-1.
+    pub const NONE: TimestampOffset = TimestampOffset {
+        timestamp: -1,
+        offset: -1,
+    };
+}

@@ -1,0 +1,169 @@
+//! [`Log`]: one partition's log.
+
+mod append;
+mod open;
+mod read;
+mod timestamp;
+mod truncate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::checkpoint;
+use crate::config::LogConfig;
+use crate::error::StorageError;
+use crate::producer_state::ProducerStates;
+use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
+
+/// A partition log in a directory `<topic>-<partition>/`.
+///
+/// On disk: segments `<base offset, 20 digits>.log|.index|.timeindex` (see [`crate::segment`]
+/// and [`crate::index`]), plus `recovery-point-offset-checkpoint` (everything below it was
+/// fsynced), `log-start-offset-checkpoint` (DeleteRecords) and `.kafka_cleanshutdown` (present
+/// only between a clean [`Log::close`] and the next [`Log::open`]).
+///
+/// Thread-safety: `Send + Sync`, meant to be shared in an `Arc`. Appends, rolls, retention and
+/// truncation are serialised by one mutex. Reads take no lock held by appends across I/O: they
+/// clone `Arc`s of segments from a map under a short read lock and `pread` up to each segment's
+/// published length, so a concurrent retention delete or roll never breaks them.
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: RwLock<LogConfig>,
+    pub(crate) writer: Mutex<Writer>,
+    /// Every segment, active included, by base offset: what readers see.
+    pub(crate) segments: RwLock<BTreeMap<i64, Arc<SegmentFiles>>>,
+    pub(crate) log_start: AtomicI64,
+    pub(crate) log_end: AtomicI64,
+}
+
+/// State only the appender touches.
+pub(crate) struct Writer {
+    pub(crate) active: ActiveSegment,
+    pub(crate) sealed: BTreeMap<i64, SealedSegment>,
+    pub(crate) producers: ProducerStates,
+    /// Offset below which everything is fsynced.
+    pub(crate) recovery_point: i64,
+    pub(crate) unflushed_messages: u64,
+    pub(crate) last_flush_ms: i64,
+    /// Latest `now_ms` seen, the clock for `flush.ms` when `flush()` is called without one.
+    pub(crate) last_now_ms: i64,
+    /// Reused between appends: the request's batches with offsets stamped.
+    pub(crate) buf: Vec<u8>,
+}
+
+impl Log {
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Replaces the configuration (a topic config change). Applies from the next append;
+    /// index preallocation changes with the next segment.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write() = config;
+    }
+
+    pub fn config(&self) -> LogConfig {
+        *self.config.read()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// The next offset to be assigned.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().values().map(|s| s.len()).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+
+    /// Time-based roll: seals the active segment if `segment.ms` has passed since its first
+    /// append. Also checked by every append.
+    pub fn maybe_roll(&self, now_ms: i64) -> Result<(), StorageError> {
+        let config = self.config();
+        let mut w = self.writer.lock();
+        w.last_now_ms = w.last_now_ms.max(now_ms);
+        if !w.active.is_empty() && w.active.is_expired(now_ms, &config) {
+            self.roll(&mut w, &config)?;
+        }
+        self.maybe_flush(&mut w, &config, now_ms)
+    }
+
+    /// fsyncs the active segment and its indexes and advances the recovery point to the log
+    /// end (sealed segments were fsynced when sealed).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let mut w = self.writer.lock();
+        self.flush_locked(&mut w)
+    }
+
+    /// Flushes, trims the active segment's indexes, writes the checkpoints and the clean
+    /// shutdown marker, so the next open skips recovery.
+    pub fn close(self) -> Result<(), StorageError> {
+        let mut w = self.writer.lock();
+        self.flush_locked(&mut w)?;
+        w.active.trim_indexes()?;
+        checkpoint::write_offset(&self.dir, checkpoint::LOG_START, self.log_start_offset())?;
+        checkpoint::mark_clean(&self.dir)
+    }
+
+    fn flush_locked(&self, w: &mut Writer) -> Result<(), StorageError> {
+        w.active.files().flush()?;
+        let end = self.log_end_offset();
+        if end != w.recovery_point {
+            w.recovery_point = end;
+            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, end)?;
+        }
+        w.unflushed_messages = 0;
+        w.last_flush_ms = w.last_now_ms;
+        Ok(())
+    }
+
+    /// Applies `flush.messages` and `flush.ms`.
+    fn maybe_flush(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let by_count = w.unflushed_messages >= config.flush_interval_messages;
+        let by_time = config.flush_interval_ms != u64::MAX
+            && w.unflushed_messages > 0
+            && now_ms.saturating_sub(w.last_flush_ms) >= config.flush_interval_ms as i64;
+        if by_count || by_time {
+            self.flush_locked(w)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end. The sealed segment is
+    /// fsynced, so the recovery point moves to its end.
+    pub(crate) fn roll(&self, w: &mut Writer, config: &LogConfig) -> Result<(), StorageError> {
+        let base = self.log_end_offset();
+        if w.active.base_offset() == base {
+            return Ok(()); // empty: nothing to seal
+        }
+        let fresh = ActiveSegment::create(&self.dir, base, config)?;
+        self.segments.write().insert(base, fresh.files().clone());
+        let old = std::mem::replace(&mut w.active, fresh);
+        let sealed = old.seal()?;
+        tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
+        w.sealed.insert(sealed.base_offset(), sealed);
+        if w.recovery_point < base {
+            w.recovery_point = base;
+            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, base)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! Lookups by timestamp (ListOffsets).
+
+use super::Log;
+use crate::error::StorageError;
+use crate::records::record_timestamps;
+use crate::segment::SegmentFiles;
+use crate::TimestampOffset;
+
+impl Log {
+    /// The first record (offset order) at or after the log start whose timestamp is `>= ts`,
+    /// exact per record: the time index narrows the start, batch headers skip batches whose
+    /// `maxTimestamp` is below `ts`, and the matching batch is decoded (decompressed if needed).
+    /// `None` if no record qualifies. The special ListOffsets values (-1 latest, -2 earliest,
+    /// -3 max timestamp) are the caller's: see [`Log::log_end_offset`],
+    /// [`Log::log_start_offset`] and [`Log::max_timestamp_offset`].
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, StorageError> {
+        let log_start = self.log_start_offset();
+        let segments: Vec<_> = self.segments.read().values().cloned().collect();
+        for segment in segments {
+            if segment.next_offset() <= log_start || segment.max_timestamp().timestamp < ts {
+                continue;
+            }
+            let from = segment
+                .indexes()
+                .time
+                .lookup_before(ts)
+                .map_or(log_start, |(_, offset)| (offset + 1).max(log_start));
+            if let Some(found) = search_segment(&segment, from, ts)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (the first such, in offset order) and that
+    /// timestamp; `None` for an empty log. If the batch cannot be decoded, the batch's last
+    /// offset is returned (Kafka's answer before KIP-734).
+    pub fn max_timestamp_offset(&self) -> Option<TimestampOffset> {
+        let segments: Vec<_> = self.segments.read().values().cloned().collect();
+        let mut best: Option<(TimestampOffset, &SegmentFiles)> = None;
+        for s in &segments {
+            let m = s.max_timestamp();
+            if m.offset >= 0 && best.is_none_or(|(b, _)| m.timestamp > b.timestamp) {
+                best = Some((m, s));
+            }
+        }
+        let (shallow, segment) = best?;
+        let exact = || -> Result<Option<TimestampOffset>, StorageError> {
+            let Some((position, header)) = segment.find_batch(shallow.offset)? else {
+                return Ok(None);
+            };
+            let batch = segment.read_bytes(position, header.size())?;
+            Ok(record_timestamps(&header, batch)?
+                .into_iter()
+                .find(|(_, t)| *t == shallow.timestamp)
+                .map(|(offset, timestamp)| TimestampOffset { timestamp, offset }))
+        };
+        Some(exact().ok().flatten().unwrap_or(shallow))
+    }
+}
+
+/// The first record at offset `>= from` with timestamp `>= ts` in `segment`.
+fn search_segment(
+    segment: &SegmentFiles,
+    from: i64,
+    ts: i64,
+) -> Result<Option<TimestampOffset>, StorageError> {
+    let Some((mut position, _)) = segment.find_batch(from)? else {
+        return Ok(None);
+    };
+    let limit = segment.len();
+    while let Some((at, header)) =
+        segment.find_batch_from(position, limit, |h| h.max_timestamp >= ts)?
+    {
+        let batch = segment.read_bytes(at, header.size())?;
+        let hit = record_timestamps(&header, batch)?
+            .into_iter()
+            .find(|(offset, t)| *offset >= from && *t >= ts);
+        if let Some((offset, timestamp)) = hit {
+            return Ok(Some(TimestampOffset { timestamp, offset }));
+        }
+        position = at + header.size() as u64;
+    }
+    Ok(None)
+}

@@ -1,0 +1,82 @@
+//! `Log::truncate_to`: follower truncation for replication.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::open::replay_producers;
+use super::Log;
+use crate::checkpoint;
+use crate::error::StorageError;
+use crate::producer_state::ProducerStates;
+use crate::recovery::rebuild_segment;
+use crate::segment::{ActiveSegment, SegmentFiles};
+
+impl Log {
+    /// Drops every batch holding an offset `>= offset` (a batch straddling `offset` goes
+    /// whole, as in Kafka, so the log end may land below `offset`). Later segments are deleted,
+    /// the segment holding `offset` is cut and becomes the active one. Truncating below the log
+    /// start empties the log and restarts it at `offset`. Producer state is rebuilt.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let config = self.config();
+        let mut w = self.writer.lock();
+        let offset = offset.max(0);
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let mut all: Vec<Arc<SegmentFiles>> = w.sealed.values().map(|s| s.files().clone()).collect();
+        all.push(w.active.files().clone());
+        let restart = offset < self.log_start_offset();
+        let keep = if restart {
+            None
+        } else {
+            all.iter().rev().find(|s| s.base_offset() < offset).cloned()
+        };
+        // Start the replacement active segment before deleting anything it may replace.
+        let new_active = match &keep {
+            Some(files) => {
+                let cut = files.find_batch(offset)?.map_or(files.len(), |(pos, _)| pos);
+                files.truncate_log(cut)?;
+                rebuild_segment(files, config.index_interval_bytes, false)?;
+                ActiveSegment::resume(files.clone(), &config)?
+            }
+            None => {
+                for s in &all {
+                    s.delete()?;
+                }
+                ActiveSegment::create(&self.dir, offset, &config)?
+            }
+        };
+        let keep_base = new_active.base_offset();
+        {
+            let mut map = self.segments.write();
+            for s in &all {
+                if s.base_offset() > keep_base || (keep.is_none() && s.base_offset() != offset) {
+                    map.remove(&s.base_offset());
+                    if keep.is_some() {
+                        s.delete()?;
+                    }
+                }
+            }
+            map.insert(keep_base, new_active.files().clone());
+        }
+        w.sealed.retain(|base, _| *base < keep_base);
+        w.active = new_active;
+        let end = w.active.files().next_offset();
+        self.log_end.store(end, Ordering::Release);
+        if restart {
+            self.log_start.store(offset, Ordering::Release);
+            checkpoint::write_offset(&self.dir, checkpoint::LOG_START, offset)?;
+        }
+        if w.recovery_point > end {
+            w.recovery_point = end;
+            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, end)?;
+        }
+        let mut producers = ProducerStates::default();
+        for s in w.sealed.values() {
+            replay_producers(s.files(), &mut producers)?;
+        }
+        replay_producers(w.active.files(), &mut producers)?;
+        w.producers = producers;
+        Ok(())
+    }
+}

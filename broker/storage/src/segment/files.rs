@@ -1,0 +1,241 @@
+//! The files of one segment and the reads every segment supports, active or sealed.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::batch::{BatchHeader, HEADER_LEN};
+use crate::error::StorageError;
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::TimestampOffset;
+
+/// `<dir>/<base offset, 20 digits>.<ext>`, Kafka's segment file name.
+pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// The two indexes of a segment, locked together.
+pub(crate) struct Indexes {
+    pub(crate) offset: OffsetIndex,
+    pub(crate) time: TimeIndex,
+}
+
+/// `<base>.log`, `<base>.index` and `<base>.timeindex` of one segment.
+///
+/// Format: the `.log` is record batches v2 back to back, exactly as stored by append; see
+/// [`crate::index`] for the two indexes.
+///
+/// Thread-safety: `Sync`. Readers use positioned reads (`pread`) bounded by `len`, which the
+/// single writer publishes with release ordering only after the bytes are written; indexes sit
+/// behind an `RwLock` held for a lookup or an insert, never across I/O on the `.log`. Deleting
+/// the files while a reader holds this struct is fine: the open descriptor keeps the data.
+pub(crate) struct SegmentFiles {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: File,
+    len: AtomicU64,
+    next_offset: AtomicI64,
+    max_timestamp: Mutex<TimestampOffset>,
+    indexes: RwLock<Indexes>,
+}
+
+impl SegmentFiles {
+    /// Creates an empty segment, replacing any leftover files of the same name.
+    pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<SegmentFiles, StorageError> {
+        for ext in ["index", "timeindex"] {
+            let p = segment_path(dir, base_offset, ext);
+            if p.exists() {
+                fs::remove_file(&p).map_err(StorageError::io("remove stale index", &p))?;
+            }
+        }
+        Self::open_with(dir, base_offset, true)
+    }
+
+    /// Opens an existing segment. `len` and `next_offset` are 0/base until the caller scans it.
+    pub(crate) fn open(dir: &Path, base_offset: i64) -> Result<SegmentFiles, StorageError> {
+        Self::open_with(dir, base_offset, false)
+    }
+
+    fn open_with(dir: &Path, base_offset: i64, truncate: bool) -> Result<SegmentFiles, StorageError> {
+        let log_path = segment_path(dir, base_offset, "log");
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(truncate)
+            .truncate(truncate)
+            .open(&log_path)
+            .map_err(StorageError::io("open segment", &log_path))?;
+        let len = log
+            .metadata()
+            .map_err(StorageError::io("stat segment", &log_path))?
+            .len();
+        let indexes = Indexes {
+            offset: OffsetIndex::open(&segment_path(dir, base_offset, "index"), base_offset)?,
+            time: TimeIndex::open(&segment_path(dir, base_offset, "timeindex"), base_offset)?,
+        };
+        Ok(SegmentFiles {
+            base_offset,
+            log_path,
+            log,
+            len: AtomicU64::new(len),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: Mutex::new(TimestampOffset::NONE),
+            indexes: RwLock::new(indexes),
+        })
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Bytes of complete batches readers may see.
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// One past the last offset stored in this segment (`base_offset` when empty).
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    /// Largest batch timestamp and the last offset of its batch (`NONE` when empty).
+    pub(crate) fn max_timestamp(&self) -> TimestampOffset {
+        *self.max_timestamp.lock()
+    }
+
+    pub(crate) fn set_max_timestamp(&self, ts: TimestampOffset) {
+        *self.max_timestamp.lock() = ts;
+    }
+
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Makes `len` bytes and offsets below `next_offset` visible to readers.
+    pub(crate) fn publish(&self, len: u64, next_offset: i64) {
+        self.len.store(len, Ordering::Release);
+        self.next_offset.store(next_offset, Ordering::Release);
+    }
+
+    pub(crate) fn indexes(&self) -> RwLockReadGuard<'_, Indexes> {
+        self.indexes.read()
+    }
+
+    pub(crate) fn indexes_mut(&self) -> RwLockWriteGuard<'_, Indexes> {
+        self.indexes.write()
+    }
+
+    /// Writes `data` at `position` (the writer's end of file).
+    pub(crate) fn write_at(&self, data: &[u8], position: u64) -> Result<(), StorageError> {
+        self.log
+            .write_all_at(data, position)
+            .map_err(StorageError::io("write segment", &self.log_path))
+    }
+
+    /// Reads up to `buf.len()` bytes at `position`; returns how many were read (short at EOF).
+    pub(crate) fn read_at(&self, buf: &mut [u8], position: u64) -> Result<usize, StorageError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.log.read_at(&mut buf[done..], position + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StorageError::io("read segment", &self.log_path)(e)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// The header of the batch at `position`, or `None` if no whole batch ends before `limit`.
+    pub(crate) fn header_at(
+        &self,
+        position: u64,
+        limit: u64,
+    ) -> Result<Option<BatchHeader>, StorageError> {
+        if position + HEADER_LEN as u64 > limit {
+            return Ok(None);
+        }
+        let mut buf = [0u8; HEADER_LEN];
+        if self.read_at(&mut buf, position)? < HEADER_LEN {
+            return Ok(None);
+        }
+        let header = BatchHeader::parse(&buf).map_err(|e| StorageError::CorruptLog {
+            path: self.log_path.clone(),
+            reason: format!("bad batch header at position {position}: {e}"),
+        })?;
+        if position + header.size() as u64 > limit {
+            return Ok(None);
+        }
+        Ok(Some(header))
+    }
+
+    /// Position and header of the first batch whose last offset is `>= offset`, searching from
+    /// the offset index's floor entry; `None` if the segment has no such batch.
+    pub(crate) fn find_batch(
+        &self,
+        offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        let limit = self.len();
+        let start = self.indexes().offset.lookup(offset).map_or(0, |(_, pos)| pos);
+        self.find_batch_from(start, limit, |h| h.last_offset() >= offset)
+    }
+
+    /// Scans batch headers from `position` for the first that satisfies `found`.
+    pub(crate) fn find_batch_from(
+        &self,
+        mut position: u64,
+        limit: u64,
+        found: impl Fn(&BatchHeader) -> bool,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        while let Some(header) = self.header_at(position, limit)? {
+            if found(&header) {
+                return Ok(Some((position, header)));
+            }
+            position += header.size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads `len` bytes at `position` into a new buffer.
+    pub(crate) fn read_bytes(&self, position: u64, len: usize) -> Result<Bytes, StorageError> {
+        let mut buf = BytesMut::zeroed(len);
+        let n = self.read_at(&mut buf, position)?;
+        buf.truncate(n);
+        Ok(buf.freeze())
+    }
+
+    /// Cuts the `.log` to `len` bytes.
+    pub(crate) fn truncate_log(&self, len: u64) -> Result<(), StorageError> {
+        self.log
+            .set_len(len)
+            .map_err(StorageError::io("truncate segment", &self.log_path))
+    }
+
+    /// fsyncs the `.log` and both indexes.
+    pub(crate) fn flush(&self) -> Result<(), StorageError> {
+        self.log
+            .sync_data()
+            .map_err(StorageError::io("fsync segment", &self.log_path))?;
+        let idx = self.indexes();
+        idx.offset.flush()?;
+        idx.time.flush()
+    }
+
+    /// Removes the three files. Readers still holding this segment keep reading the `.log`.
+    pub(crate) fn delete(&self) -> Result<(), StorageError> {
+        let dir = self.log_path.parent().unwrap_or(Path::new("."));
+        for ext in ["log", "index", "timeindex"] {
+            let p = segment_path(dir, self.base_offset, ext);
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("delete segment", &p)(e)),
+            }
+        }
+        Ok(())
+    }
+}
