@@ -89,9 +89,15 @@ impl Connection {
         self.versions.get(&(key as i16)).copied()
     }
 
-    /// The highest version of `R` both this crate and the broker support, within `client`
-    /// (the range the caller knows how to fill and read). UNSUPPORTED_VERSION when there is none.
-    pub fn negotiate<R: Request>(&self, client: VersionRange) -> Result<i16, ClientError> {
+    /// The highest version of `R` both `kafka-protocol` and the broker support;
+    /// UNSUPPORTED_VERSION when there is none.
+    pub fn negotiate<R: Request>(&self) -> Result<i16, ClientError> {
+        self.negotiate_within::<R>(R::VERSIONS)
+    }
+
+    /// Like [`Connection::negotiate`], limited to `client`: the versions the caller knows how
+    /// to fill and read.
+    pub fn negotiate_within<R: Request>(&self, client: VersionRange) -> Result<i16, ClientError> {
         negotiate(
             R::KEY,
             self.versions.get(&R::KEY).copied(),

@@ -89,7 +89,7 @@ impl AdminClient {
         let mut retried = false;
         loop {
             let connection = self.ensure_connected(&mut slot).await?;
-            let version = connection.negotiate::<R>(client)?;
+            let version = connection.negotiate_within::<R>(client)?;
             match connection.send(build(version), version).await {
                 Ok(response) => return Ok((response, version)),
                 Err(e) if e.breaks_connection() => {
