@@ -5,6 +5,8 @@ mod open;
 mod read;
 mod timestamp;
 mod truncate;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

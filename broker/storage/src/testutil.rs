@@ -83,3 +83,28 @@ impl BatchBuilder {
         buf.to_vec()
     }
 }
+
+use crate::{LogConfig, StorageError};
+
+/// Small segments and an index entry after every batch, so tests roll and index.
+pub(crate) fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 1,
+        segment_index_bytes: 4096,
+        ..LogConfig::default()
+    }
+}
+
+/// Splits stored bytes into batch headers, checking each CRC: what a consumer would decode.
+pub(crate) fn headers(bytes: &[u8]) -> Result<Vec<crate::BatchHeader>, StorageError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let h = crate::batch::validate(&bytes[pos..])
+            .map_err(|kind| StorageError::InvalidBatch { position: pos, kind })?;
+        pos += h.size();
+        out.push(h);
+    }
+    Ok(out)
+}
