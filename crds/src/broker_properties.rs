@@ -1,0 +1,105 @@
+//! The Kafka broker properties that `fjord-broker` understands, and which of them the operator
+//! sets itself.
+//!
+//! Keep this list in step with the broker's config module: a Cluster whose `spec.config` names a
+//! key the broker does not know is refused with a condition instead of crash-looping its pods.
+
+use std::collections::BTreeMap;
+
+/// Every property `fjord-broker` accepts (file, `FJORD_*` environment or `--set`).
+pub const KNOWN: &[&str] = &[
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "node.id",
+    "num.partitions",
+    "default.replication.factor",
+    "min.insync.replicas",
+    "auto.create.topics.enable",
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.retention.ms",
+    "log.retention.bytes",
+    "log.retention.check.interval.ms",
+    "log.index.interval.bytes",
+    "message.max.bytes",
+    "socket.request.max.bytes",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "metrics.port",
+    "max.connections",
+    "broker.rack",
+    "controller.quorum.voters",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+];
+
+/// Properties the operator derives from the Cluster spec and the pod identity. A user value would
+/// break networking, storage or node identity, so it is refused.
+pub const OPERATOR_OWNED: &[&str] = &[
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "node.id",
+    "metrics.port",
+    "broker.rack",
+    "controller.quorum.voters",
+];
+
+/// Keys of `config` that the broker does not know, in key order.
+pub fn unknown_keys(config: &BTreeMap<String, String>) -> Vec<&str> {
+    config
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !KNOWN.contains(k))
+        .collect()
+}
+
+/// Keys of `config` that only the operator may set, in key order.
+pub fn operator_owned_keys(config: &BTreeMap<String, String>) -> Vec<&str> {
+    config
+        .keys()
+        .map(String::as_str)
+        .filter(|k| OPERATOR_OWNED.contains(k))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(keys: &[&str]) -> BTreeMap<String, String> {
+        keys.iter().map(|k| (k.to_string(), "1".into())).collect()
+    }
+
+    #[test]
+    fn known_keys_are_accepted() {
+        assert!(unknown_keys(&config(&["num.partitions", "log.retention.ms"])).is_empty());
+    }
+
+    #[test]
+    fn misspelt_keys_are_reported_in_order() {
+        let c = config(&["num.partition", "log.retention.ms", "auto.create.topic.enable"]);
+        assert_eq!(
+            unknown_keys(&c),
+            ["auto.create.topic.enable", "num.partition"]
+        );
+    }
+
+    #[test]
+    fn operator_owned_keys_are_known_but_reserved() {
+        let c = config(&["node.id", "log.dirs", "num.partitions"]);
+        assert!(unknown_keys(&c).is_empty());
+        assert_eq!(operator_owned_keys(&c), ["log.dirs", "node.id"]);
+    }
+
+    #[test]
+    fn every_operator_owned_key_is_a_known_key() {
+        for k in OPERATOR_OWNED {
+            assert!(KNOWN.contains(k), "{k}");
+        }
+    }
+}

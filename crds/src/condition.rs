@@ -1,0 +1,8 @@
+//! Condition types and reasons shared by the operator and anyone reading status.
+
+/// `True` when the resource is fully reconciled and serving.
+pub const READY: &str = "Ready";
+/// `True` while the operator is still converging on the spec.
+pub const RECONCILING: &str = "Reconciling";
+/// `True` when something is wrong that needs a human or time (with a reason saying what).
+pub const DEGRADED: &str = "Degraded";
