@@ -109,6 +109,9 @@ fn check_batch(
 /// increasing; then scans headers after the last index entry to find the end offset and largest
 /// timestamp. Returns false if anything does not hold; the caller then rebuilds the segment.
 pub(crate) fn check_segment(files: &SegmentFiles) -> Result<bool, StorageError> {
+    if files.indexes_missing() && files.len() > 0 {
+        return Ok(false);
+    }
     let file_len = files.len();
     let base = files.base_offset();
     let idx = files.indexes();
@@ -169,3 +172,6 @@ pub(crate) fn check_segment(files: &SegmentFiles) -> Result<bool, StorageError> 
     files.set_max_timestamp(max);
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;

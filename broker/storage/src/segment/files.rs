@@ -41,6 +41,8 @@ pub(crate) struct SegmentFiles {
     next_offset: AtomicI64,
     max_timestamp: Mutex<TimestampOffset>,
     indexes: RwLock<Indexes>,
+    /// An index file did not exist when the segment was opened: it must be rebuilt.
+    indexes_missing: bool,
 }
 
 impl SegmentFiles {
@@ -73,6 +75,9 @@ impl SegmentFiles {
             .metadata()
             .map_err(StorageError::io("stat segment", &log_path))?
             .len();
+        let indexes_missing = ["index", "timeindex"]
+            .iter()
+            .any(|ext| !segment_path(dir, base_offset, ext).exists());
         let indexes = Indexes {
             offset: OffsetIndex::open(&segment_path(dir, base_offset, "index"), base_offset)?,
             time: TimeIndex::open(&segment_path(dir, base_offset, "timeindex"), base_offset)?,
@@ -85,7 +90,13 @@ impl SegmentFiles {
             next_offset: AtomicI64::new(base_offset),
             max_timestamp: Mutex::new(TimestampOffset::NONE),
             indexes: RwLock::new(indexes),
+            indexes_missing,
         })
+    }
+
+    /// Whether `.index` or `.timeindex` had to be created when the segment was opened.
+    pub(crate) fn indexes_missing(&self) -> bool {
+        self.indexes_missing
     }
 
     pub(crate) fn base_offset(&self) -> i64 {
