@@ -138,7 +138,10 @@ mod tests {
         };
         assert!(matches!(
             c.validate(),
-            Err(StorageError::InvalidConfig { name: "retention.ms", .. })
+            Err(StorageError::InvalidConfig {
+                name: "retention.ms",
+                ..
+            })
         ));
     }
 }

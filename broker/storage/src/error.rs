@@ -23,7 +23,10 @@ pub enum BatchError {
     NoRecords,
     /// `lastOffsetDelta` must equal `recordCount - 1` for client batches.
     #[error("lastOffsetDelta {last_offset_delta} does not match recordCount {record_count}")]
-    CountMismatch { last_offset_delta: i32, record_count: i32 },
+    CountMismatch {
+        last_offset_delta: i32,
+        record_count: i32,
+    },
     /// The batch is larger than `max.message.bytes`.
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: u64 },
@@ -99,7 +102,7 @@ impl StorageError {
                 BatchError::Truncated { .. }
                 | BatchError::InvalidLength(_)
                 | BatchError::CrcMismatch { .. } => 2, // CORRUPT_MESSAGE
-                BatchError::TooLarge { .. } => 10,     // MESSAGE_TOO_LARGE
+                BatchError::TooLarge { .. } => 10, // MESSAGE_TOO_LARGE
                 BatchError::UnsupportedMagic(_) => 43, // UNSUPPORTED_FOR_MESSAGE_FORMAT
                 BatchError::NoRecords
                 | BatchError::CountMismatch { .. }

@@ -3,10 +3,10 @@
 mod append;
 mod open;
 mod read;
-mod timestamp;
-mod truncate;
 #[cfg(test)]
 mod tests;
+mod timestamp;
+mod truncate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -83,14 +83,11 @@ impl MmapFile {
     /// Writes dirty pages and file metadata to disk.
     pub(crate) fn flush(&self) -> Result<(), StorageError> {
         if let Some(map) = &self.map {
-            map.flush().map_err(StorageError::io("msync index", &self.path))?;
+            map.flush()
+                .map_err(StorageError::io("msync index", &self.path))?;
         }
         self.file
             .sync_all()
             .map_err(StorageError::io("fsync index", &self.path))
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 }

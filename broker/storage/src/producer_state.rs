@@ -131,11 +131,6 @@ impl ProducerStates {
         self.stage(&mut staged, header);
         self.commit(staged);
     }
-
-    /// Forgets everything (before a rebuild).
-    pub(crate) fn clear(&mut self) {
-        self.producers.clear();
-    }
 }
 
 #[cfg(test)]
@@ -182,7 +177,10 @@ mod tests {
         append(&mut s, header(7, 2, 0, 1, 2)).unwrap();
         assert!(matches!(
             append(&mut s, header(7, 1, 2, 1, 3)),
-            Err(StorageError::InvalidProducerEpoch { current_epoch: 2, .. })
+            Err(StorageError::InvalidProducerEpoch {
+                current_epoch: 2,
+                ..
+            })
         ));
     }
 
@@ -194,7 +192,10 @@ mod tests {
         }
         assert!(matches!(
             append(&mut s, header(1, 0, 1, 1, 99)),
-            Ok(SequenceCheck::Duplicate(BatchMetadata { first_offset: 1, .. }))
+            Ok(SequenceCheck::Duplicate(BatchMetadata {
+                first_offset: 1,
+                ..
+            }))
         ));
         assert!(matches!(
             append(&mut s, header(1, 0, 0, 1, 99)),
@@ -206,6 +207,9 @@ mod tests {
     fn sequence_wraps_after_i32_max() {
         let mut s = ProducerStates::default();
         append(&mut s, header(1, 0, i32::MAX - 1, 2, 0)).unwrap();
-        assert_eq!(append(&mut s, header(1, 0, 0, 1, 2)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            append(&mut s, header(1, 0, 0, 1, 2)).unwrap(),
+            SequenceCheck::Append
+        );
     }
 }

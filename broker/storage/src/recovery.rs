@@ -53,7 +53,14 @@ pub(crate) fn rebuild_segment(
             Err(StorageError::CorruptLog { reason, .. }) => break Some(reason),
             Err(e) => return Err(e),
         };
-        if let Some(why) = check_batch(files, &header, next_offset, validate_crc, position, &mut buf)? {
+        if let Some(why) = check_batch(
+            files,
+            &header,
+            next_offset,
+            validate_crc,
+            position,
+            &mut buf,
+        )? {
             break Some(why);
         }
         grow_if_full(&mut idx)?;
@@ -83,7 +90,10 @@ fn check_batch(
     buf: &mut Vec<u8>,
 ) -> Result<Option<String>, StorageError> {
     if header.magic != 2 {
-        return Ok(Some(format!("magic {} at position {position}", header.magic)));
+        return Ok(Some(format!(
+            "magic {} at position {position}",
+            header.magic
+        )));
     }
     if header.base_offset < next_offset || header.last_offset_delta < 0 {
         return Ok(Some(format!(

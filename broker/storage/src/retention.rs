@@ -56,8 +56,8 @@ impl Log {
             })?;
         }
         if config.retention_bytes >= 0 {
-            let total: u64 = w.sealed.values().map(|s| s.size()).sum::<u64>()
-                + w.active.files().len();
+            let total: u64 =
+                w.sealed.values().map(|s| s.size()).sum::<u64>() + w.active.files().len();
             let mut excess = total as i64 - config.retention_bytes;
             deleted += self.delete_oldest_while(&mut w, |c| {
                 let go = excess - c.size as i64 >= 0;
@@ -101,7 +101,8 @@ impl Log {
         w: &mut Writer,
         mut rule: impl FnMut(&Candidate) -> bool,
     ) -> Result<usize, StorageError> {
-        let mut candidates: Vec<Candidate> = w.sealed.values().map(|s| candidate(s.files())).collect();
+        let mut candidates: Vec<Candidate> =
+            w.sealed.values().map(|s| candidate(s.files())).collect();
         if !w.active.is_empty() {
             candidates.push(candidate(w.active.files()));
         }
@@ -135,3 +136,6 @@ impl Log {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,8 +101,11 @@ pub(crate) fn headers(bytes: &[u8]) -> Result<Vec<crate::BatchHeader>, StorageEr
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < bytes.len() {
-        let h = crate::batch::validate(&bytes[pos..])
-            .map_err(|kind| StorageError::InvalidBatch { position: pos, kind })?;
+        let h =
+            crate::batch::validate(&bytes[pos..]).map_err(|kind| StorageError::InvalidBatch {
+                position: pos,
+                kind,
+            })?;
         pos += h.size();
         out.push(h);
     }

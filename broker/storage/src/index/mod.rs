@@ -92,10 +92,6 @@ impl IndexFile {
         self.mmap.flush()
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        self.mmap.path()
-    }
-
     /// Index of the last entry whose key is `<= key` (`strict`: `< key`), by binary search over
     /// entries whose keys are non-decreasing.
     pub(crate) fn floor<K: Ord>(

@@ -67,16 +67,6 @@ impl OffsetIndex {
         self.file.push(&e)
     }
 
-    /// Drops entries for offsets `>= offset`.
-    pub(crate) fn truncate_to(&mut self, offset: i64) {
-        let base = self.base_offset;
-        let keep = self
-            .file
-            .floor(&offset, true, |e| base + i64::from(be_i32(e)))
-            .map_or(0, |i| i + 1);
-        self.file.truncate(keep);
-    }
-
     pub(crate) fn clear(&mut self) {
         self.file.truncate(0);
     }
@@ -110,10 +100,6 @@ mod tests {
         assert_eq!(idx.lookup(104), Some((104, 0)));
         assert_eq!(idx.lookup(129), Some((110, 4096)));
         assert_eq!(idx.lookup(1000), Some((130, 9000)));
-        idx.truncate_to(111);
-        assert_eq!(idx.last(), Some((110, 4096)));
-        idx.truncate_to(100);
-        assert_eq!(idx.len(), 0);
     }
 
     #[test]

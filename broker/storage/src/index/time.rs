@@ -43,9 +43,7 @@ impl TimeIndex {
     /// The last entry with a timestamp strictly below `ts`: no record at or before its offset
     /// can have a timestamp `>= ts`, so a search for `ts` may start after it.
     pub(crate) fn lookup_before(&self, ts: i64) -> Option<(i64, i64)> {
-        self.file
-            .floor(&ts, true, be_i64)
-            .map(|i| self.entry(i))
+        self.file.floor(&ts, true, be_i64).map(|i| self.entry(i))
     }
 
     /// Appends (timestamp, offset) if the timestamp is larger than the last entry's.
@@ -60,16 +58,6 @@ impl TimeIndex {
         e[..8].copy_from_slice(&ts.to_be_bytes());
         e[8..].copy_from_slice(&((offset - self.base_offset) as i32).to_be_bytes());
         self.file.push(&e)
-    }
-
-    /// Drops entries for offsets `>= offset`. Offsets are non-decreasing, so a linear scan
-    /// from the end stops early.
-    pub(crate) fn truncate_to(&mut self, offset: i64) {
-        let mut keep = self.len();
-        while keep > 0 && self.entry(keep - 1).1 >= offset {
-            keep -= 1;
-        }
-        self.file.truncate(keep);
     }
 
     pub(crate) fn clear(&mut self) {
@@ -105,7 +93,5 @@ mod tests {
         assert_eq!(idx.lookup_before(1000), None);
         assert_eq!(idx.lookup_before(1001), Some((1000, 52)));
         assert_eq!(idx.lookup_before(5000), Some((2000, 70)));
-        idx.truncate_to(70);
-        assert_eq!(idx.last(), Some((1000, 52)));
     }
 }

@@ -61,8 +61,7 @@ impl Log {
         let base_offset = self.log_end_offset();
         let last_offset = next_offset - 1;
 
-        if w
-            .active
+        if w.active
             .should_roll(records.len() as u64, last_offset, now_ms, &config)
         {
             self.roll(&mut w, &config)?;

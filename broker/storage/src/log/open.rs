@@ -194,8 +194,12 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             fs::remove_file(&path).map_err(StorageError::io("remove leftover", &path))?;
             continue;
         }
-        if [checkpoint::RECOVERY_POINT, checkpoint::LOG_START, checkpoint::CLEAN_SHUTDOWN]
-            .contains(&name.as_str())
+        if [
+            checkpoint::RECOVERY_POINT,
+            checkpoint::LOG_START,
+            checkpoint::CLEAN_SHUTDOWN,
+        ]
+        .contains(&name.as_str())
         {
             continue;
         }

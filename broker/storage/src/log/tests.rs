@@ -11,7 +11,11 @@ fn open(dir: &std::path::Path, config: LogConfig) -> Log {
 
 fn base_offsets(log: &Log, from: i64) -> Vec<i64> {
     let r = log.read(from, usize::MAX, i64::MAX, true).unwrap();
-    headers(&r.records).unwrap().iter().map(|h| h.base_offset).collect()
+    headers(&r.records)
+        .unwrap()
+        .iter()
+        .map(|h| h.base_offset)
+        .collect()
 }
 
 #[test]
@@ -37,7 +41,10 @@ fn several_batches_in_one_request_are_appended_together() {
     let mut payload = BatchBuilder::new(2).build();
     payload.extend(BatchBuilder::new(3).build());
     let info = log.append(&payload, 0, 0).unwrap();
-    assert_eq!((info.base_offset, info.last_offset, info.record_count), (0, 4, 5));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.record_count),
+        (0, 4, 5)
+    );
     assert_eq!(base_offsets(&log, 0), vec![0, 2]);
 }
 
@@ -52,7 +59,11 @@ fn size_rolls_keep_every_offset_readable_across_segments() {
     let all = base_offsets(&log, 0);
     assert_eq!(all, (0..30).map(|i| i * 2).collect::<Vec<_>>());
     for offset in 0..60 {
-        assert_eq!(base_offsets(&log, offset)[0], offset / 2 * 2, "offset {offset}");
+        assert_eq!(
+            base_offsets(&log, offset)[0],
+            offset / 2 * 2,
+            "offset {offset}"
+        );
     }
     for f in std::fs::read_dir(dir.path()).unwrap() {
         let name = f.unwrap().file_name().into_string().unwrap();
@@ -70,10 +81,13 @@ fn time_rolls_happen_when_segment_ms_has_passed_since_the_first_append() {
         ..LogConfig::default()
     };
     let log = open(dir.path(), config);
-    log.append(&BatchBuilder::new(1).build(), 0, 10_000).unwrap();
-    log.append(&BatchBuilder::new(1).build(), 0, 10_500).unwrap();
+    log.append(&BatchBuilder::new(1).build(), 0, 10_000)
+        .unwrap();
+    log.append(&BatchBuilder::new(1).build(), 0, 10_500)
+        .unwrap();
     assert_eq!(log.segment_count(), 1);
-    log.append(&BatchBuilder::new(1).build(), 0, 11_000).unwrap();
+    log.append(&BatchBuilder::new(1).build(), 0, 11_000)
+        .unwrap();
     assert_eq!(log.segment_count(), 2);
     log.maybe_roll(11_500).unwrap();
     assert_eq!(log.segment_count(), 2);
@@ -134,11 +148,19 @@ fn offsets_outside_the_log_are_out_of_range_and_the_log_end_reads_empty() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
     log.append(&BatchBuilder::new(2).build(), 0, 0).unwrap();
-    assert!(log.read(2, 1000, i64::MAX, true).unwrap().records.is_empty());
+    assert!(log
+        .read(2, 1000, i64::MAX, true)
+        .unwrap()
+        .records
+        .is_empty());
     let err = log.read(3, 1000, i64::MAX, true).unwrap_err();
     assert!(matches!(
         err,
-        StorageError::OffsetOutOfRange { offset: 3, log_start_offset: 0, log_end_offset: 2 }
+        StorageError::OffsetOutOfRange {
+            offset: 3,
+            log_start_offset: 0,
+            log_end_offset: 2
+        }
     ));
     assert_eq!(err.kafka_error_code(), 1);
     assert!(log.read(-1, 1000, i64::MAX, true).is_err());
@@ -154,19 +176,34 @@ fn rejected(log: &Log, payload: &[u8]) -> BatchError {
 #[test]
 fn malformed_batches_are_rejected_and_nothing_is_appended() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig { max_message_bytes: 500, ..LogConfig::default() });
+    let log = open(
+        dir.path(),
+        LogConfig {
+            max_message_bytes: 500,
+            ..LogConfig::default()
+        },
+    );
     let good = BatchBuilder::new(2).build();
 
     let mut bad_crc = good.clone();
     *bad_crc.last_mut().unwrap() ^= 1;
-    assert!(matches!(rejected(&log, &bad_crc), BatchError::CrcMismatch { .. }));
+    assert!(matches!(
+        rejected(&log, &bad_crc),
+        BatchError::CrcMismatch { .. }
+    ));
 
     let mut bad_magic = good.clone();
     bad_magic[16] = 1;
     assert_eq!(rejected(&log, &bad_magic), BatchError::UnsupportedMagic(1));
 
-    assert!(matches!(rejected(&log, &good[..40]), BatchError::Truncated { .. }));
-    assert!(matches!(rejected(&log, &good[..good.len() - 3]), BatchError::Truncated { .. }));
+    assert!(matches!(
+        rejected(&log, &good[..40]),
+        BatchError::Truncated { .. }
+    ));
+    assert!(matches!(
+        rejected(&log, &good[..good.len() - 3]),
+        BatchError::Truncated { .. }
+    ));
     assert_eq!(rejected(&log, &[]), BatchError::NoRecords);
 
     // recordCount 3 with lastOffsetDelta 1: patch the count and fix the CRC.
@@ -174,7 +211,10 @@ fn malformed_batches_are_rejected_and_nothing_is_appended() {
     mismatch[57..61].copy_from_slice(&3i32.to_be_bytes());
     let crc = crc32c::crc32c(&mismatch[21..]);
     mismatch[17..21].copy_from_slice(&crc.to_be_bytes());
-    assert!(matches!(rejected(&log, &mismatch), BatchError::CountMismatch { .. }));
+    assert!(matches!(
+        rejected(&log, &mismatch),
+        BatchError::CountMismatch { .. }
+    ));
 
     let big = BatchBuilder::new(1).value_len(600).build();
     assert!(matches!(rejected(&log, &big), BatchError::TooLarge { .. }));
@@ -182,7 +222,10 @@ fn malformed_batches_are_rejected_and_nothing_is_appended() {
     // A good batch followed by a bad one: the whole request is refused.
     let mut mixed = good.clone();
     mixed.extend_from_slice(&bad_crc);
-    assert!(matches!(rejected(&log, &mixed), BatchError::CrcMismatch { .. }));
+    assert!(matches!(
+        rejected(&log, &mixed),
+        BatchError::CrcMismatch { .. }
+    ));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
 }
@@ -190,17 +233,30 @@ fn malformed_batches_are_rejected_and_nothing_is_appended() {
 #[test]
 fn a_request_larger_than_a_segment_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig { segment_bytes: 200, ..LogConfig::default() });
-    let err = log.append(&BatchBuilder::new(1).value_len(300).build(), 0, 0).unwrap_err();
+    let log = open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        },
+    );
+    let err = log
+        .append(&BatchBuilder::new(1).value_len(300).build(), 0, 0)
+        .unwrap_err();
     assert!(matches!(err, StorageError::RecordListTooLarge { .. }));
 }
 
 #[test]
 fn log_append_time_stamps_the_append_time_and_keeps_the_crc_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { timestamp_type: TimestampType::LogAppendTime, ..LogConfig::default() };
+    let config = LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
     let log = open(dir.path(), config);
-    let info = log.append(&BatchBuilder::new(3).build(), 0, 77_000).unwrap();
+    let info = log
+        .append(&BatchBuilder::new(3).build(), 0, 77_000)
+        .unwrap();
     assert_eq!((info.log_append_time, info.max_timestamp), (77_000, 77_000));
     let r = log.read(0, usize::MAX, i64::MAX, true).unwrap();
     let h = headers(&r.records).unwrap()[0]; // CRC checked
@@ -208,7 +264,10 @@ fn log_append_time_stamps_the_append_time_and_keeps_the_crc_valid() {
     assert_eq!(h.max_timestamp, 77_000);
     assert_eq!(
         log.offset_for_timestamp(77_000).unwrap(),
-        Some(TimestampOffset { timestamp: 77_000, offset: 0 })
+        Some(TimestampOffset {
+            timestamp: 77_000,
+            offset: 0
+        })
     );
 }
 
@@ -225,26 +284,75 @@ fn offset_for_timestamp_is_exact_within_uncompressed_batches() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config());
     // Out-of-order timestamps inside a batch: the answer is the first record in offset order.
-    log.append(&BatchBuilder::new(4).timestamps(&[100, 300, 200, 400]).build(), 0, 0).unwrap();
+    log.append(
+        &BatchBuilder::new(4)
+            .timestamps(&[100, 300, 200, 400])
+            .build(),
+        0,
+        0,
+    )
+    .unwrap();
     for i in 0..20 {
         let t = 1000 + i * 10;
-        log.append(&BatchBuilder::new(2).timestamps(&[t, t + 5]).build(), 0, 0).unwrap();
+        log.append(&BatchBuilder::new(2).timestamps(&[t, t + 5]).build(), 0, 0)
+            .unwrap();
     }
     assert!(log.segment_count() > 1);
     let at = |ts| log.offset_for_timestamp(ts).unwrap();
-    assert_eq!(at(50), Some(TimestampOffset { timestamp: 100, offset: 0 }));
-    assert_eq!(at(150), Some(TimestampOffset { timestamp: 300, offset: 1 }));
-    assert_eq!(at(350), Some(TimestampOffset { timestamp: 400, offset: 3 }));
+    assert_eq!(
+        at(50),
+        Some(TimestampOffset {
+            timestamp: 100,
+            offset: 0
+        })
+    );
+    assert_eq!(
+        at(150),
+        Some(TimestampOffset {
+            timestamp: 300,
+            offset: 1
+        })
+    );
+    assert_eq!(
+        at(350),
+        Some(TimestampOffset {
+            timestamp: 400,
+            offset: 3
+        })
+    );
     // Batch i (from 0) starts at offset 4 + 2i with timestamps 1000+10i, 1005+10i.
-    assert_eq!(at(1001), Some(TimestampOffset { timestamp: 1005, offset: 5 }));
-    assert_eq!(at(1100), Some(TimestampOffset { timestamp: 1100, offset: 24 }));
-    assert_eq!(at(1191), Some(TimestampOffset { timestamp: 1195, offset: 43 }));
+    assert_eq!(
+        at(1001),
+        Some(TimestampOffset {
+            timestamp: 1005,
+            offset: 5
+        })
+    );
+    assert_eq!(
+        at(1100),
+        Some(TimestampOffset {
+            timestamp: 1100,
+            offset: 24
+        })
+    );
+    assert_eq!(
+        at(1191),
+        Some(TimestampOffset {
+            timestamp: 1195,
+            offset: 43
+        })
+    );
     assert_eq!(at(1196), None);
 }
 
 #[test]
 fn offset_for_timestamp_is_exact_within_compressed_batches() {
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), LogConfig::default());
         let batch = BatchBuilder::new(5)
@@ -255,7 +363,10 @@ fn offset_for_timestamp_is_exact_within_compressed_batches() {
         log.append(&batch, 0, 0).unwrap();
         assert_eq!(
             log.offset_for_timestamp(25).unwrap(),
-            Some(TimestampOffset { timestamp: 30, offset: 2 }),
+            Some(TimestampOffset {
+                timestamp: 30,
+                offset: 2
+            }),
             "{codec:?}"
         );
     }
@@ -266,12 +377,29 @@ fn max_timestamp_offset_points_at_the_record_not_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config());
     assert_eq!(log.max_timestamp_offset(), None);
-    log.append(&BatchBuilder::new(3).timestamps(&[10, 20, 30]).build(), 0, 0).unwrap();
-    log.append(&BatchBuilder::new(3).timestamps(&[40, 90, 50]).build(), 0, 0).unwrap();
+    log.append(
+        &BatchBuilder::new(3).timestamps(&[10, 20, 30]).build(),
+        0,
+        0,
+    )
+    .unwrap();
+    log.append(
+        &BatchBuilder::new(3).timestamps(&[40, 90, 50]).build(),
+        0,
+        0,
+    )
+    .unwrap();
     for _ in 0..10 {
-        log.append(&BatchBuilder::new(2).timestamps(&[60, 70]).build(), 0, 0).unwrap();
+        log.append(&BatchBuilder::new(2).timestamps(&[60, 70]).build(), 0, 0)
+            .unwrap();
     }
-    assert_eq!(log.max_timestamp_offset(), Some(TimestampOffset { timestamp: 90, offset: 4 }));
+    assert_eq!(
+        log.max_timestamp_offset(),
+        Some(TimestampOffset {
+            timestamp: 90,
+            offset: 4
+        })
+    );
 }
 
 #[test]
@@ -280,10 +408,14 @@ fn an_idempotent_retry_returns_the_original_offsets_without_appending() {
     let log = open(dir.path(), LogConfig::default());
     let first = BatchBuilder::new(2).producer(42, 0, 0).build();
     let a = log.append(&first, 0, 0).unwrap();
-    log.append(&BatchBuilder::new(1).producer(42, 0, 2).build(), 0, 0).unwrap();
+    log.append(&BatchBuilder::new(1).producer(42, 0, 2).build(), 0, 0)
+        .unwrap();
     let retry = log.append(&first, 0, 0).unwrap();
     assert!(retry.duplicate);
-    assert_eq!((retry.base_offset, retry.last_offset), (a.base_offset, a.last_offset));
+    assert_eq!(
+        (retry.base_offset, retry.last_offset),
+        (a.base_offset, a.last_offset)
+    );
     assert_eq!(log.log_end_offset(), 3);
 }
 
@@ -291,11 +423,23 @@ fn an_idempotent_retry_returns_the_original_offsets_without_appending() {
 fn out_of_order_sequences_and_old_epochs_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
-    log.append(&BatchBuilder::new(2).producer(42, 3, 0).build(), 0, 0).unwrap();
-    let gap = log.append(&BatchBuilder::new(1).producer(42, 3, 5).build(), 0, 0).unwrap_err();
-    assert!(matches!(gap, StorageError::OutOfOrderSequence { expected: 2, received: 5, .. }));
+    log.append(&BatchBuilder::new(2).producer(42, 3, 0).build(), 0, 0)
+        .unwrap();
+    let gap = log
+        .append(&BatchBuilder::new(1).producer(42, 3, 5).build(), 0, 0)
+        .unwrap_err();
+    assert!(matches!(
+        gap,
+        StorageError::OutOfOrderSequence {
+            expected: 2,
+            received: 5,
+            ..
+        }
+    ));
     assert_eq!(gap.kafka_error_code(), 45);
-    let fenced = log.append(&BatchBuilder::new(1).producer(42, 2, 2).build(), 0, 0).unwrap_err();
+    let fenced = log
+        .append(&BatchBuilder::new(1).producer(42, 2, 2).build(), 0, 0)
+        .unwrap_err();
     assert!(matches!(fenced, StorageError::InvalidProducerEpoch { .. }));
     assert_eq!(log.log_end_offset(), 2);
 }
@@ -316,7 +460,11 @@ fn producer_state_survives_reopen_clean_or_not() {
         assert!(log.append(&first, 0, 0).unwrap().duplicate);
         let gap = log.append(&BatchBuilder::new(1).producer(9, 0, 7).build(), 0, 0);
         assert!(matches!(gap, Err(StorageError::OutOfOrderSequence { .. })));
-        assert!(!log.append(&BatchBuilder::new(1).producer(9, 0, 2).build(), 0, 0).unwrap().duplicate);
+        assert!(
+            !log.append(&BatchBuilder::new(1).producer(9, 0, 2).build(), 0, 0)
+                .unwrap()
+                .duplicate
+        );
     }
 }
 
@@ -334,8 +482,15 @@ fn transactional_batches_are_refused() {
 #[test]
 fn flush_messages_fsyncs_and_advances_the_recovery_point() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig { flush_interval_messages: 3, ..LogConfig::default() });
-    let point = || std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    let log = open(
+        dir.path(),
+        LogConfig {
+            flush_interval_messages: 3,
+            ..LogConfig::default()
+        },
+    );
+    let point =
+        || std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
     log.append(&BatchBuilder::new(2).build(), 0, 0).unwrap();
     assert_eq!(point(), "0\n0\n");
     log.append(&BatchBuilder::new(2).build(), 0, 0).unwrap();
@@ -360,7 +515,11 @@ fn readers_run_concurrently_with_appends_and_rolls() {
         let r = log.read(0, usize::MAX, i64::MAX, true).unwrap();
         let hs = headers(&r.records).unwrap();
         let expected: Vec<i64> = (0..end / 2).map(|i| i * 2).collect();
-        assert!(hs.iter().map(|h| h.base_offset).collect::<Vec<_>>().starts_with(&expected));
+        assert!(hs
+            .iter()
+            .map(|h| h.base_offset)
+            .collect::<Vec<_>>()
+            .starts_with(&expected));
         last_end = end;
     }
     writer.join().unwrap();

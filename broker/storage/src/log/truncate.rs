@@ -23,7 +23,8 @@ impl Log {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
-        let mut all: Vec<Arc<SegmentFiles>> = w.sealed.values().map(|s| s.files().clone()).collect();
+        let mut all: Vec<Arc<SegmentFiles>> =
+            w.sealed.values().map(|s| s.files().clone()).collect();
         all.push(w.active.files().clone());
         let restart = offset < self.log_start_offset();
         let keep = if restart {
@@ -34,7 +35,9 @@ impl Log {
         // Start the replacement active segment before deleting anything it may replace.
         let new_active = match &keep {
             Some(files) => {
-                let cut = files.find_batch(offset)?.map_or(files.len(), |(pos, _)| pos);
+                let cut = files
+                    .find_batch(offset)?
+                    .map_or(files.len(), |(pos, _)| pos);
                 files.truncate_log(cut)?;
                 rebuild_segment(files, config.index_interval_bytes, false)?;
                 ActiveSegment::resume(files.clone(), &config)?

@@ -32,7 +32,8 @@ fn crashed_log(dir: &Path, config: LogConfig, n: usize) -> Vec<u8> {
     let log = Log::open(dir, config).unwrap();
     for i in 0..n {
         let t = 1000 + 10 * i as i64;
-        log.append(&BatchBuilder::new(2).timestamps(&[t, t + 1]).build(), 0, 0).unwrap();
+        log.append(&BatchBuilder::new(2).timestamps(&[t, t + 1]).build(), 0, 0)
+            .unwrap();
     }
     let bytes = all_bytes(&log).to_vec();
     drop(log);
@@ -61,22 +62,38 @@ fn a_clean_reopen_keeps_every_batch_and_the_log_end() {
     assert_eq!(log.log_end_offset(), 50);
     assert_eq!(log.segment_count(), segments);
     assert_eq!(all_bytes(&log), before);
-    assert_eq!(log.append(&BatchBuilder::new(1).build(), 3, 0).unwrap().base_offset, 50);
+    assert_eq!(
+        log.append(&BatchBuilder::new(1).build(), 3, 0)
+            .unwrap()
+            .base_offset,
+        50
+    );
 }
 
 #[test]
 fn garbage_after_the_last_batch_is_truncated_on_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let before = crashed_log(dir.path(), LogConfig::default(), 5);
-    let mut f = OpenOptions::new().append(true).open(last_log(dir.path())).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(last_log(dir.path()))
+        .unwrap();
     f.write_all(&[0xAB; 100]).unwrap();
     drop(f);
 
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     assert_eq!(log.log_end_offset(), 10);
     assert_eq!(all_bytes(&log).to_vec(), before);
-    assert_eq!(fs::metadata(last_log(dir.path())).unwrap().len(), before.len() as u64);
-    assert_eq!(log.append(&BatchBuilder::new(1).build(), 0, 0).unwrap().base_offset, 10);
+    assert_eq!(
+        fs::metadata(last_log(dir.path())).unwrap().len(),
+        before.len() as u64
+    );
+    assert_eq!(
+        log.append(&BatchBuilder::new(1).build(), 0, 0)
+            .unwrap()
+            .base_offset,
+        10
+    );
 }
 
 #[test]
@@ -85,7 +102,10 @@ fn a_torn_partial_batch_at_the_tail_is_truncated_on_reopen() {
     let before = crashed_log(dir.path(), LogConfig::default(), 3);
     let mut half = BatchBuilder::new(4).build();
     half[0..8].copy_from_slice(&6i64.to_be_bytes());
-    let mut f = OpenOptions::new().append(true).open(last_log(dir.path())).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(last_log(dir.path()))
+        .unwrap();
     f.write_all(&half[..half.len() / 2]).unwrap();
     drop(f);
 
@@ -128,7 +148,12 @@ fn corruption_below_a_lost_recovery_point_truncates_and_drops_later_segments() {
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(log.segment_count(), 1);
     assert_eq!(files_with(dir.path(), "log").len(), 1);
-    assert_eq!(log.append(&BatchBuilder::new(1).build(), 0, 0).unwrap().base_offset, 2);
+    assert_eq!(
+        log.append(&BatchBuilder::new(1).build(), 0, 0)
+            .unwrap()
+            .base_offset,
+        2
+    );
 }
 
 #[test]
@@ -152,7 +177,11 @@ fn a_corrupt_index_is_detected_and_rebuilt() {
         let r = log.read(offset, 1, i64::MAX, true).unwrap();
         assert_eq!(headers(&r.records).unwrap()[0].base_offset, offset / 2 * 2);
     }
-    assert_eq!(fs::metadata(&index).unwrap().len() as usize, len, "rebuilt to the same entries");
+    assert_eq!(
+        fs::metadata(&index).unwrap().len() as usize,
+        len,
+        "rebuilt to the same entries"
+    );
 }
 
 #[test]
@@ -160,12 +189,16 @@ fn missing_indexes_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), small_config()).unwrap();
     for i in 0..25 {
-        log.append(&BatchBuilder::new(1).timestamps(&[100 + i]).build(), 0, 0).unwrap();
+        log.append(&BatchBuilder::new(1).timestamps(&[100 + i]).build(), 0, 0)
+            .unwrap();
     }
     log.close().unwrap();
     let index = files_with(dir.path(), "index").remove(0);
     let time_index = files_with(dir.path(), "timeindex").remove(0);
-    let (len, time_len) = (fs::metadata(&index).unwrap().len(), fs::metadata(&time_index).unwrap().len());
+    let (len, time_len) = (
+        fs::metadata(&index).unwrap().len(),
+        fs::metadata(&time_index).unwrap().len(),
+    );
     fs::remove_file(&index).unwrap();
     fs::remove_file(&time_index).unwrap();
 
@@ -174,7 +207,10 @@ fn missing_indexes_are_rebuilt() {
     assert_eq!(fs::metadata(&time_index).unwrap().len(), time_len);
     assert_eq!(
         log.offset_for_timestamp(103).unwrap(),
-        Some(TimestampOffset { timestamp: 103, offset: 3 })
+        Some(TimestampOffset {
+            timestamp: 103,
+            offset: 3
+        })
     );
 }
 
@@ -197,9 +233,15 @@ fn stray_files_are_ignored_or_cleaned_without_failing_open() {
 #[test]
 fn an_invalid_config_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { segment_bytes: 0, ..LogConfig::default() };
+    let config = LogConfig {
+        segment_bytes: 0,
+        ..LogConfig::default()
+    };
     assert!(matches!(
         Log::open(dir.path(), config),
-        Err(crate::StorageError::InvalidConfig { name: "segment.bytes", .. })
+        Err(crate::StorageError::InvalidConfig {
+            name: "segment.bytes",
+            ..
+        })
     ));
 }

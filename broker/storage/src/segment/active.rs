@@ -53,10 +53,7 @@ impl ActiveSegment {
         }
         // After a restart the first append time is unknown; like Kafka, fall back to the first
         // batch's timestamp.
-        let rolling_since_ms = match files.header_at(0, files.len())? {
-            Some(h) => Some(h.max_timestamp),
-            None => None,
-        };
+        let rolling_since_ms = files.header_at(0, files.len())?.map(|h| h.max_timestamp);
         let indexer = Indexer {
             bytes_since_entry,
             max: files.max_timestamp(),
@@ -102,7 +99,9 @@ impl ActiveSegment {
     /// `segment.ms` has passed since the first append.
     pub(crate) fn is_expired(&self, now_ms: i64, config: &LogConfig) -> bool {
         match self.rolling_since_ms {
-            Some(since) => now_ms.saturating_sub(since) >= config.segment_ms.min(i64::MAX as u64) as i64,
+            Some(since) => {
+                now_ms.saturating_sub(since) >= config.segment_ms.min(i64::MAX as u64) as i64
+            }
             None => false,
         }
     }
@@ -126,8 +125,12 @@ impl ActiveSegment {
         {
             let mut idx = self.files.indexes_mut();
             for b in batches {
-                self.indexer
-                    .add(&mut idx, index_interval, start + b.position as u64, &b.header);
+                self.indexer.add(
+                    &mut idx,
+                    index_interval,
+                    start + b.position as u64,
+                    &b.header,
+                );
             }
         }
         self.files.set_max_timestamp(self.indexer.max);

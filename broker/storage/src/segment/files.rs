@@ -62,7 +62,11 @@ impl SegmentFiles {
         Self::open_with(dir, base_offset, false)
     }
 
-    fn open_with(dir: &Path, base_offset: i64, truncate: bool) -> Result<SegmentFiles, StorageError> {
+    fn open_with(
+        dir: &Path,
+        base_offset: i64,
+        truncate: bool,
+    ) -> Result<SegmentFiles, StorageError> {
         let log_path = segment_path(dir, base_offset, "log");
         let log = OpenOptions::new()
             .read(true)
@@ -191,7 +195,11 @@ impl SegmentFiles {
         offset: i64,
     ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
         let limit = self.len();
-        let start = self.indexes().offset.lookup(offset).map_or(0, |(_, pos)| pos);
+        let start = self
+            .indexes()
+            .offset
+            .lookup(offset)
+            .map_or(0, |(_, pos)| pos);
         self.find_batch_from(start, limit, |h| h.last_offset() >= offset)
     }
 

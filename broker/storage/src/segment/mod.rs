@@ -46,7 +46,9 @@ impl Indexer {
         }
         if self.bytes_since_entry > interval {
             indexes.offset.append(header.last_offset(), position);
-            indexes.time.maybe_append(self.max.timestamp, self.max.offset);
+            indexes
+                .time
+                .maybe_append(self.max.timestamp, self.max.offset);
             self.bytes_since_entry = 0;
         }
         self.bytes_since_entry += header.size() as u64;

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use super::SegmentFiles;
 use crate::error::StorageError;
-use crate::TimestampOffset;
 
 /// A segment that no longer takes appends. Its files, trimmed indexes and summary (size, end
 /// offset, largest timestamp) do not change until it is deleted.
@@ -30,16 +29,8 @@ impl SealedSegment {
         self.files.base_offset()
     }
 
-    pub(crate) fn next_offset(&self) -> i64 {
-        self.files.next_offset()
-    }
-
     pub(crate) fn size(&self) -> u64 {
         self.files.len()
-    }
-
-    pub(crate) fn max_timestamp(&self) -> TimestampOffset {
-        self.files.max_timestamp()
     }
 
     /// Deletes the files; readers holding the segment keep reading.
