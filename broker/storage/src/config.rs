@@ -109,6 +109,14 @@ impl LogConfig {
         Ok(())
     }
 
+    /// Whether compaction applies.
+    pub fn compacts(&self) -> bool {
+        matches!(
+            self.cleanup_policy,
+            CleanupPolicy::Compact | CleanupPolicy::CompactDelete
+        )
+    }
+
     /// Whether time and size retention apply.
     pub fn deletes(&self) -> bool {
         matches!(

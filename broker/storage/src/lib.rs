@@ -7,6 +7,7 @@
 
 mod batch;
 mod checkpoint;
+mod compaction;
 mod config;
 mod error;
 mod index;
@@ -21,6 +22,7 @@ mod segment;
 mod testutil;
 
 pub use batch::{BatchHeader, HEADER_LEN};
+pub use compaction::CompactionStats;
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use log::Log;

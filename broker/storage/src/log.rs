@@ -40,6 +40,8 @@ pub struct Log {
     pub(crate) segments: RwLock<BTreeMap<i64, Arc<SegmentFiles>>>,
     pub(crate) log_start: AtomicI64,
     pub(crate) log_end: AtomicI64,
+    /// Serialises compaction passes (which run mostly outside `writer`).
+    pub(crate) compaction: Mutex<()>,
 }
 
 /// State only the appender touches.

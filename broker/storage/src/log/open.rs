@@ -148,6 +148,7 @@ impl Log {
             segments: RwLock::new(map),
             log_start: AtomicI64::new(log_start),
             log_end: AtomicI64::new(log_end),
+            compaction: Mutex::new(()),
         })
     }
 }
