@@ -11,6 +11,9 @@ use crate::producer_state::SequenceCheck;
 use crate::segment::active::PlacedBatch;
 use crate::AppendInfo;
 
+/// Largest append buffer kept between appends.
+const REUSED_BUFFER_LIMIT: usize = 1 << 20;
+
 impl Log {
     /// Appends the batches of a produce request (one or more v2 batches back to back) as one
     /// unit: all are validated (length, magic, CRC-32C, record count, `max.message.bytes`,
@@ -82,7 +85,11 @@ impl Log {
         let written = w
             .active
             .append(&buf, &batches, now_ms, config.index_interval_bytes);
-        w.buf = buf;
+        // Keep the buffer for the next append unless an unusually large request grew it: a
+        // broker has thousands of logs.
+        if buf.capacity() <= REUSED_BUFFER_LIMIT {
+            w.buf = buf;
+        }
         written?;
 
         self.log_end.store(next_offset, Ordering::Release);

@@ -524,3 +524,40 @@ fn readers_run_concurrently_with_appends_and_rolls() {
     }
     writer.join().unwrap();
 }
+
+#[test]
+fn special_list_offsets_timestamps_map_to_log_bounds_and_max_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    log.append(&BatchBuilder::new(3).timestamps(&[5, 9, 7]).build(), 0, 0)
+        .unwrap();
+    log.delete_records_before(1).unwrap();
+    let at = |ts| log.offset_for_timestamp(ts).unwrap().unwrap();
+    assert_eq!(
+        at(-2),
+        TimestampOffset {
+            timestamp: -1,
+            offset: 1
+        }
+    );
+    assert_eq!(
+        at(-1),
+        TimestampOffset {
+            timestamp: -1,
+            offset: 3
+        }
+    );
+    assert_eq!(
+        at(-3),
+        TimestampOffset {
+            timestamp: 9,
+            offset: 1
+        }
+    );
+}
+
+#[test]
+fn a_log_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+}

@@ -7,13 +7,25 @@ use crate::segment::SegmentFiles;
 use crate::TimestampOffset;
 
 impl Log {
-    /// The first record (offset order) at or after the log start whose timestamp is `>= ts`,
-    /// exact per record: the time index narrows the start, batch headers skip batches whose
-    /// `maxTimestamp` is below `ts`, and the matching batch is decoded (decompressed if needed).
-    /// `None` if no record qualifies. The special ListOffsets values (-1 latest, -2 earliest,
-    /// -3 max timestamp) are the caller's: see [`Log::log_end_offset`],
-    /// [`Log::log_start_offset`] and [`Log::max_timestamp_offset`].
+    /// ListOffsets lookup. For `ts >= 0`: the first record (offset order) at or after the log
+    /// start whose timestamp is `>= ts`, exact per record: the time index narrows the start,
+    /// batch headers skip batches whose `maxTimestamp` is below `ts`, and the matching batch is
+    /// decoded (decompressed if needed); `None` if no record qualifies.
+    /// Kafka's special values: -2 (earliest) and -4 (earliest local) give the log start offset,
+    /// -1 (latest) the log end offset, both with timestamp -1, and -3 the record with the
+    /// largest timestamp. For consumers "latest" means the high watermark, which only the broker
+    /// knows: it should answer -1 itself.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, StorageError> {
+        let at = |offset| TimestampOffset {
+            timestamp: -1,
+            offset,
+        };
+        match ts {
+            -2 | -4 => return Ok(Some(at(self.log_start_offset()))),
+            -1 => return Ok(Some(at(self.log_end_offset()))),
+            -3 => return Ok(self.max_timestamp_offset()),
+            _ => {}
+        }
         let log_start = self.log_start_offset();
         let segments: Vec<_> = self.segments.read().values().cloned().collect();
         for segment in segments {
