@@ -1,0 +1,53 @@
+//! CreatePartitions (key 37): grow a topic, with or without an explicit assignment.
+
+use super::str_bytes;
+use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use std::collections::HashSet;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 3;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    req: CreatePartitionsRequest,
+) -> Option<CreatePartitionsResponse> {
+    let mut seen = HashSet::new();
+    let dupes: HashSet<String> = req
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.0.to_string()))
+        .map(|t| t.name.0.to_string())
+        .collect();
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            if dupes.contains(&*t.name.0) {
+                return r
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(
+                        "topic appears more than once in the request",
+                    )));
+            }
+            let assignment = t.assignments.map(|a| {
+                a.into_iter()
+                    .map(|x| x.broker_ids.into_iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            match ctx
+                .broker
+                .create_partitions(&t.name.0, t.count, assignment, req.validate_only)
+            {
+                Ok(()) => r,
+                Err(e) => r
+                    .with_error_code(e.code.code())
+                    .with_error_message(Some(str_bytes(e.message))),
+            }
+        })
+        .collect();
+    Some(CreatePartitionsResponse::default().with_results(results))
+}

@@ -1,0 +1,52 @@
+//! DeleteRecords (key 21): raise a partition's log start offset.
+
+use crate::router::RequestContext;
+use fjord_storage::StorageError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 2;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    req: DeleteRecordsRequest,
+) -> Option<DeleteRecordsResponse> {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|dp| {
+                    let r = DeleteRecordsPartitionResult::default().with_partition_index(dp.partition_index).with_low_watermark(-1);
+                    let Some(p) = ctx.broker.partition(&t.name.0, dp.partition_index) else {
+                        return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    // -1 means "up to the high watermark", as in Kafka.
+                    let offset = if dp.offset == -1 { p.high_watermark() } else { dp.offset };
+                    if offset < 0 || offset > p.high_watermark() {
+                        return r.with_error_code(ResponseError::OffsetOutOfRange.code());
+                    }
+                    match p.log.delete_records_before(offset) {
+                        Ok(low) => r.with_low_watermark(low),
+                        Err(e @ StorageError::OffsetOutOfRange { .. }) => {
+                            tracing::debug!(error = %e, "delete records out of range");
+                            r.with_error_code(ResponseError::OffsetOutOfRange.code())
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "delete records failed");
+                            r.with_error_code(e.kafka_error_code())
+                        }
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    Some(DeleteRecordsResponse::default().with_topics(topics))
+}

@@ -1,0 +1,43 @@
+//! DescribeCluster (key 60): cluster id, controller and brokers.
+
+use super::metadata::CLUSTER_OPERATIONS;
+use super::str_bytes;
+use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 1;
+
+/// Endpoint type of broker listeners (v1+); 2 would be controllers.
+const BROKERS: i8 = 1;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> Option<DescribeClusterResponse> {
+    let b = &ctx.broker;
+    let mut resp = DescribeClusterResponse::default()
+        .with_cluster_id(str_bytes(b.cluster_id()))
+        .with_controller_id(BrokerId(b.config.node_id));
+    if ctx.version >= 1 {
+        resp = resp.with_endpoint_type(BROKERS);
+        if req.endpoint_type != BROKERS {
+            return Some(
+                resp.with_error_code(ResponseError::UnsupportedEndpointType.code())
+                    .with_error_message(Some(str_bytes("only broker endpoints are described"))),
+            );
+        }
+    }
+    let me = DescribeClusterBroker::default()
+        .with_broker_id(BrokerId(b.config.node_id))
+        .with_host(str_bytes(b.advertised.host.clone()))
+        .with_port(b.advertised.port as i32)
+        .with_rack(b.config.rack.clone().map(str_bytes));
+    resp = resp.with_brokers(vec![me]);
+    if req.include_cluster_authorized_operations {
+        resp = resp.with_cluster_authorized_operations(CLUSTER_OPERATIONS);
+    }
+    Some(resp)
+}

@@ -1,0 +1,185 @@
+//! DescribeConfigs (key 32): broker and topic configs with sources, synonyms,
+//! read-only and sensitive flags, types and documentation.
+
+use super::str_bytes;
+use crate::config::KEYS;
+use crate::router::RequestContext;
+use crate::topic_config::{self, Source};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+pub const MIN_VERSION: i16 = 1;
+pub const MAX_VERSION: i16 = 4;
+
+pub const TOPIC: i8 = 2;
+pub const BROKER: i8 = 4;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    req: DescribeConfigsRequest,
+) -> Option<DescribeConfigsResponse> {
+    let results = req
+        .resources
+        .iter()
+        .map(|r| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let wanted = |name: &str| {
+                r.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| &**k == name))
+            };
+            match r.resource_type {
+                TOPIC => topic(ctx, &req, &r.resource_name, result, &wanted),
+                BROKER => broker(ctx, &req, &r.resource_name, result, &wanted),
+                _ => result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "resource type {} is not supported",
+                        r.resource_type
+                    )))),
+            }
+        })
+        .collect();
+    Some(DescribeConfigsResponse::default().with_results(results))
+}
+
+fn topic(
+    ctx: &RequestContext,
+    req: &DescribeConfigsRequest,
+    name: &StrBytes,
+    result: DescribeConfigsResult,
+    wanted: &dyn Fn(&str) -> bool,
+) -> DescribeConfigsResult {
+    let image = ctx.broker.image();
+    let Some(t) = image.topic(name) else {
+        return result
+            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+            .with_error_message(Some(str_bytes(format!("topic `{name}` does not exist"))));
+    };
+    let cfg = &ctx.broker.config;
+    let configs = topic_config::effective(cfg, &t.configs)
+        .into_iter()
+        .filter(|(k, _, _)| wanted(k.name))
+        .map(|(k, value, source)| {
+            let mut e = entry(
+                ctx,
+                k.name,
+                value,
+                source as i8,
+                false,
+                k.kind as i8,
+                k.doc,
+                req.include_documentation,
+            );
+            if req.include_synonyms {
+                let mut syn = Vec::new();
+                if let Some(v) = t.configs.get(k.name) {
+                    syn.push(synonym(k.name, v, Source::DynamicTopic));
+                }
+                if let Some(bk) = k.broker_key {
+                    if let Some(v) = cfg.explicit.get(bk) {
+                        syn.push(synonym(bk, v, Source::StaticBroker));
+                    }
+                    syn.push(synonym(
+                        bk,
+                        cfg.effective.get(bk).map(String::as_str).unwrap_or(""),
+                        Source::Default,
+                    ));
+                } else {
+                    syn.push(synonym(k.name, k.fixed_default, Source::Default));
+                }
+                e = e.with_synonyms(syn);
+            }
+            e
+        })
+        .collect();
+    result.with_configs(configs)
+}
+
+fn broker(
+    ctx: &RequestContext,
+    req: &DescribeConfigsRequest,
+    name: &StrBytes,
+    result: DescribeConfigsResult,
+    wanted: &dyn Fn(&str) -> bool,
+) -> DescribeConfigsResult {
+    let cfg = &ctx.broker.config;
+    if !name.is_empty() && name.parse::<i32>().ok() != Some(cfg.node_id) {
+        return result
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_error_message(Some(str_bytes(format!(
+                "broker `{name}` is not this broker ({})",
+                cfg.node_id
+            ))));
+    }
+    let configs = KEYS
+        .iter()
+        .filter(|k| wanted(k.name))
+        .map(|k| {
+            let value = cfg.effective.get(k.name).cloned().unwrap_or_default();
+            let source = if cfg.explicit.contains_key(k.name) {
+                Source::StaticBroker
+            } else {
+                Source::Default
+            };
+            let mut e = entry(
+                ctx,
+                k.name,
+                value.clone(),
+                source as i8,
+                k.sensitive,
+                2,
+                k.doc,
+                req.include_documentation,
+            )
+            .with_read_only(true);
+            if req.include_synonyms {
+                e = e.with_synonyms(vec![synonym(k.name, &value, source)]);
+            }
+            e
+        })
+        .collect();
+    result.with_configs(configs)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    ctx: &RequestContext,
+    name: &str,
+    value: String,
+    source: i8,
+    sensitive: bool,
+    kind: i8,
+    doc: &str,
+    with_doc: bool,
+) -> DescribeConfigsResourceResult {
+    let mut e = DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(name))
+        .with_value(if sensitive {
+            None
+        } else {
+            Some(str_bytes(value))
+        })
+        .with_config_source(source)
+        .with_is_sensitive(sensitive);
+    if ctx.version >= 3 {
+        e = e.with_config_type(kind);
+        if with_doc {
+            e = e.with_documentation(Some(str_bytes(doc)));
+        }
+    }
+    e
+}
+
+fn synonym(name: &str, value: &str, source: Source) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(str_bytes(name))
+        .with_value(Some(str_bytes(value)))
+        .with_source(source as i8)
+}

@@ -1,0 +1,132 @@
+//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on a topic's
+//! config overrides. Broker configuration is static.
+
+use super::describe_configs::{BROKER, TOPIC};
+use super::str_bytes;
+use crate::router::RequestContext;
+use crate::topic_config;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use std::collections::BTreeMap;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 1;
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub async fn handle(
+    ctx: &RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> Option<IncrementalAlterConfigsResponse> {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let resp = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
+            let outcome = match r.resource_type {
+                TOPIC => alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only),
+                BROKER => Err((ResponseError::InvalidRequest, "broker configuration is static: set it in the properties file, FJORD_* variables or --set".to_string())),
+                t => Err((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))),
+            };
+            match outcome {
+                Ok(()) => resp,
+                Err((code, message)) => resp.with_error_code(code.code()).with_error_message(Some(str_bytes(message))),
+            }
+        })
+        .collect();
+    Some(IncrementalAlterConfigsResponse::default().with_responses(responses))
+}
+
+fn alter_topic(
+    ctx: &RequestContext,
+    name: &str,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let image = ctx.broker.image();
+    let topic = image.topic(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic `{name}` does not exist"),
+        )
+    })?;
+    let mut configs: BTreeMap<String, String> = topic.configs.clone();
+    let mut touched = std::collections::HashSet::new();
+    for op in ops {
+        let key = op.name.to_string();
+        if !touched.insert(key.clone()) {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("config `{key}` appears more than once"),
+            ));
+        }
+        let spec = topic_config::key(&key).ok_or_else(|| {
+            (
+                ResponseError::InvalidConfig,
+                format!("unknown topic config `{key}`"),
+            )
+        })?;
+        let value = op.value.as_ref().map(|v| v.to_string());
+        match op.config_operation {
+            SET => {
+                let v = value.ok_or_else(|| {
+                    (
+                        ResponseError::InvalidRequest,
+                        format!("SET of `{key}` needs a value"),
+                    )
+                })?;
+                configs.insert(key, v);
+            }
+            DELETE => {
+                configs.remove(&key);
+            }
+            APPEND | SUBTRACT => {
+                if !matches!(spec.kind, topic_config::ConfigType::List) {
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("`{key}` is not a list: APPEND and SUBTRACT do not apply"),
+                    ));
+                }
+                let v = value.ok_or_else(|| {
+                    (
+                        ResponseError::InvalidRequest,
+                        format!("operation on `{key}` needs a value"),
+                    )
+                })?;
+                let current = configs
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| spec.fixed_default.to_string());
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if op.config_operation == APPEND {
+                        if !items.iter().any(|i| i == item) {
+                            items.push(item.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != item);
+                    }
+                }
+                configs.insert(key, items.join(","));
+            }
+            other => {
+                return Err((
+                    ResponseError::InvalidRequest,
+                    format!("unknown config operation {other}"),
+                ))
+            }
+        }
+    }
+    ctx.broker
+        .set_topic_configs(name, configs, validate_only)
+        .map_err(|e| (e.code, e.message))
+}

@@ -1,0 +1,58 @@
+//! ListOffsets (key 2): earliest, latest, max timestamp, or the first offset whose
+//! timestamp is at least a given time.
+
+use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+pub const MIN_VERSION: i16 = 1;
+pub const MAX_VERSION: i16 = 7;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<ListOffsetsResponse> {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|lp| {
+                    let resp = ListOffsetsPartitionResponse::default().with_partition_index(lp.partition_index);
+                    let Some(p) = ctx.broker.partition(&t.name.0, lp.partition_index) else {
+                        return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_offset(-1).with_timestamp(-1);
+                    };
+                    if ctx.version >= 4 && lp.current_leader_epoch > 0 {
+                        return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code()).with_offset(-1).with_timestamp(-1);
+                    }
+                    let found = match lp.timestamp {
+                        LATEST => Ok(Some((-1, p.high_watermark()))),
+                        EARLIEST => Ok(Some((-1, p.log.log_start_offset()))),
+                        MAX_TIMESTAMP if ctx.version >= 7 => Ok(p.log.max_timestamp_offset().map(|t| (t.timestamp, t.offset))),
+                        ts if ts >= 0 => p.log.offset_for_timestamp(ts).map(|o| o.map(|t| (t.timestamp, t.offset))),
+                        _ => return resp.with_error_code(ResponseError::InvalidRequest.code()).with_offset(-1).with_timestamp(-1),
+                    };
+                    match found {
+                        Ok(Some((timestamp, offset))) => {
+                            let resp = resp.with_timestamp(timestamp).with_offset(offset);
+                            if ctx.version >= 4 { resp.with_leader_epoch(0) } else { resp }
+                        }
+                        Ok(None) => resp.with_timestamp(-1).with_offset(-1),
+                        Err(e) => {
+                            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "offset lookup failed");
+                            resp.with_error_code(e.kafka_error_code()).with_timestamp(-1).with_offset(-1)
+                        }
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    Some(ListOffsetsResponse::default().with_topics(topics))
+}

@@ -1,0 +1,152 @@
+//! Metadata (key 3): brokers, controller, topics and partitions from the image;
+//! creates unknown topics when auto-creation is on and the request allows it.
+
+use super::{str_bytes, topic_name};
+use crate::broker::Broker;
+use crate::metadata::TopicImage;
+use crate::router::RequestContext;
+use crate::topics::{validate_name, NewTopic};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use std::collections::BTreeMap;
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 12;
+
+/// Kafka's ACL operation bits a topic allows without an authorizer: READ, WRITE,
+/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+pub const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Cluster operations without an authorizer: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<MetadataResponse> {
+    let broker = &ctx.broker;
+    // v0: an empty list means all topics; v1+: null means all, empty means none.
+    let requested = match req.topics {
+        Some(ref t) if !(ctx.version == 0 && t.is_empty()) => Some(t.clone()),
+        _ => None,
+    };
+    let auto_create =
+        broker.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            let image = broker.image();
+            for t in image.topics.values() {
+                topics.push(describe(broker, t, ctx.version));
+            }
+        }
+        Some(list) => {
+            for rt in list {
+                let entry = match rt.name {
+                    Some(name) => by_name(broker, &name.0, auto_create, ctx.version),
+                    None => by_id(broker, rt.topic_id, ctx.version),
+                };
+                topics.push(entry);
+            }
+        }
+    }
+    if ctx.version >= 8 && req.include_topic_authorized_operations {
+        for t in &mut topics {
+            if t.error_code == 0 {
+                t.topic_authorized_operations = TOPIC_OPERATIONS;
+            }
+        }
+    }
+    let mut resp = MetadataResponse::default()
+        .with_brokers(vec![self_broker(broker)])
+        .with_cluster_id(Some(str_bytes(broker.cluster_id())))
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_topics(topics);
+    if (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = CLUSTER_OPERATIONS;
+    }
+    Some(resp)
+}
+
+pub fn self_broker(broker: &Broker) -> MetadataResponseBroker {
+    MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.config.node_id))
+        .with_host(str_bytes(broker.advertised.host.clone()))
+        .with_port(broker.advertised.port as i32)
+        .with_rack(broker.config.rack.clone().map(str_bytes))
+}
+
+fn by_name(broker: &Broker, name: &str, auto_create: bool, version: i16) -> MetadataResponseTopic {
+    if let Some(t) = broker.image().topic(name) {
+        return describe(broker, t, version);
+    }
+    let error = |code: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(topic_name(name)))
+            .with_error_code(code.code())
+    };
+    if validate_name(name).is_err() {
+        return error(ResponseError::InvalidTopicException);
+    }
+    if !auto_create || name.starts_with("__") {
+        return error(ResponseError::UnknownTopicOrPartition);
+    }
+    let new = NewTopic {
+        name: name.to_string(),
+        partitions: -1,
+        replication_factor: -1,
+        assignment: None,
+        configs: BTreeMap::new(),
+    };
+    match broker.create_topic(new, false) {
+        Ok(t) => describe(broker, &t, version),
+        // Created by a concurrent request: describe what is there now.
+        Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.image().topic(name) {
+            Some(t) => describe(broker, t, version),
+            None => error(ResponseError::LeaderNotAvailable),
+        },
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e.message, "auto-creating a topic failed");
+            error(e.code)
+        }
+    }
+}
+
+fn by_id(broker: &Broker, id: uuid::Uuid, version: i16) -> MetadataResponseTopic {
+    match broker.image().topic_by_id(id) {
+        Some(t) => describe(broker, t, version),
+        None => MetadataResponseTopic::default()
+            .with_topic_id(id)
+            .with_error_code(ResponseError::UnknownTopicId.code()),
+    }
+}
+
+fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseTopic {
+    let partitions = t
+        .replicas
+        .iter()
+        .enumerate()
+        .map(|(p, replicas)| {
+            let nodes: Vec<BrokerId> = replicas.iter().map(|&r| BrokerId(r)).collect();
+            let online = broker.partition(&t.name, p as i32).is_some();
+            MetadataResponsePartition::default()
+                .with_partition_index(p as i32)
+                .with_error_code(if online {
+                    0
+                } else {
+                    ResponseError::LeaderNotAvailable.code()
+                })
+                .with_leader_id(BrokerId(if online { replicas[0] } else { -1 }))
+                .with_leader_epoch(0)
+                .with_replica_nodes(nodes.clone())
+                .with_isr_nodes(nodes)
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&t.name)))
+        .with_topic_id(t.id)
+        .with_is_internal(t.name.starts_with("__"))
+        .with_partitions(partitions)
+}

@@ -1,0 +1,258 @@
+//! The broker's configuration keys: Kafka's names, defaults, and a check per key.
+
+/// One configuration key the broker understands.
+pub struct ConfigKey {
+    /// Kafka's property name.
+    pub name: &'static str,
+    /// The default, as Kafka would print it.
+    pub default: &'static str,
+    /// Validates a value; the error says what is expected.
+    pub check: fn(&str) -> Result<(), String>,
+    /// One line for DescribeConfigs documentation and `--help`.
+    pub doc: &'static str,
+    /// Whether the value may be shown (no key is secret today).
+    pub sensitive: bool,
+}
+
+fn int_in(v: &str, lo: i64, hi: i64) -> Result<(), String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(()),
+        Ok(_) => Err(format!("must be between {lo} and {hi}")),
+        Err(_) => Err("must be an integer".into()),
+    }
+}
+
+fn positive(v: &str) -> Result<(), String> {
+    int_in(v, 1, i64::MAX)
+}
+fn non_negative(v: &str) -> Result<(), String> {
+    int_in(v, 0, i64::MAX)
+}
+fn retention(v: &str) -> Result<(), String> {
+    int_in(v, -1, i64::MAX)
+}
+fn int32_positive(v: &str) -> Result<(), String> {
+    int_in(v, 1, i32::MAX as i64)
+}
+fn port(v: &str) -> Result<(), String> {
+    int_in(v, 0, 65535)
+}
+fn boolean(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "true" | "false" => Ok(()),
+        _ => Err("must be true or false".into()),
+    }
+}
+fn any(_: &str) -> Result<(), String> {
+    Ok(())
+}
+fn not_empty(v: &str) -> Result<(), String> {
+    if v.trim().is_empty() {
+        Err("must not be empty".into())
+    } else if v.contains(',') {
+        Err("only one directory is supported".into())
+    } else {
+        Ok(())
+    }
+}
+fn listener(v: &str) -> Result<(), String> {
+    if v.trim().is_empty() || v.contains("://") {
+        Ok(())
+    } else {
+        Err("expected PLAINTEXT://host:port".into())
+    }
+}
+fn segment_bytes(v: &str) -> Result<(), String> {
+    int_in(v, 14, i32::MAX as i64)
+}
+fn request_max(v: &str) -> Result<(), String> {
+    int_in(v, 1024, i32::MAX as i64)
+}
+
+/// Every key the broker accepts. Unknown keys are refused at start-up.
+pub const KEYS: &[ConfigKey] = &[
+    key(
+        "listeners",
+        "PLAINTEXT://127.0.0.1:9092",
+        listener,
+        "Where clients connect, PLAINTEXT://host:port.",
+    ),
+    key(
+        "advertised.listeners",
+        "",
+        listener,
+        "The address given to clients in Metadata; defaults to the bound listener.",
+    ),
+    key(
+        "log.dirs",
+        "fjord-data",
+        not_empty,
+        "The directory holding partition logs and cluster metadata.",
+    ),
+    key("node.id", "0", non_negative, "This broker's node id."),
+    key(
+        "broker.rack",
+        "",
+        any,
+        "Rack of this broker, reported in Metadata.",
+    ),
+    key(
+        "num.partitions",
+        "1",
+        int32_positive,
+        "Partitions of an auto-created topic.",
+    ),
+    key(
+        "default.replication.factor",
+        "1",
+        |v| int_in(v, 1, i16::MAX as i64),
+        "Replication factor of an auto-created topic.",
+    ),
+    key(
+        "min.insync.replicas",
+        "1",
+        int32_positive,
+        "In-sync replicas an acks=all produce needs.",
+    ),
+    key(
+        "auto.create.topics.enable",
+        "true",
+        boolean,
+        "Whether Metadata creates unknown topics.",
+    ),
+    key(
+        "log.segment.bytes",
+        "1073741824",
+        segment_bytes,
+        "Roll a segment at this size.",
+    ),
+    key(
+        "log.roll.ms",
+        "604800000",
+        positive,
+        "Roll a segment at this age.",
+    ),
+    key(
+        "log.retention.ms",
+        "604800000",
+        retention,
+        "Delete segments older than this; -1 keeps them.",
+    ),
+    key(
+        "log.retention.bytes",
+        "-1",
+        retention,
+        "Delete the oldest segments above this partition size; -1 for none.",
+    ),
+    key(
+        "log.retention.check.interval.ms",
+        "300000",
+        positive,
+        "How often retention runs.",
+    ),
+    key(
+        "log.index.interval.bytes",
+        "4096",
+        non_negative,
+        "Bytes between offset index entries.",
+    ),
+    key(
+        "message.max.bytes",
+        "1048588",
+        |v| int_in(v, 0, i32::MAX as i64),
+        "Largest record batch accepted (topic default).",
+    ),
+    key(
+        "socket.request.max.bytes",
+        "104857600",
+        request_max,
+        "Largest request frame; a larger one closes the connection.",
+    ),
+    key(
+        "log.flush.interval.messages",
+        "9223372036854775807",
+        positive,
+        "Fsync a partition after this many messages.",
+    ),
+    key(
+        "log.flush.interval.ms",
+        "9223372036854775807",
+        non_negative,
+        "Fsync a partition when unflushed data is this old.",
+    ),
+    key(
+        "max.connections",
+        "2147483647",
+        int32_positive,
+        "Connections served at once.",
+    ),
+    key(
+        "metrics.port",
+        "9404",
+        port,
+        "HTTP port for /metrics, /livez and /readyz; 0 picks a free port.",
+    ),
+    key(
+        "controller.quorum.voters",
+        "",
+        any,
+        "Metadata quorum voters id@host:port; this build runs a single-node quorum.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        non_negative,
+        "Delay of a new group's first rebalance.",
+    ),
+    key(
+        "group.min.session.timeout.ms",
+        "6000",
+        int32_positive,
+        "Smallest session timeout a member may use.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        "1800000",
+        int32_positive,
+        "Largest session timeout a member may use.",
+    ),
+    key(
+        "offsets.topic.num.partitions",
+        "50",
+        |v| int_in(v, 1, 10_000),
+        "Partitions of __consumer_offsets.",
+    ),
+    key(
+        "offsets.retention.minutes",
+        "10080",
+        positive,
+        "Committed offsets of an empty group expire after this.",
+    ),
+];
+
+const fn key(
+    name: &'static str,
+    default: &'static str,
+    check: fn(&str) -> Result<(), String>,
+    doc: &'static str,
+) -> ConfigKey {
+    ConfigKey {
+        name,
+        default,
+        check,
+        doc,
+        sensitive: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_passes_its_own_check() {
+        for k in KEYS {
+            assert!((k.check)(k.default).is_ok(), "{}", k.name);
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! Broker configuration under Kafka's property names.
+//!
+//! Sources, lowest precedence first: a `.properties` file (`--config`), `FJORD_*`
+//! environment variables (`FJORD_LOG_DIRS` is `log.dirs`), then `--set key=value`.
+//! Every key is checked against [`KEYS`]; an unknown key or a bad value is an error
+//! that names the key.
+
+mod keys;
+mod properties;
+
+pub use keys::{ConfigKey, KEYS};
+pub use properties::parse_properties;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A configuration error: always names the key and what was wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown configuration key `{key}` (from {source_name})")]
+    UnknownKey { key: String, source_name: String },
+    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}:{line}: {reason}")]
+    Syntax {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// One listener, Kafka's `PLAINTEXT://host:port` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    fn parse(key: &str, value: &str) -> Result<Listener, ConfigError> {
+        let bad = |reason: &str| ConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let first = value.split(',').map(str::trim).find(|s| !s.is_empty());
+        let first = first.ok_or_else(|| bad("expected PLAINTEXT://host:port"))?;
+        if value.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
+            return Err(bad("only one listener is supported"));
+        }
+        let (scheme, rest) = first
+            .split_once("://")
+            .ok_or_else(|| bad("expected PLAINTEXT://host:port"))?;
+        if !scheme.eq_ignore_ascii_case("PLAINTEXT") {
+            return Err(bad("only the PLAINTEXT security protocol is supported"));
+        }
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| bad("expected PLAINTEXT://host:port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = port.parse().map_err(|_| bad("port must be 0..65535"))?;
+        Ok(Listener {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The address to bind: an empty host means all interfaces, like Kafka.
+    pub fn bind_addr(&self) -> String {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// The broker's typed configuration. Defaults are Kafka's unless noted.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `listeners`: where clients connect (default `PLAINTEXT://127.0.0.1:9092`; a laptop
+    /// default, the operator sets `0.0.0.0`).
+    pub listener: Listener,
+    /// `advertised.listeners`: what Metadata tells clients; defaults to the bound listener.
+    pub advertised_listener: Option<Listener>,
+    /// `log.dirs`: the data directory (one directory is supported).
+    pub log_dir: PathBuf,
+    /// `node.id`: this broker's id.
+    pub node_id: i32,
+    /// `broker.rack`: rack id reported in Metadata.
+    pub rack: Option<String>,
+    /// `num.partitions`: partitions of an auto-created topic.
+    pub num_partitions: i32,
+    /// `default.replication.factor`: replication factor of an auto-created topic.
+    pub default_replication_factor: i16,
+    /// `min.insync.replicas`: default for topics; `acks=all` needs this many in sync.
+    pub min_insync_replicas: i32,
+    /// `auto.create.topics.enable`: Metadata may create unknown topics.
+    pub auto_create_topics: bool,
+    /// `log.segment.bytes`: roll a segment at this size.
+    pub segment_bytes: u64,
+    /// `log.roll.ms`: roll a segment at this age.
+    pub roll_ms: u64,
+    /// `log.retention.ms`: delete segments older than this (-1: keep forever).
+    pub retention_ms: i64,
+    /// `log.retention.bytes`: delete old segments above this partition size (-1: no limit).
+    pub retention_bytes: i64,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub retention_check_interval_ms: u64,
+    /// `log.index.interval.bytes`: bytes between offset index entries.
+    pub index_interval_bytes: u64,
+    /// `message.max.bytes`: the largest record batch a topic accepts by default.
+    pub message_max_bytes: u64,
+    /// `socket.request.max.bytes`: larger request frames close the connection.
+    pub socket_request_max_bytes: usize,
+    /// `log.flush.interval.messages`: fsync after this many messages (default: never forced).
+    pub flush_interval_messages: u64,
+    /// `log.flush.interval.ms`: fsync when the oldest unflushed message is this old.
+    pub flush_interval_ms: u64,
+    /// `max.connections`: connections accepted at once; more wait in the backlog.
+    pub max_connections: usize,
+    /// `metrics.port`: HTTP port for `/metrics`, `/livez`, `/readyz` (Fjord's own key).
+    pub metrics_port: u16,
+    /// `controller.quorum.voters`: `id@host:port,...`; a single node is its own quorum.
+    pub quorum_voters: Option<String>,
+    /// `group.initial.rebalance.delay.ms`: wait for more members before the first rebalance.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`: the smallest session timeout a member may ask for.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`: the largest session timeout a member may ask for.
+    pub group_max_session_timeout_ms: i32,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
+    pub offsets_retention_minutes: u64,
+    /// The effective value of every key, as strings, for DescribeConfigs.
+    pub effective: BTreeMap<&'static str, String>,
+    /// Keys set explicitly (file, env or flag), for DescribeConfigs' `source`.
+    pub explicit: BTreeMap<&'static str, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig::from_pairs(Vec::new()).expect("the built-in defaults are valid")
+    }
+}
+
+/// Where one raw key=value came from, for error messages.
+pub struct RawSetting {
+    pub key: String,
+    pub value: String,
+    pub source_name: String,
+}
+
+impl BrokerConfig {
+    /// Builds the configuration from settings in precedence order (later wins).
+    pub fn from_pairs(settings: Vec<RawSetting>) -> Result<BrokerConfig, ConfigError> {
+        let mut explicit: BTreeMap<&'static str, String> = BTreeMap::new();
+        for s in settings {
+            let key =
+                KEYS.iter()
+                    .find(|k| k.name == s.key)
+                    .ok_or_else(|| ConfigError::UnknownKey {
+                        key: s.key.clone(),
+                        source_name: s.source_name.clone(),
+                    })?;
+            explicit.insert(key.name, s.value.trim().to_string());
+        }
+        let mut effective: BTreeMap<&'static str, String> = BTreeMap::new();
+        for k in KEYS {
+            let v = explicit
+                .get(k.name)
+                .cloned()
+                .unwrap_or_else(|| k.default.to_string());
+            (k.check)(&v).map_err(|reason| ConfigError::InvalidValue {
+                key: k.name.to_string(),
+                value: v.clone(),
+                reason,
+            })?;
+            effective.insert(k.name, v);
+        }
+        let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
+        let num = |k: &str| -> i64 { get(k).parse().unwrap_or(0) };
+        let advertised = match get("advertised.listeners") {
+            "" => None,
+            v => Some(Listener::parse("advertised.listeners", v)?),
+        };
+        let cfg = BrokerConfig {
+            listener: Listener::parse("listeners", get("listeners"))?,
+            advertised_listener: advertised,
+            log_dir: PathBuf::from(get("log.dirs")),
+            node_id: num("node.id") as i32,
+            rack: Some(get("broker.rack").to_string()).filter(|s| !s.is_empty()),
+            num_partitions: num("num.partitions") as i32,
+            default_replication_factor: num("default.replication.factor") as i16,
+            min_insync_replicas: num("min.insync.replicas") as i32,
+            auto_create_topics: get("auto.create.topics.enable") == "true",
+            segment_bytes: num("log.segment.bytes") as u64,
+            roll_ms: num("log.roll.ms") as u64,
+            retention_ms: num("log.retention.ms"),
+            retention_bytes: num("log.retention.bytes"),
+            retention_check_interval_ms: num("log.retention.check.interval.ms") as u64,
+            index_interval_bytes: num("log.index.interval.bytes") as u64,
+            message_max_bytes: num("message.max.bytes") as u64,
+            socket_request_max_bytes: num("socket.request.max.bytes") as usize,
+            flush_interval_messages: num("log.flush.interval.messages") as u64,
+            flush_interval_ms: num("log.flush.interval.ms") as u64,
+            max_connections: num("max.connections") as usize,
+            metrics_port: num("metrics.port") as u16,
+            quorum_voters: Some(get("controller.quorum.voters").to_string())
+                .filter(|s| !s.is_empty()),
+            group_initial_rebalance_delay_ms: num("group.initial.rebalance.delay.ms") as u64,
+            group_min_session_timeout_ms: num("group.min.session.timeout.ms") as i32,
+            group_max_session_timeout_ms: num("group.max.session.timeout.ms") as i32,
+            offsets_topic_num_partitions: num("offsets.topic.num.partitions") as i32,
+            offsets_retention_minutes: num("offsets.retention.minutes") as u64,
+            effective,
+            explicit,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Cross-field checks that a single key's check cannot make.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(voters) = &self.quorum_voters {
+            let ids: Vec<&str> = voters.split(',').filter(|v| !v.is_empty()).collect();
+            let me = format!("{}@", self.node_id);
+            if ids.len() > 1 || !ids.iter().all(|v| v.starts_with(&me)) {
+                return Err(ConfigError::InvalidValue {
+                    key: "controller.quorum.voters".into(),
+                    value: voters.clone(),
+                    reason:
+                        "this build runs a single-node quorum: the only voter must be this node"
+                            .into(),
+                });
+            }
+        }
+        if let Some(adv) = &self.advertised_listener {
+            if adv.port == 0 || adv.host.is_empty() || adv.host == "0.0.0.0" {
+                return Err(ConfigError::InvalidValue {
+                    key: "advertised.listeners".into(),
+                    value: format!("PLAINTEXT://{}:{}", adv.host, adv.port),
+                    reason: "must name a reachable host and a non-zero port".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads file, environment and flags in Kafka's precedence (file < env < flags).
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl Iterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut settings = Vec::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+                path: path.display().to_string(),
+                error,
+            })?;
+            let pairs = parse_properties(&text).map_err(|(line, reason)| ConfigError::Syntax {
+                path: path.display().to_string(),
+                line,
+                reason,
+            })?;
+            settings.extend(pairs.into_iter().map(|(key, value)| RawSetting {
+                key,
+                value,
+                source_name: path.display().to_string(),
+            }));
+        }
+        let mut env: Vec<(String, String)> = env
+            .filter_map(|(k, v)| Some((env_key(&k)?, (k, v))))
+            .filter_map(|(key, (var, value))| {
+                if KEYS.iter().any(|k| k.name == key) {
+                    Some((var, value))
+                } else {
+                    if !NON_CONFIG_ENV.contains(&var.as_str()) {
+                        tracing::warn!(variable = %var, "ignoring FJORD_* variable that names no configuration key");
+                    }
+                    None
+                }
+            })
+            .collect();
+        env.sort();
+        for (var, value) in env {
+            let key = env_key(&var).unwrap_or_default();
+            settings.push(RawSetting {
+                key,
+                value,
+                source_name: format!("environment variable {var}"),
+            });
+        }
+        for s in sets {
+            let (key, value) = s.split_once('=').ok_or_else(|| ConfigError::InvalidValue {
+                key: s.clone(),
+                value: String::new(),
+                reason: "--set takes key=value".into(),
+            })?;
+            settings.push(RawSetting {
+                key: key.trim().to_string(),
+                value: value.to_string(),
+                source_name: "--set".into(),
+            });
+        }
+        BrokerConfig::from_pairs(settings)
+    }
+}
+
+/// `FJORD_*` variables that belong to tooling rather than to the broker configuration.
+const NON_CONFIG_ENV: &[&str] = &["FJORD_LOG", "FJORD_LOG_FORMAT", "FJORD_BROKER_BIN"];
+
+/// `FJORD_LOG_DIRS` -> `log.dirs`; `None` for variables outside the prefix.
+fn env_key(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("FJORD_")?;
+    Some(rest.to_ascii_lowercase().replace('_', "."))
+}
+
+/// The listener clients are told about: `advertised.listeners`, else the bound address.
+pub fn advertised(cfg: &BrokerConfig, bound: SocketAddr) -> Listener {
+    if let Some(adv) = &cfg.advertised_listener {
+        return adv.clone();
+    }
+    let host = if cfg.listener.host.is_empty() || cfg.listener.host == "0.0.0.0" {
+        "127.0.0.1".to_string()
+    } else {
+        cfg.listener.host.clone()
+    };
+    Listener {
+        host,
+        port: bound.port(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: &str, env: &[(&str, &str)], sets: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, file).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        BrokerConfig::load(Some(&path), env, &sets)
+    }
+
+    #[test]
+    fn defaults_start_a_laptop_broker() {
+        let cfg = BrokerConfig::default();
+        assert_eq!(cfg.listener.bind_addr(), "127.0.0.1:9092");
+        assert_eq!(cfg.num_partitions, 1);
+        assert!(cfg.auto_create_topics);
+        assert_eq!(cfg.metrics_port, 9404);
+    }
+
+    #[test]
+    fn precedence_is_file_then_env_then_set() {
+        let cfg = load(
+            "num.partitions=2\nlog.dirs=/file\nlog.segment.bytes=1048576\n",
+            &[("FJORD_NUM_PARTITIONS", "3"), ("FJORD_LOG_DIRS", "/env")],
+            &["num.partitions=4"],
+        )
+        .unwrap();
+        assert_eq!(cfg.num_partitions, 4);
+        assert_eq!(cfg.log_dir, PathBuf::from("/env"));
+        assert_eq!(cfg.segment_bytes, 1048576);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = load("log.dirz=/x\n", &[], &[]).unwrap_err().to_string();
+        assert!(err.contains("log.dirz"), "{err}");
+        let err = load("", &[], &["nope=1"]).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_an_error_naming_the_key() {
+        let err = load("num.partitions=zero\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("num.partitions") && err.contains("zero"),
+            "{err}"
+        );
+        let err = load("", &[], &["listeners=SSL://x:1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listeners"), "{err}");
+        let err = load("", &[], &["auto.create.topics.enable=yes"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auto.create.topics.enable"), "{err}");
+    }
+
+    #[test]
+    fn listeners_parse_kafka_form() {
+        let cfg = load("", &[], &["listeners=PLAINTEXT://0.0.0.0:19092"]).unwrap();
+        assert_eq!(cfg.listener.port, 19092);
+        assert_eq!(cfg.listener.bind_addr(), "0.0.0.0:19092");
+        let adv = advertised(&cfg, "0.0.0.0:19092".parse().unwrap());
+        assert_eq!(adv.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn multi_voter_quorum_is_refused_until_replication_exists() {
+        let err = load("", &[], &["controller.quorum.voters=0@a:9093,1@b:9093"]);
+        assert!(err.is_err());
+        assert!(load("", &[], &["controller.quorum.voters=0@a:9093"]).is_ok());
+    }
+}

@@ -1,0 +1,201 @@
+//! One client connection: length-prefixed frames in, responses out, in order.
+//!
+//! Requests on a connection are handled one at a time (as Kafka does), so responses
+//! keep request order. A separate writer task sends responses, so reading and
+//! decoding the next request overlaps with writing the previous response.
+//! Anything malformed ends this connection with a log line and nothing else.
+
+use crate::broker::Broker;
+use crate::router::{RequestContext, RequestError};
+use crate::shutdown::Shutdown;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {size} bytes exceeds socket.request.max.bytes ({max})")]
+    FrameTooLarge { size: i64, max: usize },
+    #[error("frame of {0} bytes is too short for a request header")]
+    FrameTooShort(i32),
+    #[error("unsupported API key {key} version {version}")]
+    Unsupported { key: i16, version: i16 },
+    #[error("malformed request header: {0}")]
+    Header(String),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+pub struct Connection {
+    broker: Arc<Broker>,
+    peer: SocketAddr,
+    reader: OwnedReadHalf,
+    replies: mpsc::Sender<Bytes>,
+    writer: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Connection {
+    pub fn new(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Connection {
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        let (replies, rx) = mpsc::channel(64);
+        let writer = tokio::spawn(write_loop(writer, rx));
+        Connection {
+            broker,
+            peer,
+            reader,
+            replies,
+            writer,
+        }
+    }
+
+    /// Serves requests until the client closes, an error, or shutdown. In-flight
+    /// requests finish before it returns.
+    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), ConnectionError> {
+        let result = loop {
+            let frame = tokio::select! {
+                f = read_frame(&mut self.reader, self.broker.config.socket_request_max_bytes) => f,
+                _ = shutdown.recv() => break Ok(()),
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            match self.serve(frame).await {
+                Ok(Some(reply)) => {
+                    if self.replies.send(reply).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        drop(self.replies);
+        // Let the writer drain what was already answered.
+        let _ = self.writer.await;
+        result
+    }
+
+    async fn serve(&self, mut frame: Bytes) -> Result<Option<Bytes>, ConnectionError> {
+        let key = frame.get_i16();
+        let version = frame.get_i16();
+        let Some(route) = self.broker.router.find(key, version) else {
+            if key == ApiKey::ApiVersions as i16 && version >= 0 {
+                // KIP-511: a too-new ApiVersions gets v0 with UNSUPPORTED_VERSION and our table.
+                let correlation_id = frame.get_i32();
+                let body = crate::api::api_versions::unsupported_version_body(&self.broker.router);
+                return Ok(Some(frame_response(correlation_id, 0, body)));
+            }
+            return Err(ConnectionError::Unsupported { key, version });
+        };
+        let header_version = route.key.request_header_version(version);
+        // Re-read the header from the start: the codec owns its layout.
+        let mut whole = BytesMut::with_capacity(4 + frame.len());
+        whole.put_i16(key);
+        whole.put_i16(version);
+        whole.extend_from_slice(&frame);
+        let mut buf = whole.freeze();
+        let header = RequestHeader::decode(&mut buf, header_version)
+            .map_err(|e| ConnectionError::Header(e.to_string()))?;
+        let correlation_id = header.correlation_id;
+        let ctx = RequestContext {
+            broker: self.broker.clone(),
+            header,
+            version,
+            peer: self.peer,
+        };
+        let started = std::time::Instant::now();
+        let reply = (route.call)(ctx, buf).await;
+        self.broker
+            .metrics
+            .observe_request(route.key, started.elapsed(), reply.is_ok());
+        tracing::debug!(peer = %self.peer, api = ?route.key, version, correlation_id, "request served");
+        let Some(body) = reply? else {
+            return Ok(None);
+        };
+        let resp_header_version = route.key.response_header_version(version);
+        Ok(Some(frame_response(
+            correlation_id,
+            resp_header_version,
+            body,
+        )))
+    }
+}
+
+/// Size prefix + response header + body in one buffer.
+fn frame_response(correlation_id: i32, header_version: i16, body: BytesMut) -> Bytes {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut out = BytesMut::with_capacity(4 + 8 + body.len());
+    out.put_i32(0);
+    // A response header is a correlation id and at most an empty tag buffer: this
+    // cannot fail to encode.
+    if header.encode(&mut out, header_version).is_err() {
+        out.put_i32(correlation_id);
+    }
+    out.extend_from_slice(&body);
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    out.freeze()
+}
+
+/// Reads one frame; `None` when the client closed between frames. The buffer grows
+/// with the bytes that actually arrive, so a large claimed size costs nothing until
+/// the client sends it.
+async fn read_frame(
+    reader: &mut OwnedReadHalf,
+    max: usize,
+) -> Result<Option<Bytes>, ConnectionError> {
+    let size = match reader.read_i32().await {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if size < 0 || size as usize > max {
+        return Err(ConnectionError::FrameTooLarge {
+            size: size as i64,
+            max,
+        });
+    }
+    // api key, api version, correlation id, client id length.
+    if size < 10 {
+        return Err(ConnectionError::FrameTooShort(size));
+    }
+    let size = size as usize;
+    let mut buf = BytesMut::with_capacity(size.min(64 * 1024));
+    while buf.len() < size {
+        if buf.capacity() == buf.len() {
+            buf.reserve((size - buf.len()).min(1 << 20));
+        }
+        let want = size - buf.len();
+        let mut limited = (&mut *reader).take(want as u64);
+        let n = limited.read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
+async fn write_loop(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    while let Some(frame) = rx.recv().await {
+        writer.write_all(&frame).await?;
+        // Batch responses that are already queued into one flush.
+        while let Ok(more) = rx.try_recv() {
+            writer.write_all(&more).await?;
+        }
+        writer.flush().await?;
+    }
+    writer.shutdown().await
+}

@@ -1,0 +1,58 @@
+//! Gauges computed at scrape time from the partitions themselves, so they are never
+//! stale and cost nothing between scrapes.
+
+use crate::broker::Broker;
+use std::fmt::Write;
+
+/// Renders the registry plus the per-partition log gauges.
+pub fn render(broker: &Broker) -> String {
+    let mut out = broker.metrics.render();
+    let parts = broker.all_partitions();
+    let mut gauge =
+        |name: &str, help: &str, value: &dyn Fn(&crate::partition::Partition) -> String| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for p in &parts {
+                let _ = writeln!(
+                    out,
+                    "{name}{{topic=\"{}\",partition=\"{}\"}} {}",
+                    p.topic,
+                    p.index,
+                    value(p)
+                );
+            }
+        };
+    gauge(
+        "fjord_log_size_bytes",
+        "Bytes on disk of a partition's log.",
+        &|p| p.log.size_bytes().to_string(),
+    );
+    gauge(
+        "fjord_log_segments",
+        "Segments of a partition's log.",
+        &|p| p.log.segment_count().to_string(),
+    );
+    gauge(
+        "fjord_log_start_offset",
+        "First offset still in a partition's log.",
+        &|p| p.log.log_start_offset().to_string(),
+    );
+    gauge(
+        "fjord_log_end_offset",
+        "Next offset a partition's log will assign.",
+        &|p| p.log.log_end_offset().to_string(),
+    );
+    let waiting: usize = parts.iter().map(|p| p.waiting()).sum();
+    let _ = writeln!(
+        out,
+        "# HELP fjord_fetch_purgatory_size Fetch waits parked on partitions.\n# TYPE fjord_fetch_purgatory_size gauge\nfjord_fetch_purgatory_size {waiting}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fjord_under_replicated_partitions Partitions with fewer in-sync replicas than replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions 0"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fjord_offline_partitions Partitions without a leader.\n# TYPE fjord_offline_partitions gauge\nfjord_offline_partitions 0"
+    );
+    out
+}

@@ -1,0 +1,23 @@
+//! fjord-broker: a broker that speaks the Apache Kafka wire protocol.
+//!
+//! `listener` accepts, `connection` frames, `router` dispatches to one module per
+//! Kafka API under `api/`. `broker` holds the shared state; `metadata` is the
+//! cluster metadata log and image; `topics` carries out topic changes; partition
+//! logs live in the `fjord-storage` crate.
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod gauges;
+pub mod http;
+pub mod listener;
+pub mod maintenance;
+pub mod metadata;
+pub mod metrics;
+pub mod partition;
+pub mod router;
+pub mod server;
+pub mod shutdown;
+pub mod topic_config;
+pub mod topics;

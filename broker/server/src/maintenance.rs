@@ -1,0 +1,52 @@
+//! Background work on partition logs: time-based rolls and retention.
+//!
+//! It runs on a blocking thread per pass, so appends and fetches never wait on it;
+//! the storage layer lets retention delete sealed segments while readers hold them.
+
+use crate::api::now_ms;
+use crate::broker::Broker;
+use crate::shutdown::Shutdown;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often rolls and timed flushes are checked (Kafka's scheduler runs similarly often).
+const TICK: Duration = Duration::from_millis(500);
+
+pub async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
+    let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
+    let mut last_retention = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.recv() => return,
+        }
+        let retention_due = last_retention.elapsed() >= retention_every;
+        if retention_due {
+            last_retention = tokio::time::Instant::now();
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || pass(&b, retention_due)).await;
+    }
+}
+
+fn pass(broker: &Broker, retention_due: bool) {
+    let now = now_ms();
+    for p in broker.all_partitions() {
+        if let Err(e) = p.log.maybe_roll(now) {
+            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "time-based roll failed");
+        }
+        if retention_due {
+            match p.log.apply_retention(now) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = p.log.log_start_offset(), "retention deleted segments")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                }
+            }
+        }
+    }
+}

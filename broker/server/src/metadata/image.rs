@@ -1,0 +1,125 @@
+//! The metadata image: what the cluster looks like after every record so far.
+
+use super::MetadataRecord;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// One topic as the image knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicImage {
+    pub name: Arc<str>,
+    pub id: Uuid,
+    /// `replicas[p]`: partition p's replica node ids, preferred leader first.
+    pub replicas: Vec<Vec<i32>>,
+    /// Topic-level configuration overrides (Kafka names).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicImage {
+    pub fn partition_count(&self) -> i32 {
+        self.replicas.len() as i32
+    }
+}
+
+/// The folded state of the metadata log. Cheap to clone per change (topics are few).
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    pub cluster_id: Option<String>,
+    pub topics: BTreeMap<Arc<str>, TopicImage>,
+    pub topic_names_by_id: BTreeMap<Uuid, Arc<str>>,
+    /// The first producer id not yet handed out by any allocation.
+    pub next_producer_id_block: i64,
+}
+
+impl MetadataImage {
+    /// Folds one record in. Records referring to unknown topics are ignored: the log
+    /// is written only after checks against the image, so they cannot occur.
+    pub fn apply(&mut self, record: MetadataRecord) {
+        match record {
+            MetadataRecord::ClusterFormatted { cluster_id } => self.cluster_id = Some(cluster_id),
+            MetadataRecord::TopicCreated {
+                name,
+                id,
+                replicas,
+                configs,
+            } => {
+                let name: Arc<str> = Arc::from(name);
+                self.topic_names_by_id.insert(id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    TopicImage {
+                        name,
+                        id,
+                        replicas,
+                        configs,
+                    },
+                );
+            }
+            MetadataRecord::PartitionsAdded { id, replicas } => {
+                if let Some(t) = self.topic_by_id_mut(id) {
+                    t.replicas.extend(replicas);
+                }
+            }
+            MetadataRecord::TopicConfigChanged { id, configs } => {
+                if let Some(t) = self.topic_by_id_mut(id) {
+                    t.configs = configs;
+                }
+            }
+            MetadataRecord::TopicDeleted { id } => {
+                if let Some(name) = self.topic_names_by_id.remove(&id) {
+                    self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::ProducerIdsAllocated { next } => {
+                self.next_producer_id_block = self.next_producer_id_block.max(next);
+            }
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicImage> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicImage> {
+        self.topic_names_by_id
+            .get(&id)
+            .and_then(|n| self.topics.get(n))
+    }
+
+    fn topic_by_id_mut(&mut self, id: Uuid) -> Option<&mut TopicImage> {
+        let name = self.topic_names_by_id.get(&id)?.clone();
+        self.topics.get_mut(&name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_create_grow_configure_delete() {
+        let id = Uuid::new_v4();
+        let mut img = MetadataImage::default();
+        img.apply(MetadataRecord::TopicCreated {
+            name: "t".into(),
+            id,
+            replicas: vec![vec![0]],
+            configs: BTreeMap::new(),
+        });
+        img.apply(MetadataRecord::PartitionsAdded {
+            id,
+            replicas: vec![vec![0], vec![0]],
+        });
+        img.apply(MetadataRecord::TopicConfigChanged {
+            id,
+            configs: [("retention.ms".to_string(), "1".to_string())].into(),
+        });
+        let t = img.topic("t").unwrap();
+        assert_eq!(t.partition_count(), 3);
+        assert_eq!(t.configs["retention.ms"], "1");
+        img.apply(MetadataRecord::TopicDeleted { id });
+        assert!(img.topic("t").is_none());
+        assert!(img.topic_by_id(id).is_none());
+    }
+}

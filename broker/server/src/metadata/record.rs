@@ -1,0 +1,31 @@
+//! Metadata records: every change to cluster metadata is one of these.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// One change to cluster metadata. The image is the fold of all records in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MetadataRecord {
+    /// The cluster was formatted with this id (the first record of every log).
+    ClusterFormatted { cluster_id: String },
+    /// A topic was created. `replicas[p]` lists partition p's replicas, leader first.
+    TopicCreated {
+        name: String,
+        id: Uuid,
+        replicas: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+    },
+    /// Partitions were added to a topic (appended after the existing ones).
+    PartitionsAdded { id: Uuid, replicas: Vec<Vec<i32>> },
+    /// A topic's configuration overrides were replaced by `configs`.
+    TopicConfigChanged {
+        id: Uuid,
+        configs: BTreeMap<String, String>,
+    },
+    /// A topic was deleted.
+    TopicDeleted { id: Uuid },
+    /// Producer ids below `next` are handed out; the next block starts there.
+    ProducerIdsAllocated { next: i64 },
+}

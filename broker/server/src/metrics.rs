@@ -1,0 +1,150 @@
+//! Prometheus metrics of the broker. Names follow Kafka's meaning with a `fjord_` prefix.
+
+use kafka_protocol::messages::ApiKey;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::time::Duration;
+
+/// The broker's metric families. Safe to share between threads.
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_failures: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub connections: IntGauge,
+    pub bytes_in: IntCounterVec,
+    pub bytes_out: IntCounterVec,
+    pub messages_in: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("fjord_requests_total", "Requests served, by API."),
+            &["api"],
+        )
+        .expect("valid metric");
+        let request_failures = IntCounterVec::new(
+            Opts::new(
+                "fjord_request_failures_total",
+                "Requests that closed their connection (malformed or not encodable), by API.",
+            ),
+            &["api"],
+        )
+        .expect("valid metric");
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "fjord_request_duration_seconds",
+                "Time from a decoded request to its encoded response, by API.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
+            ]),
+            &["api"],
+        )
+        .expect("valid metric");
+        let connections = IntGauge::new("fjord_active_connections", "Open client connections.")
+            .expect("valid metric");
+        let bytes_in = IntCounterVec::new(
+            Opts::new(
+                "fjord_bytes_in_total",
+                "Record batch bytes appended, by topic.",
+            ),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let bytes_out = IntCounterVec::new(
+            Opts::new(
+                "fjord_bytes_out_total",
+                "Record batch bytes served to fetches, by topic.",
+            ),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let messages_in = IntCounterVec::new(
+            Opts::new("fjord_messages_in_total", "Records appended, by topic."),
+            &["topic"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_failures.clone()),
+            Box::new(request_seconds.clone()),
+            Box::new(connections.clone()),
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+            Box::new(messages_in.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests,
+            request_failures,
+            request_seconds,
+            connections,
+            bytes_in,
+            bytes_out,
+            messages_in,
+        }
+    }
+
+    pub fn observe_request(&self, api: ApiKey, elapsed: Duration, ok: bool) {
+        let name = api_name(api);
+        self.requests.with_label_values(&[name]).inc();
+        if !ok {
+            self.request_failures.with_label_values(&[name]).inc();
+        }
+        self.request_seconds
+            .with_label_values(&[name])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Kafka's API name, e.g. `Produce`.
+pub fn api_name(api: ApiKey) -> &'static str {
+    match api {
+        ApiKey::Produce => "Produce",
+        ApiKey::Fetch => "Fetch",
+        ApiKey::ListOffsets => "ListOffsets",
+        ApiKey::Metadata => "Metadata",
+        ApiKey::ApiVersions => "ApiVersions",
+        ApiKey::CreateTopics => "CreateTopics",
+        ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::DeleteRecords => "DeleteRecords",
+        ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
+        _ => "Other",
+    }
+}

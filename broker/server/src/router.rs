@@ -1,0 +1,209 @@
+//! The route table: API key -> supported versions and handler.
+//!
+//! ApiVersions is answered from this table, so the broker advertises exactly what it
+//! serves. A request for an API or version outside the table is answered as Kafka
+//! answers it: ApiVersions gets UNSUPPORTED_VERSION with the table, anything else
+//! closes the connection (Kafka's `InvalidRequestException`).
+
+use crate::api;
+use crate::broker::Broker;
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What a handler needs to know about the request it serves.
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub header: RequestHeader,
+    pub version: i16,
+    /// The client's address, for logs.
+    pub peer: std::net::SocketAddr,
+}
+
+/// Why a request could not be served; the connection is closed with a log line.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("response did not encode: {0}")]
+    Encode(String),
+}
+
+/// An encoded response body (without header), or none for `acks=0` produce.
+pub type Reply = Option<BytesMut>;
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Reply, RequestError>> + Send>>;
+
+/// One served API.
+pub struct Route {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+    pub call: fn(RequestContext, Bytes) -> BoxFuture,
+}
+
+/// Decodes a request body of type `Req` at the context's version.
+pub fn decode<Req: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<Req, RequestError> {
+    let req = Req::decode(&mut body, ctx.version).map_err(|e| RequestError::Malformed {
+        api: api_key(ctx),
+        version: ctx.version,
+        reason: e.to_string(),
+    })?;
+    Ok(req)
+}
+
+/// Encodes a response body at the context's version.
+pub fn encode<Resp: Encodable>(ctx: &RequestContext, resp: &Resp) -> Result<Reply, RequestError> {
+    let mut buf = BytesMut::new();
+    resp.encode(&mut buf, ctx.version)
+        .map_err(|e| RequestError::Encode(e.to_string()))?;
+    Ok(Some(buf))
+}
+
+fn api_key(ctx: &RequestContext) -> ApiKey {
+    ApiKey::try_from(ctx.header.request_api_key).unwrap_or(ApiKey::ApiVersions)
+}
+
+/// Builds a [`Route`] from an API module exposing `MIN_VERSION`, `MAX_VERSION` and
+/// `async fn handle(&RequestContext, Request) -> Option<Response>`.
+macro_rules! route {
+    ($key:expr, $module:ident, $req:ty) => {{
+        fn call(ctx: RequestContext, body: Bytes) -> BoxFuture {
+            Box::pin(async move {
+                let req: $req = decode(&ctx, body)?;
+                match api::$module::handle(&ctx, req).await {
+                    Some(resp) => encode(&ctx, &resp),
+                    None => Ok(None),
+                }
+            })
+        }
+        Route {
+            key: $key,
+            min_version: api::$module::MIN_VERSION,
+            max_version: api::$module::MAX_VERSION,
+            call,
+        }
+    }};
+}
+
+use kafka_protocol::messages as m;
+
+/// Every API the broker serves.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route!(ApiKey::Produce, produce, m::ProduceRequest),
+        route!(ApiKey::Fetch, fetch, m::FetchRequest),
+        route!(ApiKey::ListOffsets, list_offsets, m::ListOffsetsRequest),
+        route!(ApiKey::Metadata, metadata, m::MetadataRequest),
+        route!(ApiKey::ApiVersions, api_versions, m::ApiVersionsRequest),
+        route!(ApiKey::CreateTopics, create_topics, m::CreateTopicsRequest),
+        route!(ApiKey::DeleteTopics, delete_topics, m::DeleteTopicsRequest),
+        route!(
+            ApiKey::DeleteRecords,
+            delete_records,
+            m::DeleteRecordsRequest
+        ),
+        route!(
+            ApiKey::InitProducerId,
+            init_producer_id,
+            m::InitProducerIdRequest
+        ),
+        route!(
+            ApiKey::DescribeConfigs,
+            describe_configs,
+            m::DescribeConfigsRequest
+        ),
+        route!(ApiKey::AlterConfigs, alter_configs, m::AlterConfigsRequest),
+        route!(
+            ApiKey::CreatePartitions,
+            create_partitions,
+            m::CreatePartitionsRequest
+        ),
+        route!(
+            ApiKey::IncrementalAlterConfigs,
+            incremental_alter_configs,
+            m::IncrementalAlterConfigsRequest
+        ),
+        route!(
+            ApiKey::DescribeCluster,
+            describe_cluster,
+            m::DescribeClusterRequest
+        ),
+    ]
+}
+
+/// The route table, indexed by API key for O(1) dispatch.
+pub struct Router {
+    by_key: Vec<Option<Route>>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        let mut by_key: Vec<Option<Route>> = Vec::new();
+        for r in routes() {
+            let i = r.key as usize;
+            if by_key.len() <= i {
+                by_key.resize_with(i + 1, || None);
+            }
+            by_key[i] = Some(r);
+        }
+        Router { by_key }
+    }
+
+    /// The route for `key` if `version` is served.
+    pub fn find(&self, key: i16, version: i16) -> Option<&Route> {
+        let r = self.by_key.get(usize::try_from(key).ok()?)?.as_ref()?;
+        (r.min_version..=r.max_version)
+            .contains(&version)
+            .then_some(r)
+    }
+
+    /// `(key, min, max)` for every served API, in key order: what ApiVersions says.
+    pub fn advertised(&self) -> impl Iterator<Item = (i16, i16, i16)> + '_ {
+        self.by_key
+            .iter()
+            .flatten()
+            .map(|r| (r.key as i16, r.min_version, r.max_version))
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_versions_are_ones_the_codec_supports() {
+        for r in routes() {
+            let codec = r.key.valid_versions();
+            assert!(
+                codec.min <= r.min_version && r.max_version <= codec.max,
+                "{:?} advertises {}..={} but the codec knows {}",
+                r.key,
+                r.min_version,
+                r.max_version,
+                codec
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_versions_have_no_route() {
+        let router = Router::new();
+        assert!(router.find(-1, 0).is_none());
+        assert!(router.find(9999, 0).is_none());
+        assert!(router.find(ApiKey::Produce as i16, 99).is_none());
+        assert!(router.find(ApiKey::Produce as i16, 3).is_some());
+    }
+}

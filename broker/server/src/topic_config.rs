@@ -1,0 +1,301 @@
+//! Topic-level configuration: which keys a topic may override, their broker-level
+//! defaults, and the storage [`LogConfig`] they produce.
+
+use crate::config::BrokerConfig;
+use fjord_storage::{CleanupPolicy, LogConfig, TimestampType};
+use std::collections::BTreeMap;
+
+/// Kafka's config type ids (DescribeConfigs v3+ `config_type`).
+#[derive(Clone, Copy)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    List = 7,
+}
+
+/// A topic-level key, the broker key its default comes from, and how to check a value.
+pub struct TopicKey {
+    pub name: &'static str,
+    /// The broker property holding the default (None: a fixed default).
+    pub broker_key: Option<&'static str>,
+    pub fixed_default: &'static str,
+    pub kind: ConfigType,
+    pub check: fn(&str) -> Result<(), String>,
+    pub doc: &'static str,
+}
+
+fn long_at_least(v: &str, lo: i64) -> Result<(), String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if n >= lo => Ok(()),
+        Ok(_) => Err(format!("must be at least {lo}")),
+        Err(_) => Err("must be an integer".into()),
+    }
+}
+fn int_in(v: &str, lo: i64, hi: i64) -> Result<(), String> {
+    match v.trim().parse::<i64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(()),
+        Ok(_) => Err(format!("must be between {lo} and {hi}")),
+        Err(_) => Err("must be an integer".into()),
+    }
+}
+fn cleanup_policy(v: &str) -> Result<(), String> {
+    parse_cleanup_policy(v).map(|_| ())
+}
+fn timestamp_type(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "CreateTime" | "LogAppendTime" => Ok(()),
+        _ => Err("must be CreateTime or LogAppendTime".into()),
+    }
+}
+fn compression_type(v: &str) -> Result<(), String> {
+    // Batches are stored as the producer sent them; recompression is not offered.
+    match v.trim() {
+        "producer" => Ok(()),
+        _ => Err("only `producer` is supported: batches are stored as sent".into()),
+    }
+}
+
+/// Every key a topic may set.
+pub const TOPIC_KEYS: &[TopicKey] = &[
+    TopicKey {
+        name: "cleanup.policy",
+        broker_key: None,
+        fixed_default: "delete",
+        kind: ConfigType::List,
+        check: cleanup_policy,
+        doc: "delete, compact, or both.",
+    },
+    TopicKey {
+        name: "compression.type",
+        broker_key: None,
+        fixed_default: "producer",
+        kind: ConfigType::String,
+        check: compression_type,
+        doc: "Batches are kept in the producer's compression.",
+    },
+    TopicKey {
+        name: "flush.messages",
+        broker_key: Some("log.flush.interval.messages"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 1),
+        doc: "Fsync after this many messages.",
+    },
+    TopicKey {
+        name: "flush.ms",
+        broker_key: Some("log.flush.interval.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 0),
+        doc: "Fsync when unflushed data is this old.",
+    },
+    TopicKey {
+        name: "index.interval.bytes",
+        broker_key: Some("log.index.interval.bytes"),
+        fixed_default: "",
+        kind: ConfigType::Int,
+        check: |v| int_in(v, 0, i32::MAX as i64),
+        doc: "Bytes between offset index entries.",
+    },
+    TopicKey {
+        name: "max.message.bytes",
+        broker_key: Some("message.max.bytes"),
+        fixed_default: "",
+        kind: ConfigType::Int,
+        check: |v| int_in(v, 0, i32::MAX as i64),
+        doc: "Largest record batch accepted.",
+    },
+    TopicKey {
+        name: "message.timestamp.type",
+        broker_key: None,
+        fixed_default: "CreateTime",
+        kind: ConfigType::String,
+        check: timestamp_type,
+        doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's.",
+    },
+    TopicKey {
+        name: "min.insync.replicas",
+        broker_key: Some("min.insync.replicas"),
+        fixed_default: "",
+        kind: ConfigType::Int,
+        check: |v| int_in(v, 1, i32::MAX as i64),
+        doc: "In-sync replicas an acks=all produce needs.",
+    },
+    TopicKey {
+        name: "retention.bytes",
+        broker_key: Some("log.retention.bytes"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, -1),
+        doc: "Delete old segments above this partition size; -1 for no limit.",
+    },
+    TopicKey {
+        name: "retention.ms",
+        broker_key: Some("log.retention.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, -1),
+        doc: "Delete segments older than this; -1 keeps them.",
+    },
+    TopicKey {
+        name: "segment.bytes",
+        broker_key: Some("log.segment.bytes"),
+        fixed_default: "",
+        kind: ConfigType::Int,
+        check: |v| int_in(v, 14, i32::MAX as i64),
+        doc: "Roll a segment at this size.",
+    },
+    TopicKey {
+        name: "segment.index.bytes",
+        broker_key: None,
+        fixed_default: "10485760",
+        kind: ConfigType::Int,
+        check: |v| int_in(v, 12, i32::MAX as i64),
+        doc: "Preallocated size of a segment's indexes.",
+    },
+    TopicKey {
+        name: "segment.ms",
+        broker_key: Some("log.roll.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 1),
+        doc: "Roll a segment at this age.",
+    },
+];
+
+/// Where an effective topic value comes from (DescribeConfigs `config_source`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Source {
+    DynamicTopic = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+pub fn parse_cleanup_policy(v: &str) -> Result<CleanupPolicy, String> {
+    let mut delete = false;
+    let mut compact = false;
+    for p in v.split(',').map(str::trim) {
+        match p {
+            "delete" => delete = true,
+            "compact" => compact = true,
+            _ => return Err("must be a list of delete and compact".into()),
+        }
+    }
+    Ok(match (delete, compact) {
+        (true, true) => CleanupPolicy::CompactDelete,
+        (false, true) => CleanupPolicy::Compact,
+        (true, false) => CleanupPolicy::Delete,
+        (false, false) => return Err("must not be empty".into()),
+    })
+}
+
+pub fn key(name: &str) -> Option<&'static TopicKey> {
+    TOPIC_KEYS.iter().find(|k| k.name == name)
+}
+
+/// Checks topic overrides; the error names the first bad key.
+pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    for (name, value) in configs {
+        let k = key(name).ok_or_else(|| format!("unknown topic config `{name}`"))?;
+        (k.check)(value)
+            .map_err(|reason| format!("invalid value `{value}` for `{name}`: {reason}"))?;
+    }
+    Ok(())
+}
+
+/// The effective value of every topic key and its source.
+pub fn effective(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<(&'static TopicKey, String, Source)> {
+    TOPIC_KEYS
+        .iter()
+        .map(|k| {
+            if let Some(v) = overrides.get(k.name) {
+                return (k, v.clone(), Source::DynamicTopic);
+            }
+            match k.broker_key {
+                Some(bk) => {
+                    let v = broker.effective.get(bk).cloned().unwrap_or_default();
+                    let src = if broker.explicit.contains_key(bk) {
+                        Source::StaticBroker
+                    } else {
+                        Source::Default
+                    };
+                    (k, v, src)
+                }
+                None => (k, k.fixed_default.to_string(), Source::Default),
+            }
+        })
+        .collect()
+}
+
+/// The storage configuration of a partition of a topic with these overrides.
+pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let eff: BTreeMap<&str, String> = effective(broker, overrides)
+        .into_iter()
+        .map(|(k, v, _)| (k.name, v))
+        .collect();
+    let d = LogConfig::default();
+    let num = |k: &str| eff.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    let unsigned = |k: &str, dflt: u64| num(k).and_then(|n| u64::try_from(n).ok()).unwrap_or(dflt);
+    LogConfig {
+        segment_bytes: unsigned("segment.bytes", d.segment_bytes),
+        segment_ms: unsigned("segment.ms", d.segment_ms),
+        segment_index_bytes: unsigned("segment.index.bytes", d.segment_index_bytes),
+        retention_ms: num("retention.ms").unwrap_or(d.retention_ms),
+        retention_bytes: num("retention.bytes").unwrap_or(d.retention_bytes),
+        index_interval_bytes: unsigned("index.interval.bytes", d.index_interval_bytes),
+        max_message_bytes: unsigned("max.message.bytes", d.max_message_bytes),
+        flush_interval_messages: unsigned("flush.messages", d.flush_interval_messages),
+        flush_interval_ms: unsigned("flush.ms", d.flush_interval_ms),
+        cleanup_policy: eff
+            .get("cleanup.policy")
+            .and_then(|v| parse_cleanup_policy(v).ok())
+            .unwrap_or(d.cleanup_policy),
+        timestamp_type: match eff.get("message.timestamp.type").map(String::as_str) {
+            Some("LogAppendTime") => TimestampType::LogAppendTime,
+            _ => TimestampType::CreateTime,
+        },
+    }
+}
+
+/// `min.insync.replicas` of a topic with these overrides.
+pub fn min_insync_replicas(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> i32 {
+    overrides
+        .get("min.insync.replicas")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(broker.min_insync_replicas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_win_over_broker_defaults() {
+        let broker = BrokerConfig::default();
+        let overrides: BTreeMap<String, String> =
+            [("retention.ms".to_string(), "1000".to_string())].into();
+        let lc = log_config(&broker, &overrides);
+        assert_eq!(lc.retention_ms, 1000);
+        assert_eq!(lc.segment_bytes, broker.segment_bytes);
+        let eff = effective(&broker, &overrides);
+        let r = eff
+            .iter()
+            .find(|(k, _, _)| k.name == "retention.ms")
+            .unwrap();
+        assert_eq!(r.2, Source::DynamicTopic);
+    }
+
+    #[test]
+    fn unknown_and_bad_topic_configs_are_refused_by_name() {
+        let bad: BTreeMap<String, String> = [("retention.mss".to_string(), "1".to_string())].into();
+        assert!(validate(&bad).unwrap_err().contains("retention.mss"));
+        let bad: BTreeMap<String, String> =
+            [("cleanup.policy".to_string(), "shred".to_string())].into();
+        assert!(validate(&bad).unwrap_err().contains("cleanup.policy"));
+    }
+}
