@@ -109,6 +109,61 @@ impl LogConfig {
         Ok(())
     }
 
+    /// Sets one field from its Kafka topic property name and string value (topic configs,
+    /// `log.`-prefixed broker defaults without the prefix). Returns `Ok(false)` for a name
+    /// that is not a log property, so callers can pass every config through.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<bool, StorageError> {
+        fn num<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, StorageError> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| invalid(name, format!("not a number: {value:?}")))
+        }
+        match name {
+            "segment.bytes" => self.segment_bytes = num("segment.bytes", value)?,
+            "segment.ms" => self.segment_ms = num("segment.ms", value)?,
+            "segment.index.bytes" => self.segment_index_bytes = num("segment.index.bytes", value)?,
+            "retention.ms" => self.retention_ms = num("retention.ms", value)?,
+            "retention.bytes" => self.retention_bytes = num("retention.bytes", value)?,
+            "index.interval.bytes" => {
+                self.index_interval_bytes = num("index.interval.bytes", value)?
+            }
+            "max.message.bytes" => self.max_message_bytes = num("max.message.bytes", value)?,
+            // Kafka's "never" is Long.MAX_VALUE; anything that large means the same here.
+            "flush.messages" => self.flush_interval_messages = num("flush.messages", value)?,
+            "flush.ms" => self.flush_interval_ms = num("flush.ms", value)?,
+            "cleanup.policy" => {
+                let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
+                parts.sort_unstable();
+                self.cleanup_policy = match parts.as_slice() {
+                    ["delete"] => CleanupPolicy::Delete,
+                    ["compact"] => CleanupPolicy::Compact,
+                    ["compact", "delete"] => CleanupPolicy::CompactDelete,
+                    _ => {
+                        return Err(invalid(
+                            "cleanup.policy",
+                            format!("unknown policy {value:?}"),
+                        ))
+                    }
+                }
+            }
+            "message.timestamp.type" => {
+                self.timestamp_type = match value.trim() {
+                    "CreateTime" => TimestampType::CreateTime,
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    _ => {
+                        return Err(invalid(
+                            "message.timestamp.type",
+                            format!("unknown type {value:?}"),
+                        ))
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Whether compaction applies.
     pub fn compacts(&self) -> bool {
         matches!(
@@ -136,6 +191,25 @@ mod tests {
         assert_eq!(c.segment_bytes, 1_073_741_824);
         assert_eq!(c.retention_ms, 604_800_000);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn kafka_property_names_set_fields_and_bad_values_are_named() {
+        let mut c = LogConfig::default();
+        assert!(c.set("retention.ms", "-1").unwrap());
+        assert!(c.set("cleanup.policy", "delete,compact").unwrap());
+        assert!(c.set("message.timestamp.type", "LogAppendTime").unwrap());
+        assert!(!c.set("min.insync.replicas", "2").unwrap());
+        assert_eq!(c.retention_ms, -1);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
+        assert!(matches!(
+            c.set("segment.bytes", "lots"),
+            Err(StorageError::InvalidConfig {
+                name: "segment.bytes",
+                ..
+            })
+        ));
     }
 
     #[test]
