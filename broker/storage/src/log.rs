@@ -18,15 +18,16 @@ use parking_lot::{Mutex, RwLock};
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
-use crate::producer_state::ProducerStates;
+use crate::producer_state::{snapshot, ProducerStates};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
 /// A partition log in a directory `<topic>-<partition>/`.
 ///
 /// On disk: segments `<base offset, 20 digits>.log|.index|.timeindex` (see [`crate::segment`]
 /// and [`crate::index`]), plus `recovery-point-offset-checkpoint` (everything below it was
-/// fsynced), `log-start-offset-checkpoint` (DeleteRecords) and `.kafka_cleanshutdown` (present
-/// only between a clean [`Log::close`] and the next [`Log::open`]).
+/// fsynced), `log-start-offset-checkpoint` (DeleteRecords), and, only between a clean
+/// [`Log::close`] and the next [`Log::open`], `.kafka_cleanshutdown` and the producer state
+/// snapshot `<log end offset>.snapshot`.
 ///
 /// Thread-safety: `Send + Sync`, meant to be shared in an `Arc`. Appends, rolls, retention and
 /// truncation are serialised by one mutex. Reads take no lock held by appends across I/O: they
@@ -119,6 +120,7 @@ impl Log {
         self.flush_locked(&mut w)?;
         w.active.trim_indexes()?;
         checkpoint::write_offset(&self.dir, checkpoint::LOG_START, self.log_start_offset())?;
+        snapshot::write(&self.dir, self.log_end_offset(), &w.producers)?;
         checkpoint::mark_clean(&self.dir)
     }
 

@@ -1,8 +1,11 @@
 //! Idempotent producer state: per producer id, the epoch and the last five batches appended,
 //! used to reject sequence gaps and to answer retries with their original offsets.
 //!
-//! In memory only: rebuilt on open by scanning batch headers (never records). Thread-safety:
-//! plain data, owned by the log's writer under its append mutex.
+//! In memory, rebuilt on open by scanning batch headers (never records), or loaded from the
+//! snapshot a clean close writes (see [`snapshot`]). Thread-safety: plain data, owned by the
+//! log's writer under its append mutex.
+
+pub(crate) mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use super::{Log, Writer};
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
-use crate::producer_state::ProducerStates;
+use crate::producer_state::{snapshot, ProducerStates};
 use crate::recovery::{check_segment, rebuild_segment};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
@@ -28,7 +28,7 @@ impl Log {
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log, StorageError> {
         config.validate()?;
         fs::create_dir_all(dir).map_err(StorageError::io("create log dir", dir))?;
-        let bases = list_segments(dir)?;
+        let (bases, snapshots) = list_segments(dir)?;
         let clean = checkpoint::take_clean_marker(dir)?;
         let recovery_point = checkpoint::read_offset(dir, checkpoint::RECOVERY_POINT)?.unwrap_or(0);
         let recover_from = bases
@@ -74,7 +74,31 @@ impl Log {
                 break;
             }
         }
-        Self::assemble(dir, config, segments, clean.then_some(recovery_point))
+        let log = Self::assemble(dir, config, segments, clean.then_some(recovery_point))?;
+        // Producer state: from the clean close's snapshot when it matches, else from headers.
+        let end = log.log_end_offset();
+        let snapshot = snapshot::path(dir, end);
+        let loaded = match clean && snapshots.contains(&snapshot) {
+            true => snapshot::read(&snapshot),
+            false => None,
+        };
+        {
+            let mut w = log.writer.lock();
+            w.producers = match loaded {
+                Some(state) => state,
+                None => {
+                    let mut producers = ProducerStates::default();
+                    for files in log.segments.read().values() {
+                        replay_producers(files, &mut producers)?;
+                    }
+                    producers
+                }
+            };
+        }
+        for p in &snapshots {
+            fs::remove_file(p).map_err(StorageError::io("remove producer snapshot", p))?;
+        }
+        Ok(log)
     }
 
     /// Builds the log from scanned segments: the last becomes active, the others sealed.
@@ -108,14 +132,6 @@ impl Log {
         let log_start = stored_start
             .unwrap_or(first_base)
             .clamp(first_base, log_end.max(first_base));
-        let mut producers = ProducerStates::default();
-        for files in sealed
-            .values()
-            .map(|s| s.files())
-            .chain(std::iter::once(active.files()))
-        {
-            replay_producers(files, &mut producers)?;
-        }
         let mut map = BTreeMap::new();
         for (base, s) in &sealed {
             map.insert(*base, s.files().clone());
@@ -138,7 +154,7 @@ impl Log {
             writer: Mutex::new(Writer {
                 active,
                 sealed,
-                producers,
+                producers: ProducerStates::default(),
                 recovery_point,
                 unflushed_messages: 0,
                 last_flush_ms: 0,
@@ -181,10 +197,12 @@ pub(super) fn replay_producers(
     Ok(())
 }
 
-/// Base offsets of the `.log` files in `dir`, sorted. Removes leftovers of interrupted writes
-/// and index files without a log; ignores (with a warning) anything else it does not know.
-fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
+/// Base offsets of the `.log` files in `dir`, sorted, and the producer snapshot files. Removes
+/// leftovers of interrupted writes and index files without a log; ignores (with a warning)
+/// anything else it does not know.
+fn list_segments(dir: &Path) -> Result<(Vec<i64>, Vec<PathBuf>), StorageError> {
     let mut logs = Vec::new();
+    let mut snapshots = Vec::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir).map_err(StorageError::io("list log dir", dir))? {
         let entry = entry.map_err(StorageError::io("list log dir", dir))?;
@@ -211,6 +229,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
         match parsed {
             Some((base, "log")) => logs.push(base),
             Some((base, "index" | "timeindex")) => indexes.push((base, path)),
+            Some((_, "snapshot")) => snapshots.push(path),
             _ => tracing::warn!(file = %path.display(), "ignoring unknown file in log dir"),
         }
     }
@@ -221,5 +240,5 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             fs::remove_file(&path).map_err(StorageError::io("remove orphan index", &path))?;
         }
     }
-    Ok(logs)
+    Ok((logs, snapshots))
 }
