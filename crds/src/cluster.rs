@@ -355,7 +355,7 @@ pub struct ClusterStatus {
 }
 
 /// One broker as registered in the cluster metadata.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerStatus {
     pub node_id: i32,

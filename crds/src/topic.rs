@@ -112,7 +112,7 @@ pub struct TopicStatus {
 }
 
 /// A topic config whose value on the broker differed from the spec.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigDrift {
     /// Config name.
