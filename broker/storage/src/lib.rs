@@ -3,7 +3,25 @@
 //! A partition directory holds segments named by their base offset (20 digits): `.log` (record
 //! batches v2 exactly as produced, offsets and leader epoch stamped), `.index` and `.timeindex`
 //! (sparse, mmap'd), plus small checkpoint files. [`Log`] is the entry point: append, read by
-//! offset or timestamp, retention, DeleteRecords, flush and crash recovery. Sync file I/O only.
+//! offset or timestamp, retention, DeleteRecords, compaction, flush and crash recovery. Sync
+//! file I/O only: call it from `spawn_blocking` or a dedicated thread in async code.
+//!
+//! ```no_run
+//! use fjord_storage::{Log, LogConfig};
+//! # fn main() -> Result<(), fjord_storage::StorageError> {
+//! # let produce_payload: &[u8] = &[];
+//! let mut config = LogConfig::default();
+//! config.set("retention.ms", "3600000")?; // topic config by Kafka property name
+//! config.validate()?;
+//! let log = Log::open(std::path::Path::new("/data/orders-0"), config)?;
+//! let info = log.append(produce_payload, /* leader epoch */ 0, /* now ms */ 1_700_000_000_000)?;
+//! let fetched = log.read(info.base_offset, 1 << 20, /* high watermark */ info.last_offset + 1, true)?;
+//! log.apply_retention(1_700_000_000_000)?; // from a periodic task, with cleanup
+//! log.close()?; // clean shutdown: the next open skips recovery
+//! # let _ = fetched;
+//! # Ok(())
+//! # }
+//! ```
 
 mod batch;
 mod checkpoint;
