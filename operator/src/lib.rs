@@ -16,3 +16,6 @@ pub mod conditions;
 pub mod context;
 pub mod metrics;
 pub mod topic;
+pub mod http;
+pub mod leader;
+pub mod run;
