@@ -166,7 +166,8 @@ def test_defaults_watch_every_namespace_with_a_cluster_role():
     assert len(by_kind(objects, "ClusterRoleBinding")) == 1
     args = container(objects)["args"]
     assert not [a for a in args if a.startswith("--namespace")]
-    assert "--leader-elect=true" in args
+    assert f"--lease-name={RELEASE}-fjord-operator" in args
+    assert "--no-leader-election" not in args
     assert "--log-format=text" in args
     assert by_kind(objects, "ServiceMonitor") == []
 
@@ -251,9 +252,17 @@ def test_ha_values_run_two_replicas_with_json_logs():
     assert deployment["spec"]["replicas"] == 2
     args = container(objects)["args"]
     assert "--log-format=json" in args
-    assert "--leader-elect=true" in args
     assert f"--lease-namespace={NAMESPACE}" in args
+    assert "--no-leader-election" not in args
     assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_a_single_replica_can_run_without_leader_election():
+    objects = render({"leaderElection": {"enabled": False}})
+    args = container(objects)["args"]
+    assert "--no-leader-election" in args
+    assert not [a for a in args if a.startswith("--lease")]
+    assert not [r for r in by_kind(objects, "Role") if "leader-election" in r["metadata"]["name"]]
 
 
 def test_two_replicas_without_leader_election_are_refused():
@@ -264,7 +273,7 @@ def test_two_replicas_without_leader_election_are_refused():
 def test_image_tag_defaults_to_the_app_version():
     chart = helm.Chart.load(CHART)
     app_version = chart.metadata["appVersion"]
-    assert container(render())["image"] == f"fjord/fjord-operator:{app_version}"
+    assert container(render())["image"] == f"ghcr.io/fjord/fjord-operator:{app_version}"
     assert container(render({"image": {"tag": "v9"}}))["image"].endswith(":v9")
 
 
