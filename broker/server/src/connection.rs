@@ -8,9 +8,9 @@
 use crate::broker::Broker;
 use crate::router::{RequestContext, RequestError};
 use crate::shutdown::Shutdown;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -88,25 +88,19 @@ impl Connection {
     }
 
     async fn serve(&self, mut frame: Bytes) -> Result<Option<Bytes>, ConnectionError> {
-        let key = frame.get_i16();
-        let version = frame.get_i16();
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
         let Some(route) = self.broker.router.find(key, version) else {
             if key == ApiKey::ApiVersions as i16 && version >= 0 {
                 // KIP-511: a too-new ApiVersions gets v0 with UNSUPPORTED_VERSION and our table.
-                let correlation_id = frame.get_i32();
+                let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
                 let body = crate::api::api_versions::unsupported_version_body(&self.broker.router);
-                return Ok(Some(frame_response(correlation_id, 0, body)));
+                return Ok(Some(frame_response(correlation_id, body)));
             }
             return Err(ConnectionError::Unsupported { key, version });
         };
         let header_version = route.key.request_header_version(version);
-        // Re-read the header from the start: the codec owns its layout.
-        let mut whole = BytesMut::with_capacity(4 + frame.len());
-        whole.put_i16(key);
-        whole.put_i16(version);
-        whole.extend_from_slice(&frame);
-        let mut buf = whole.freeze();
-        let header = RequestHeader::decode(&mut buf, header_version)
+        let header = RequestHeader::decode(&mut frame, header_version)
             .map_err(|e| ConnectionError::Header(e.to_string()))?;
         let correlation_id = header.correlation_id;
         let ctx = RequestContext {
@@ -116,36 +110,21 @@ impl Connection {
             peer: self.peer,
         };
         let started = std::time::Instant::now();
-        let reply = (route.call)(ctx, buf).await;
+        let reply = (route.call)(ctx, frame).await;
         self.broker
             .metrics
             .observe_request(route.key, started.elapsed(), reply.is_ok());
         tracing::debug!(peer = %self.peer, api = ?route.key, version, correlation_id, "request served");
-        let Some(body) = reply? else {
-            return Ok(None);
-        };
-        let resp_header_version = route.key.response_header_version(version);
-        Ok(Some(frame_response(
-            correlation_id,
-            resp_header_version,
-            body,
-        )))
+        Ok(reply?.map(BytesMut::freeze))
     }
 }
 
-/// Size prefix + response header + body in one buffer.
-fn frame_response(correlation_id: i32, header_version: i16, body: BytesMut) -> Bytes {
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut out = BytesMut::with_capacity(4 + 8 + body.len());
-    out.put_i32(0);
-    // A response header is a correlation id and at most an empty tag buffer: this
-    // cannot fail to encode.
-    if header.encode(&mut out, header_version).is_err() {
-        out.put_i32(correlation_id);
-    }
+/// A v0-header response frame around an already encoded body.
+fn frame_response(correlation_id: i32, body: BytesMut) -> Bytes {
+    let mut out = BytesMut::with_capacity(8 + body.len());
+    out.put_i32((4 + body.len()) as i32);
+    out.put_i32(correlation_id);
     out.extend_from_slice(&body);
-    let size = (out.len() - 4) as i32;
-    out[..4].copy_from_slice(&size.to_be_bytes());
     out.freeze()
 }
 

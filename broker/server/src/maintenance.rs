@@ -1,4 +1,5 @@
-//! Background work on partition logs: time-based rolls and retention.
+//! Background work on partition logs: time-based rolls, timed flushes (`flush.ms`,
+//! inside `maybe_roll`), retention and compaction.
 //!
 //! It runs on a blocking thread per pass, so appends and fetches never wait on it;
 //! the storage layer lets retention delete sealed segments while readers hold them.
@@ -37,7 +38,18 @@ fn pass(broker: &Broker, retention_due: bool) {
         if let Err(e) = p.log.maybe_roll(now) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "time-based roll failed");
         }
-        if retention_due {
+        if retention_due && p.log.config().compacts() {
+            match p.log.compact() {
+                Ok(s) if s.segments_rewritten > 0 => {
+                    tracing::info!(topic = %p.topic, partition = p.index, segments = s.segments_rewritten, records_removed = s.records_removed, bytes_before = s.bytes_before, bytes_after = s.bytes_after, "compacted")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "compaction failed")
+                }
+            }
+        }
+        if retention_due && p.log.config().deletes() {
             match p.log.apply_retention(now) {
                 Ok(0) => {}
                 Ok(n) => {

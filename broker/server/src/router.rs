@@ -7,8 +7,8 @@
 
 use crate::api;
 use crate::broker::Broker;
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::future::Future;
 use std::pin::Pin;
@@ -36,7 +36,7 @@ pub enum RequestError {
     Encode(String),
 }
 
-/// An encoded response body (without header), or none for `acks=0` produce.
+/// An encoded response frame (size, header, body), or none for `acks=0` produce.
 pub type Reply = Option<BytesMut>;
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Reply, RequestError>> + Send>>;
 
@@ -58,11 +58,19 @@ pub fn decode<Req: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<R
     Ok(req)
 }
 
-/// Encodes a response body at the context's version.
+/// Encodes the whole response frame (size prefix, response header, body) in one
+/// buffer sized up front, so record bytes are copied exactly once.
 pub fn encode<Resp: Encodable>(ctx: &RequestContext, resp: &Resp) -> Result<Reply, RequestError> {
-    let mut buf = BytesMut::new();
-    resp.encode(&mut buf, ctx.version)
-        .map_err(|e| RequestError::Encode(e.to_string()))?;
+    let header_version = api_key(ctx).response_header_version(ctx.version);
+    let header = ResponseHeader::default().with_correlation_id(ctx.header.correlation_id);
+    // The codec reports errors as `anyhow::Error`.
+    let err = |e: anyhow::Error| RequestError::Encode(e.to_string());
+    let size = header.compute_size(header_version).map_err(err)?
+        + resp.compute_size(ctx.version).map_err(err)?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(size as i32);
+    header.encode(&mut buf, header_version).map_err(err)?;
+    resp.encode(&mut buf, ctx.version).map_err(err)?;
     Ok(Some(buf))
 }
 
@@ -135,6 +143,25 @@ pub fn routes() -> Vec<Route> {
             describe_cluster,
             m::DescribeClusterRequest
         ),
+        route!(
+            ApiKey::FindCoordinator,
+            find_coordinator,
+            m::FindCoordinatorRequest
+        ),
+        route!(ApiKey::JoinGroup, join_group, m::JoinGroupRequest),
+        route!(ApiKey::SyncGroup, sync_group, m::SyncGroupRequest),
+        route!(ApiKey::Heartbeat, heartbeat, m::HeartbeatRequest),
+        route!(ApiKey::LeaveGroup, leave_group, m::LeaveGroupRequest),
+        route!(ApiKey::OffsetCommit, offset_commit, m::OffsetCommitRequest),
+        route!(ApiKey::OffsetFetch, offset_fetch, m::OffsetFetchRequest),
+        route!(ApiKey::ListGroups, list_groups, m::ListGroupsRequest),
+        route!(
+            ApiKey::DescribeGroups,
+            describe_groups,
+            m::DescribeGroupsRequest
+        ),
+        route!(ApiKey::DeleteGroups, delete_groups, m::DeleteGroupsRequest),
+        route!(ApiKey::OffsetDelete, offset_delete, m::OffsetDeleteRequest),
     ]
 }
 

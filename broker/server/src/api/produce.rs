@@ -57,6 +57,13 @@ fn append(
             Some("no record batch in the request".into()),
         );
     };
+    if !exactly_one_batch(records) {
+        return failed(
+            p.index,
+            ResponseError::InvalidRecord,
+            Some("produce v3+ carries exactly one record batch per partition".into()),
+        );
+    }
     let broker = &ctx.broker;
     if acks == -1 {
         let image = broker.image();
@@ -112,6 +119,20 @@ fn append(
                 .with_base_offset(-1)
                 .with_error_message(Some(str_bytes(e.to_string())))
         }
+    }
+}
+
+/// Kafka requires exactly one v2 batch per partition from Produce v3 on. The batch
+/// length field (bytes 8..12) says where the first batch ends.
+fn exactly_one_batch(records: &[u8]) -> bool {
+    match records.get(8..12) {
+        Some(len) => {
+            let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+            // Shorter than claimed is a truncated batch: storage reports it as corrupt.
+            len < 0 || records.len() as u64 <= 12 + len as u64
+        }
+        // Too short to say: let the storage layer report it as corrupt.
+        None => true,
     }
 }
 
