@@ -412,10 +412,12 @@ pub fn producer_config(bootstrap: &str, compression: &str) -> ClientConfig {
     cfg
 }
 
-/// A consumer config for assigned partitions (no group, no commits).
+/// A consumer config for assigned partitions: librdkafka needs a `group.id` to `assign()`, but
+/// nothing is subscribed or committed.
 pub fn consumer_config(bootstrap: &str) -> ClientConfig {
     let mut cfg = client_config(bootstrap);
-    cfg.set("enable.auto.commit", "false")
+    cfg.set("group.id", "fjord-tests-assigned")
+        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "100")
