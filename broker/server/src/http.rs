@@ -11,7 +11,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: Shutdown) {
+/// What the endpoint reports on: empty until the logs are loaded.
+pub type Health = Arc<std::sync::OnceLock<Arc<Broker>>>;
+
+/// Serves until shutdown. Starts before the logs load, so `/livez` answers and
+/// `/readyz` says 503 while a large data directory is recovered.
+pub async fn serve(listener: TcpListener, health: Health, mut shutdown: Shutdown) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -21,14 +26,15 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: Shu
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let broker = broker.clone();
+        let health = health.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &broker)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), answer(stream, health.get())).await;
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, broker: Option<&Arc<Broker>>) -> std::io::Result<()> {
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     // Read until the end of the request head, at most 4 KiB.
@@ -48,13 +54,22 @@ async fn answer(mut stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
     let path = parts.next().unwrap_or("");
     let path = path.split('?').next().unwrap_or("");
     let (status, ctype, body) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            crate::gauges::render(broker),
-        ),
+        ("GET", "/metrics") => match broker {
+            Some(b) => (
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                crate::gauges::render(b),
+            ),
+            None => (
+                "503 Service Unavailable",
+                "text/plain",
+                "loading\n".to_string(),
+            ),
+        },
         ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET", "/readyz") if broker.is_ready() => ("200 OK", "text/plain", "ready\n".to_string()),
+        ("GET", "/readyz") if broker.is_some_and(|b| b.is_ready()) => {
+            ("200 OK", "text/plain", "ready\n".to_string())
+        }
         ("GET", "/readyz") => (
             "503 Service Unavailable",
             "text/plain",

@@ -18,6 +18,8 @@ pub enum ServerError {
     Bind { addr: String, error: std::io::Error },
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error("loading the logs stopped unexpectedly: {0}")]
+    Loader(String),
 }
 
 /// Runs the broker until `stop` resolves (SIGTERM in the binary), then shuts down
@@ -53,16 +55,19 @@ pub async fn run(
     let max_connections = cfg.max_connections;
 
     // Probes can see the process is alive while logs load; /readyz waits for them.
-    let loading = tokio::task::spawn_blocking(move || Broker::open(cfg, advertised));
-    let broker = Arc::new(loading.await.map_err(|e| StartError::DataDir {
-        path: "".into(),
-        error: std::io::Error::other(e.to_string()),
-    })??);
+    tracing::info!(kafka_addr = %bound, metrics_addr = %metrics_bound, "loading logs");
+    let health = crate::http::Health::default();
     tokio::spawn(crate::http::serve(
         metrics,
-        broker.clone(),
+        health.clone(),
         shutdown.clone(),
     ));
+    let loading = tokio::task::spawn_blocking(move || Broker::open(cfg, advertised));
+    let opened = loading
+        .await
+        .map_err(|e| ServerError::Loader(e.to_string()))??;
+    let broker = Arc::new(opened);
+    let _ = health.set(broker.clone());
     tokio::spawn(crate::maintenance::run(broker.clone(), shutdown.clone()));
 
     let listener = Listener {
