@@ -41,6 +41,8 @@ pub struct Broker {
     pub router: crate::router::Router,
     producer_ids: Mutex<ProducerIdBlock>,
     ready: AtomicBool,
+    /// The group coordinator (consumer groups and committed offsets).
+    pub groups: Arc<crate::group::GroupCoordinator>,
 }
 
 /// Producer ids are reserved from the metadata log in blocks, like Kafka's
@@ -71,6 +73,7 @@ impl Broker {
             });
             tracing::info!(%cluster_id, dir = %dir.display(), "formatted a new cluster");
         }
+        let groups = crate::group::GroupCoordinator::new(&config);
         let broker = Broker {
             config,
             advertised,
@@ -80,8 +83,10 @@ impl Broker {
             router: crate::router::Router::new(),
             producer_ids: Mutex::new(ProducerIdBlock::default()),
             ready: AtomicBool::new(false),
+            groups,
         };
         broker.open_all_logs()?;
+        broker.groups.start(&broker);
         broker.remove_orphan_dirs();
         Ok(broker)
     }
@@ -219,6 +224,8 @@ impl Broker {
     /// Flushes and closes every log, marking a clean shutdown.
     pub fn close_logs(&self) {
         self.ready.store(false, Ordering::Release);
+        // Releases the coordinator's handles on __consumer_offsets so its logs close cleanly.
+        self.groups.shutdown();
         let parts: Vec<_> = self.partitions.write().drain().map(|(_, p)| p).collect();
         for p in parts {
             let name = format!("{}-{}", p.topic, p.index);

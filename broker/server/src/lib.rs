@@ -10,6 +10,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod gauges;
+pub mod group;
 pub mod http;
 pub mod listener;
 pub mod maintenance;

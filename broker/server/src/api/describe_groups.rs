@@ -1,0 +1,59 @@
+//! DescribeGroups (key 15): state, protocol and members of each group. Member metadata
+//! and assignments are shown only for a Stable group, as Kafka does.
+
+use super::str_bytes;
+use crate::router::RequestContext;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 5;
+
+/// Group operations allowed without an authorizer: READ, DELETE, DESCRIBE.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub async fn handle(
+    ctx: &RequestContext,
+    req: DescribeGroupsRequest,
+) -> Option<DescribeGroupsResponse> {
+    let groups = &ctx.broker.groups;
+    let ready = groups.ready(&ctx.broker);
+    let described = req
+        .groups
+        .iter()
+        .map(|id| {
+            let base = DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_authorized_operations(if req.include_authorized_operations {
+                    GROUP_OPERATIONS
+                } else {
+                    i32::MIN
+                });
+            if let Err(e) = ready {
+                return base.with_error_code(e.code());
+            }
+            let Some(d) = groups.run(|c, _| c.describe(&id.0)).ok().flatten() else {
+                // Kafka describes an unknown group as Dead with no error (before v6).
+                return base.with_group_state(str_bytes("Dead"));
+            };
+            base.with_group_state(str_bytes(d.state.name()))
+                .with_protocol_type(str_bytes(d.protocol_type))
+                .with_protocol_data(str_bytes(d.protocol_data))
+                .with_members(
+                    d.members
+                        .into_iter()
+                        .map(|m| {
+                            DescribedGroupMember::default()
+                                .with_member_id(str_bytes(m.member_id))
+                                .with_group_instance_id(m.instance_id.map(str_bytes))
+                                .with_client_id(str_bytes(m.client_id))
+                                .with_client_host(str_bytes(m.client_host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    Some(DescribeGroupsResponse::default().with_groups(described))
+}

@@ -1,0 +1,26 @@
+//! Heartbeat (key 12): keeps a member's session alive; tells it when to rejoin.
+
+use crate::router::RequestContext;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+pub const MIN_VERSION: i16 = 0;
+pub const MAX_VERSION: i16 = 4;
+
+pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> Option<HeartbeatResponse> {
+    let groups = &ctx.broker.groups;
+    let error = match groups.ready(&ctx.broker) {
+        Err(e) => Some(e),
+        Ok(()) => groups
+            .run(|c, now| {
+                c.heartbeat(
+                    now,
+                    &req.group_id.0,
+                    &req.member_id,
+                    req.group_instance_id.as_deref(),
+                    req.generation_id,
+                )
+            })
+            .unwrap_or_else(Some),
+    };
+    Some(HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code())))
+}

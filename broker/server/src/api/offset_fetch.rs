@@ -1,0 +1,143 @@
+//! OffsetFetch (key 9): a group's committed offsets (v8+: several groups at once).
+//!
+//! `require_stable` (v7+) asks to wait out pending transactional commits; with no
+//! transactions nothing is ever pending, so it is always satisfied.
+
+use super::{str_bytes, topic_name};
+use crate::group::FetchedOffset;
+use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+
+pub const MIN_VERSION: i16 = 1;
+pub const MAX_VERSION: i16 = 8;
+
+type Wanted = Option<Vec<(String, i32)>>;
+
+pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> Option<OffsetFetchResponse> {
+    if ctx.version >= 8 {
+        let groups = req
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted: Wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .flat_map(|t| {
+                            t.partition_indexes
+                                .iter()
+                                .map(|p| (t.name.0.to_string(), *p))
+                        })
+                        .collect()
+                });
+                let (error, offsets) = fetch(ctx, &g.group_id.0, wanted);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(GroupId(g.group_id.0.clone()))
+                    .with_error_code(error.map_or(0, |e| e.code()))
+                    .with_topics(group_topics(offsets))
+            })
+            .collect();
+        return Some(OffsetFetchResponse::default().with_groups(groups));
+    }
+    // v1: an empty list cannot mean "all"; v2+: null means all.
+    let wanted: Wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .flat_map(|t| {
+                t.partition_indexes
+                    .iter()
+                    .map(|p| (t.name.0.to_string(), *p))
+            })
+            .collect()
+    });
+    let requested = wanted.clone();
+    let (error, mut offsets) = fetch(ctx, &req.group_id.0, wanted);
+    let mut partition_error = None;
+    if let Some(e) = error {
+        if ctx.version < 2 {
+            // v1 has no top-level error: every requested partition carries it.
+            partition_error = Some(e);
+            offsets = to_unknown(requested.unwrap_or_default());
+        }
+    }
+    let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
+    for o in offsets {
+        let part = OffsetFetchResponsePartition::default()
+            .with_partition_index(o.partition)
+            .with_committed_offset(o.offset)
+            .with_committed_leader_epoch(o.leader_epoch)
+            .with_metadata(Some(str_bytes(o.metadata)))
+            .with_error_code(partition_error.map_or(0, |e| e.code()));
+        match topics.last_mut() {
+            Some(t) if *t.name.0 == *o.topic => t.partitions.push(part),
+            _ => topics.push(
+                OffsetFetchResponseTopic::default()
+                    .with_name(topic_name(&o.topic))
+                    .with_partitions(vec![part]),
+            ),
+        }
+    }
+    let top = if ctx.version >= 2 {
+        error.map_or(0, |e| e.code())
+    } else {
+        0
+    };
+    Some(
+        OffsetFetchResponse::default()
+            .with_topics(topics)
+            .with_error_code(top),
+    )
+}
+
+fn to_unknown(parts: Vec<(String, i32)>) -> Vec<FetchedOffset> {
+    parts
+        .into_iter()
+        .map(|(topic, partition)| FetchedOffset {
+            topic,
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: String::new(),
+        })
+        .collect()
+}
+
+fn fetch(
+    ctx: &RequestContext,
+    group: &str,
+    wanted: Wanted,
+) -> (Option<ResponseError>, Vec<FetchedOffset>) {
+    let groups = &ctx.broker.groups;
+    if let Err(e) = groups.ready(&ctx.broker) {
+        return (Some(e), Vec::new());
+    }
+    if group.is_empty() {
+        return (Some(ResponseError::InvalidGroupId), Vec::new());
+    }
+    match groups.run(|c, _| c.fetch_offsets(group, wanted)) {
+        Ok(offsets) => (None, offsets),
+        Err(e) => (Some(e), Vec::new()),
+    }
+}
+
+fn group_topics(offsets: Vec<FetchedOffset>) -> Vec<OffsetFetchResponseTopics> {
+    let mut topics: Vec<OffsetFetchResponseTopics> = Vec::new();
+    for o in offsets {
+        let part = OffsetFetchResponsePartitions::default()
+            .with_partition_index(o.partition)
+            .with_committed_offset(o.offset)
+            .with_committed_leader_epoch(o.leader_epoch)
+            .with_metadata(Some(str_bytes(o.metadata)));
+        match topics.last_mut() {
+            Some(t) if *t.name.0 == *o.topic => t.partitions.push(part),
+            _ => topics.push(
+                OffsetFetchResponseTopics::default()
+                    .with_name(topic_name(&o.topic))
+                    .with_partitions(vec![part]),
+            ),
+        }
+    }
+    topics
+}

@@ -1,0 +1,314 @@
+//! The coordinator state machine: every group on this broker, driven by requests and
+//! `tick(now)`, producing [`Effects`] (parked responses to complete, records to
+//! persist) that the caller carries out. No I/O and no clock of its own, so tests
+//! drive it with an injected `now`.
+
+use super::classic::ClassicGroup;
+use super::member::{JoinReply, SyncReply};
+use super::offsets::CommittedOffset;
+use super::state::GroupState;
+use super::store::GroupSnapshot;
+use super::{JoinResponse, SyncResponse};
+use crate::config::BrokerConfig;
+use kafka_protocol::error::ResponseError;
+use std::collections::BTreeMap;
+
+/// The coordinator's settings, from the broker's `group.*` and `offsets.*` keys.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`, in milliseconds.
+    pub offsets_retention_ms: i64,
+    /// `offset.metadata.max.bytes` (Kafka's default; not configurable here).
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl GroupConfig {
+    pub fn from_broker(c: &BrokerConfig) -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay_ms: i64::try_from(c.group_initial_rebalance_delay_ms)
+                .unwrap_or(i64::MAX),
+            min_session_timeout_ms: c.group_min_session_timeout_ms,
+            max_session_timeout_ms: c.group_max_session_timeout_ms,
+            offsets_retention_ms: i64::try_from(c.offsets_retention_minutes)
+                .unwrap_or(i64::MAX / 60_000)
+                .saturating_mul(60_000),
+            offset_metadata_max_bytes: 4096,
+        }
+    }
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig::from_broker(&BrokerConfig::default())
+    }
+}
+
+/// A change to persist in `__consumer_offsets`; `None` values are tombstones.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreRecord {
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        value: Option<CommittedOffset>,
+    },
+    Group {
+        group: String,
+        value: Option<GroupSnapshot>,
+    },
+}
+
+/// What the caller must do after an input: persist `records` (in order), then
+/// complete the parked responses.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub records: Vec<StoreRecord>,
+    pub joins: Vec<(JoinReply, JoinResponse)>,
+    pub syncs: Vec<(SyncReply, SyncResponse)>,
+}
+
+impl Effects {
+    /// Completes the parked responses (a receiver that went away is ignored).
+    pub fn deliver(self) {
+        for (tx, resp) in self.joins {
+            let _ = tx.send(resp);
+        }
+        for (tx, resp) in self.syncs {
+            let _ = tx.send(resp);
+        }
+    }
+}
+
+/// One row of ListGroups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: GroupState,
+}
+
+/// DescribeGroups' view of one member.
+#[derive(Debug, Clone)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: bytes::Bytes,
+    pub assignment: bytes::Bytes,
+}
+
+/// DescribeGroups' view of one group; `None` from [`Coordinator::describe`] if unknown.
+#[derive(Debug, Clone)]
+pub struct GroupDescription {
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol_data: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// Every group this broker coordinates. Single-threaded; the caller serialises access.
+#[derive(Debug)]
+pub struct Coordinator {
+    pub config: GroupConfig,
+    pub(crate) groups: BTreeMap<String, ClassicGroup>,
+    pub(crate) out: Effects,
+}
+
+impl Coordinator {
+    pub fn new(config: GroupConfig) -> Coordinator {
+        Coordinator {
+            config,
+            groups: BTreeMap::new(),
+            out: Effects::default(),
+        }
+    }
+
+    /// The effects accumulated since the last call.
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn group(&self, id: &str) -> Option<&ClassicGroup> {
+        self.groups.get(id)
+    }
+
+    /// Advances every timer to `now`: initial delays, join and sync deadlines, member
+    /// sessions and lapsed pending member ids.
+    pub fn tick(&mut self, now: i64) {
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            self.tick_group(&id, now);
+        }
+    }
+
+    fn tick_group(&mut self, id: &str, now: i64) {
+        let Some(g) = self.groups.get_mut(id) else {
+            return;
+        };
+        let lapsed: Vec<String> = g
+            .pending_members
+            .iter()
+            .filter(|(_, &deadline)| now >= deadline)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in &lapsed {
+            g.pending_members.remove(m);
+        }
+        let expired: Vec<String> = g
+            .members
+            .values()
+            .filter(|m| m.has_expired(now))
+            .map(|m| m.id.clone())
+            .collect();
+        for m in expired {
+            tracing::info!(group = id, member = %m, "member session expired");
+            self.remove_member(id, &m, now);
+        }
+        if !lapsed.is_empty() {
+            self.maybe_complete_join(id, now);
+        }
+        self.check_sync_deadline(id, now);
+        self.check_join_timers(id, now);
+    }
+
+    pub fn list(&self, states: &[GroupState]) -> Vec<GroupListing> {
+        self.groups
+            .values()
+            .filter(|g| !g.is(GroupState::Dead))
+            .filter(|g| states.is_empty() || states.contains(&g.state))
+            .map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect()
+    }
+
+    pub fn describe(&self, id: &str) -> Option<GroupDescription> {
+        let g = self.groups.get(id)?;
+        let stable = g.is(GroupState::Stable);
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        Some(GroupDescription {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_data: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Default::default()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Default::default()
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    /// DeleteGroups for one group: only an Empty group (members gone) can be deleted;
+    /// its offsets and metadata are tombstoned.
+    pub fn delete_group(&mut self, id: &str) -> Result<(), ResponseError> {
+        let Some(g) = self.groups.get(id) else {
+            return Err(ResponseError::GroupIdNotFound);
+        };
+        match g.state {
+            GroupState::Dead => return Err(ResponseError::GroupIdNotFound),
+            GroupState::Empty => {}
+            _ => return Err(ResponseError::NonEmptyGroup),
+        }
+        let Some(g) = self.groups.remove(id) else {
+            return Err(ResponseError::GroupIdNotFound);
+        };
+        for (topic, partition) in g.offsets.into_keys() {
+            self.out.records.push(StoreRecord::Offset {
+                group: id.to_string(),
+                topic,
+                partition,
+                value: None,
+            });
+        }
+        self.out.records.push(StoreRecord::Group {
+            group: id.to_string(),
+            value: None,
+        });
+        tracing::info!(group = id, "group deleted");
+        Ok(())
+    }
+
+    /// Persists the group's metadata (after a generation completes or a static
+    /// member is replaced), as Kafka's `storeGroup` does.
+    pub(crate) fn store_group(&mut self, id: &str) {
+        if let Some(g) = self.groups.get(id) {
+            let snapshot = GroupSnapshot::of(g);
+            self.out.records.push(StoreRecord::Group {
+                group: id.to_string(),
+                value: Some(snapshot),
+            });
+        }
+    }
+
+    /// Replays one record read back from `__consumer_offsets` at start-up.
+    pub fn replay(&mut self, record: StoreRecord, now: i64) {
+        match record {
+            StoreRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => match value {
+                Some(v) => {
+                    self.groups
+                        .entry(group.clone())
+                        .or_insert_with(|| ClassicGroup::new(&group, now))
+                        .offsets
+                        .insert((topic, partition), v);
+                }
+                None => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+            },
+            StoreRecord::Group { group, value } => match value {
+                Some(snapshot) => {
+                    let g = self
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| ClassicGroup::new(&group, now));
+                    snapshot.restore_into(g, now);
+                }
+                None => {
+                    self.groups.remove(&group);
+                }
+            },
+        }
+    }
+
+    /// After replay: groups with neither members nor offsets are gone.
+    pub fn finish_load(&mut self) {
+        self.groups.retain(|_, g| {
+            !g.members.is_empty() || !g.offsets.is_empty() || g.protocol_type.is_some()
+        });
+    }
+}
