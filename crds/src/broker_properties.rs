@@ -82,7 +82,11 @@ mod tests {
 
     #[test]
     fn misspelt_keys_are_reported_in_order() {
-        let c = config(&["num.partition", "log.retention.ms", "auto.create.topic.enable"]);
+        let c = config(&[
+            "num.partition",
+            "log.retention.ms",
+            "auto.create.topic.enable",
+        ]);
         assert_eq!(
             unknown_keys(&c),
             ["auto.create.topic.enable", "num.partition"]

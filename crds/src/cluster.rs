@@ -15,6 +15,8 @@ pub const DEFAULT_KAFKA_PORT: i32 = 9092;
 pub const DEFAULT_METRICS_PORT: i32 = 9404;
 
 /// Desired state of a Fjord cluster.
+// clippy reads the repeated `type_` of separate printcolumn(...) entries as duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "fjord.dev",

@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Desired state of a Kafka topic.
+// clippy reads the repeated `type_` of separate printcolumn(...) entries as duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "fjord.dev",
@@ -21,9 +23,22 @@ use serde::{Deserialize, Serialize};
     doc = "A Kafka topic on a Fjord cluster in the same namespace.",
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.cluster"),
     printcolumn(name = "Partitions", type_ = "integer", json_path = ".spec.partitions"),
-    printcolumn(name = "Replication", type_ = "integer", json_path = ".spec.replicationFactor", description = "Replication factor"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Replication",
+        type_ = "integer",
+        json_path = ".spec.replicationFactor",
+        description = "Replication factor"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("has(self.topicName) == has(oldSelf.topicName)").message("topicName cannot be added or removed"))]
 #[serde(rename_all = "camelCase")]
@@ -106,7 +121,8 @@ pub struct TopicStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_factor: Option<i32>,
 
-    /// Configs whose broker value differed from the spec at the last reconcile (then corrected).
+    /// Configs found on the broker with a value other than the spec's (and then corrected), since
+    /// the current generation was applied. Cleared when the spec changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_drift: Vec<ConfigDrift>,
 }

@@ -27,7 +27,10 @@ fn cluster_has_status_and_scale_subresources() {
     let scale = sub.scale.as_ref().expect("scale subresource");
     assert_eq!(scale.spec_replicas_path, ".spec.replicas");
     assert_eq!(scale.status_replicas_path, ".status.readyBrokers");
-    assert_eq!(scale.label_selector_path.as_deref(), Some(".status.selector"));
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.selector")
+    );
     assert_eq!(crd.spec.names.short_names, Some(vec!["fjc".to_string()]));
     assert_eq!(crd.spec.names.categories, Some(vec!["fjord".to_string()]));
     let columns: Vec<_> = v
@@ -45,14 +48,21 @@ fn topic_is_namespaced_with_status_and_printer_columns() {
     assert_eq!(crd.spec.scope, "Namespaced");
     assert_eq!(crd.spec.names.short_names, Some(vec!["fjt".to_string()]));
     let v = &crd.spec.versions[0];
-    assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    assert!(v
+        .subresources
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .is_some());
     let columns: Vec<_> = v
         .additional_printer_columns
         .iter()
         .flatten()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Cluster", "Partitions", "Replication", "Ready", "Age"]);
+    assert_eq!(
+        columns,
+        ["Cluster", "Partitions", "Replication", "Ready", "Age"]
+    );
 }
 
 #[test]

@@ -27,12 +27,17 @@ where
         + Debug,
 {
     let meta = desired.meta();
-    let name = meta.name.as_deref().ok_or(Error::MissingObjectKey("metadata.name"))?;
+    let name = meta
+        .name
+        .as_deref()
+        .ok_or(Error::MissingObjectKey("metadata.name"))?;
     let namespace = meta
         .namespace
         .as_deref()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     tracing::debug!(step, name, namespace, "applying");
-    Ok(api.patch(name, &apply_params(), &Patch::Apply(desired)).await?)
+    Ok(api
+        .patch(name, &apply_params(), &Patch::Apply(desired))
+        .await?)
 }

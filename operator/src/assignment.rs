@@ -34,12 +34,16 @@ pub enum AssignmentError {
     InvalidReplicationFactor(i32),
     #[error("partitions must be at least 1, got {0}")]
     InvalidPartitions(i32),
-    #[error("replication factor {replication_factor} is larger than the {brokers} available brokers")]
+    #[error(
+        "replication factor {replication_factor} is larger than the {brokers} available brokers"
+    )]
     ReplicationFactorTooLarge {
         replication_factor: i32,
         brokers: usize,
     },
-    #[error("brokers {without:?} have no rack while others do; set a rack on every broker or none")]
+    #[error(
+        "brokers {without:?} have no rack while others do; set a rack on every broker or none"
+    )]
     IncompleteRackInformation { without: Vec<i32> },
 }
 
@@ -53,7 +57,9 @@ pub fn assign(
     replication_factor: i32,
 ) -> Result<Vec<Vec<i32>>, AssignmentError> {
     if replication_factor < 1 {
-        return Err(AssignmentError::InvalidReplicationFactor(replication_factor));
+        return Err(AssignmentError::InvalidReplicationFactor(
+            replication_factor,
+        ));
     }
     if total < 1 || first < 0 || first > total {
         return Err(AssignmentError::InvalidPartitions(total));
@@ -116,14 +122,21 @@ fn follower_index(leader: usize, shift: usize, k: usize, n: usize) -> usize {
 /// no broker has one.
 fn racks_of(brokers: &[Broker]) -> Result<BTreeMap<String, Vec<i32>>, AssignmentError> {
     let rack = |b: &Broker| b.rack.clone().filter(|r| !r.is_empty());
-    let mut without: Vec<i32> = brokers.iter().filter(|b| rack(b).is_none()).map(|b| b.id).collect();
+    let mut without: Vec<i32> = brokers
+        .iter()
+        .filter(|b| rack(b).is_none())
+        .map(|b| b.id)
+        .collect();
     if !without.is_empty() && without.len() != brokers.len() {
         without.sort_unstable();
         return Err(AssignmentError::IncompleteRackInformation { without });
     }
     let mut racks: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for b in brokers {
-        racks.entry(rack(b).unwrap_or_default()).or_default().push(b.id);
+        racks
+            .entry(rack(b).unwrap_or_default())
+            .or_default()
+            .push(b.id);
     }
     for ids in racks.values_mut() {
         ids.sort_unstable();
@@ -159,7 +172,10 @@ mod tests {
 
     fn racked(spec: &[(i32, &str)]) -> Vec<Broker> {
         spec.iter()
-            .map(|(id, r)| Broker { id: *id, rack: Some((*r).into()) })
+            .map(|(id, r)| Broker {
+                id: *id,
+                rack: Some((*r).into()),
+            })
             .collect()
     }
 
@@ -197,8 +213,7 @@ mod tests {
     #[test]
     fn followers_of_one_leader_vary_across_partitions() {
         let a = assign("t", &brokers(4), 0, 16, 2).unwrap();
-        let followers_of_0: BTreeSet<i32> =
-            a.iter().filter(|r| r[0] == 0).map(|r| r[1]).collect();
+        let followers_of_0: BTreeSet<i32> = a.iter().filter(|r| r[0] == 0).map(|r| r[1]).collect();
         assert!(followers_of_0.len() > 1, "{a:?}");
     }
 
@@ -252,7 +267,10 @@ mod tests {
     fn replication_factor_above_broker_count_is_refused() {
         assert_eq!(
             assign("t", &brokers(2), 0, 3, 3),
-            Err(AssignmentError::ReplicationFactorTooLarge { replication_factor: 3, brokers: 2 })
+            Err(AssignmentError::ReplicationFactorTooLarge {
+                replication_factor: 3,
+                brokers: 2
+            })
         );
     }
 
@@ -263,15 +281,26 @@ mod tests {
             assign("t", &brokers(3), 0, 1, 0),
             Err(AssignmentError::InvalidReplicationFactor(0))
         );
-        assert_eq!(assign("t", &brokers(3), 0, 0, 1), Err(AssignmentError::InvalidPartitions(0)));
+        assert_eq!(
+            assign("t", &brokers(3), 0, 0, 1),
+            Err(AssignmentError::InvalidPartitions(0))
+        );
         let mixed = vec![
-            Broker { id: 0, rack: Some("a".into()) },
+            Broker {
+                id: 0,
+                rack: Some("a".into()),
+            },
             Broker { id: 1, rack: None },
-            Broker { id: 2, rack: Some(String::new()) },
+            Broker {
+                id: 2,
+                rack: Some(String::new()),
+            },
         ];
         assert_eq!(
             assign("t", &mixed, 0, 1, 1),
-            Err(AssignmentError::IncompleteRackInformation { without: vec![1, 2] })
+            Err(AssignmentError::IncompleteRackInformation {
+                without: vec![1, 2]
+            })
         );
     }
 }

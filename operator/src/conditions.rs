@@ -12,7 +12,12 @@ pub struct Cond {
 }
 
 impl Cond {
-    pub fn new(type_: &'static str, status: bool, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Cond {
             type_,
             status,
@@ -70,11 +75,21 @@ mod tests {
     #[test]
     fn transition_time_is_kept_while_status_holds() {
         let first = conditions(&[Cond::new("Ready", false, "A", "")], &[], Some(1), &t(10));
-        let second = conditions(&[Cond::new("Ready", false, "B", "x")], &first, Some(2), &t(20));
+        let second = conditions(
+            &[Cond::new("Ready", false, "B", "x")],
+            &first,
+            Some(2),
+            &t(20),
+        );
         assert_eq!(second[0].last_transition_time, t(10));
         assert_eq!(second[0].reason, "B");
         assert_eq!(second[0].observed_generation, Some(2));
-        let third = conditions(&[Cond::new("Ready", true, "C", "")], &second, Some(2), &t(30));
+        let third = conditions(
+            &[Cond::new("Ready", true, "C", "")],
+            &second,
+            Some(2),
+            &t(30),
+        );
         assert_eq!(third[0].last_transition_time, t(30));
         assert_eq!(condition_status(&third, "Ready"), Some("True"));
     }

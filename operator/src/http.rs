@@ -40,9 +40,17 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
 
 fn route(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", metrics.encode()),
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.encode(),
+        ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;

@@ -25,7 +25,13 @@ pub struct LeaderElector {
 }
 
 impl LeaderElector {
-    pub fn new(client: kube::Client, namespace: &str, lease: &str, identity: &str, duration: Duration) -> Self {
+    pub fn new(
+        client: kube::Client,
+        namespace: &str,
+        lease: &str,
+        identity: &str,
+        duration: Duration,
+    ) -> Self {
         LeaderElector {
             api: Api::namespaced(client, namespace),
             lease: lease.into(),
@@ -92,7 +98,12 @@ impl LeaderElector {
         Ok(())
     }
 
-    fn spec(&self, now: jiff::Timestamp, acquired: Option<jiff::Timestamp>, transitions: i32) -> LeaseSpec {
+    fn spec(
+        &self,
+        now: jiff::Timestamp,
+        acquired: Option<jiff::Timestamp>,
+        transitions: i32,
+    ) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
             lease_duration_seconds: Some(self.duration.as_secs().max(1) as i32),
@@ -145,6 +156,9 @@ mod tests {
         assert!(!expired(&spec(Some("a"), 100), ts(110)));
         assert!(!expired(&spec(Some("a"), 100), ts(115)));
         assert!(expired(&spec(Some("a"), 100), ts(116)));
-        assert!(expired(&spec(None, 100), ts(101)), "a released lease is free");
+        assert!(
+            expired(&spec(None, 100), ts(101)),
+            "a released lease is free"
+        );
     }
 }

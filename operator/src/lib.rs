@@ -6,16 +6,16 @@
 //! - [`leader`], [`metrics`], [`http`]: what the binary needs to run two replicas safely and be
 //!   observed.
 
-pub mod assignment;
-pub mod desired;
-pub mod error;
-pub mod names;
 pub mod apply;
+pub mod assignment;
 pub mod cluster;
 pub mod conditions;
 pub mod context;
-pub mod metrics;
-pub mod topic;
+pub mod desired;
+pub mod error;
 pub mod http;
 pub mod leader;
+pub mod metrics;
+pub mod names;
 pub mod run;
+pub mod topic;

@@ -23,7 +23,11 @@ enum LogFormat {
 #[command(version)]
 struct Args {
     /// Namespace to watch; repeat for several. All namespaces when omitted.
-    #[arg(long = "namespace", env = "FJORD_WATCH_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        env = "FJORD_WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
     namespaces: Vec<String>,
     /// Address of the /metrics and /healthz endpoint.
     #[arg(long, env = "FJORD_METRICS_ADDR", default_value = "0.0.0.0:8080")]
@@ -32,7 +36,11 @@ struct Args {
     #[arg(long, env = "FJORD_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Image repository of the brokers, tagged with a Cluster's spec.version.
-    #[arg(long, env = "FJORD_BROKER_IMAGE_REPOSITORY", default_value = "ghcr.io/fjord/fjord-broker")]
+    #[arg(
+        long,
+        env = "FJORD_BROKER_IMAGE_REPOSITORY",
+        default_value = "ghcr.io/fjord/fjord-broker"
+    )]
     broker_image_repository: String,
     /// Name of the leader election Lease.
     #[arg(long, default_value = "fjord-operator-leader")]
@@ -120,8 +128,7 @@ fn init_logging(format: LogFormat) {
 async fn sigterm() {
     #[cfg(unix)]
     {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
             return;

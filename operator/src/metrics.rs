@@ -22,7 +22,10 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let reconciles = IntCounterVec::new(
-            Opts::new("fjord_operator_reconciles_total", "Reconciles by controller and result."),
+            Opts::new(
+                "fjord_operator_reconciles_total",
+                "Reconciles by controller and result.",
+            ),
             &["controller", "result"],
         )
         .expect("valid metric");
@@ -43,8 +46,11 @@ impl Metrics {
             &["controller"],
         )
         .expect("valid metric");
-        let leader = IntGauge::new("fjord_operator_leader", "1 while this replica is the leader.")
-            .expect("valid metric");
+        let leader = IntGauge::new(
+            "fjord_operator_leader",
+            "1 while this replica is the leader.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(errors.clone()),
@@ -70,11 +76,15 @@ impl Metrics {
         let outcome = match result {
             Ok(_) => "success",
             Err(e) => {
-                self.errors.with_label_values(&[controller, e.reason()]).inc();
+                self.errors
+                    .with_label_values(&[controller, e.reason()])
+                    .inc();
                 "error"
             }
         };
-        self.reconciles.with_label_values(&[controller, outcome]).inc();
+        self.reconciles
+            .with_label_values(&[controller, outcome])
+            .inc();
     }
 
     /// Prometheus text exposition of every metric.
@@ -100,9 +110,18 @@ mod tests {
     fn reconciles_and_errors_are_counted_by_label() {
         let m = Metrics::new();
         m.observe::<()>("cluster", &Ok(()), Duration::from_millis(5));
-        m.observe::<()>("topic", &Err(Error::MissingObjectKey("uid")), Duration::from_millis(5));
+        m.observe::<()>(
+            "topic",
+            &Err(Error::MissingObjectKey("uid")),
+            Duration::from_millis(5),
+        );
         let text = m.encode();
-        assert!(text.contains(r#"fjord_operator_reconciles_total{controller="cluster",result="success"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"fjord_operator_reconciles_total{controller="cluster",result="success"} 1"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"fjord_operator_reconcile_errors_total{controller="topic",reason="missing_object_key"} 1"#));
         assert!(text.contains("fjord_operator_reconcile_duration_seconds_bucket"));
     }

@@ -73,11 +73,7 @@ impl ClusterNames {
     }
     /// `host:port` of the client Service.
     pub fn bootstrap_address(&self, port: i32) -> String {
-        format!(
-            "{}.{}.svc:{port}",
-            self.client_service(),
-            self.namespace
-        )
+        format!("{}.{}.svc:{port}", self.client_service(), self.namespace)
     }
 }
 
@@ -95,7 +91,10 @@ pub fn labels(cluster: &Cluster) -> BTreeMap<String, String> {
     let mut l = selector_labels(cluster);
     l.insert("app.kubernetes.io/part-of".into(), "fjord".into());
     l.insert("app.kubernetes.io/managed-by".into(), FIELD_MANAGER.into());
-    l.insert("app.kubernetes.io/version".into(), cluster.spec.version.clone());
+    l.insert(
+        "app.kubernetes.io/version".into(),
+        cluster.spec.version.clone(),
+    );
     l
 }
 

@@ -26,7 +26,10 @@ async fn start(server: &FakeApiServer, spec: Value) -> (Api<Cluster>, tokio::tas
         "spec": spec,
     }))
     .unwrap();
-    clusters.create(&PostParams::default(), &cluster).await.unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
     // Nothing listens on port 1: broker observation fails fast, as with brokers still starting.
     let ctx = context(client.clone(), "127.0.0.1:1".into());
     let task = tokio::spawn(async move { run::controllers(client, &[NS.to_string()], ctx).await });
@@ -38,9 +41,16 @@ fn status_of(server: &FakeApiServer) -> Value {
 }
 
 fn condition(status: &Value, type_: &str) -> Option<(String, String)> {
-    status["conditions"].as_array()?.iter().find(|c| c["type"] == type_).map(|c| {
-        (c["status"].as_str().unwrap_or("").into(), c["reason"].as_str().unwrap_or("").into())
-    })
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").into(),
+                c["reason"].as_str().unwrap_or("").into(),
+            )
+        })
 }
 
 #[tokio::test]
@@ -67,9 +77,18 @@ async fn creating_a_cluster_creates_every_object_owned_by_it() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| (m["manager"].as_str().unwrap().to_string(), m["operation"].as_str().unwrap().to_string()))
+            .map(|m| {
+                (
+                    m["manager"].as_str().unwrap().to_string(),
+                    m["operation"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        assert_eq!(managers, [("fjord-operator".to_string(), "Apply".to_string())], "{name}");
+        assert_eq!(
+            managers,
+            [("fjord-operator".to_string(), "Apply".to_string())],
+            "{name}"
+        );
     }
     assert!(server.names(SERVICEMONITORS, NS).is_empty());
 
@@ -78,15 +97,28 @@ async fn creating_a_cluster_creates_every_object_owned_by_it() {
         (s["observedGeneration"] == 1).then_some(s)
     })
     .await;
-    assert_eq!(condition(&status, "Ready"), Some(("False".into(), "BrokersNotReady".into())));
-    assert_eq!(condition(&status, "Reconciling"), Some(("True".into(), "WaitingForBrokers".into())));
-    assert_eq!(status["bootstrapServers"], "events-bootstrap.streaming.svc:9092");
-    assert!(status.get("underReplicatedPartitions").is_none(), "not invented without brokers");
+    assert_eq!(
+        condition(&status, "Ready"),
+        Some(("False".into(), "BrokersNotReady".into()))
+    );
+    assert_eq!(
+        condition(&status, "Reconciling"),
+        Some(("True".into(), "WaitingForBrokers".into()))
+    );
+    assert_eq!(
+        status["bootstrapServers"],
+        "events-bootstrap.streaming.svc:9092"
+    );
+    assert!(
+        status.get("underReplicatedPartitions").is_none(),
+        "not invented without brokers"
+    );
 
     // The StatefulSet controller reports every broker ready: the Cluster becomes Ready.
     let client = server.client();
     let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client, NS);
-    let generation = server.get(STATEFULSETS, NS, "events").unwrap()["metadata"]["generation"].clone();
+    let generation =
+        server.get(STATEFULSETS, NS, "events").unwrap()["metadata"]["generation"].clone();
     sts.patch_status(
         "events",
         &PatchParams::default(),
@@ -109,8 +141,12 @@ async fn creating_a_cluster_creates_every_object_owned_by_it() {
 async fn changing_the_spec_updates_objects_and_advances_observed_generation() {
     let server = FakeApiServer::new();
     let (clusters, task) = start(&server, json!({"version": "0.1.0"})).await;
-    eventually("first status", || (status_of(&server)["observedGeneration"] == 1).then_some(())).await;
-    let rv_before = server.get(STATEFULSETS, NS, "events").unwrap()["metadata"]["resourceVersion"].clone();
+    eventually("first status", || {
+        (status_of(&server)["observedGeneration"] == 1).then_some(())
+    })
+    .await;
+    let rv_before =
+        server.get(STATEFULSETS, NS, "events").unwrap()["metadata"]["resourceVersion"].clone();
 
     clusters
         .patch(
@@ -120,32 +156,53 @@ async fn changing_the_spec_updates_objects_and_advances_observed_generation() {
         )
         .await
         .unwrap();
-    assert_eq!(server.get(CLUSTERS, NS, "events").unwrap()["metadata"]["generation"], 2);
+    assert_eq!(
+        server.get(CLUSTERS, NS, "events").unwrap()["metadata"]["generation"],
+        2
+    );
 
     let sts = eventually("statefulset scaled", || {
-        server.get(STATEFULSETS, NS, "events").filter(|s| s["spec"]["replicas"] == 5)
+        server
+            .get(STATEFULSETS, NS, "events")
+            .filter(|s| s["spec"]["replicas"] == 5)
     })
     .await;
     assert_ne!(sts["metadata"]["resourceVersion"], rv_before);
     let cm = server.get(CONFIGMAPS, NS, "events-config").unwrap();
     let props = cm["data"]["broker.properties"].as_str().unwrap();
     assert!(props.contains("num.partitions=12\n"), "{props}");
-    assert!(props.contains("4@events-4.events-brokers.streaming.svc:9093"), "{props}");
-    eventually("observedGeneration 2", || (status_of(&server)["observedGeneration"] == 2).then_some(())).await;
+    assert!(
+        props.contains("4@events-4.events-brokers.streaming.svc:9093"),
+        "{props}"
+    );
+    eventually("observedGeneration 2", || {
+        (status_of(&server)["observedGeneration"] == 2).then_some(())
+    })
+    .await;
     task.abort();
 }
 
 #[tokio::test]
 async fn unknown_broker_properties_are_refused_with_a_condition() {
     let server = FakeApiServer::new();
-    let (_c, task) = start(&server, json!({"version": "0.1.0", "config": {"num.partition": "3"}})).await;
+    let (_c, task) = start(
+        &server,
+        json!({"version": "0.1.0", "config": {"num.partition": "3"}}),
+    )
+    .await;
     let status = eventually("Degraded", || {
         let s = status_of(&server);
         condition(&s, "Degraded").is_some().then_some(s)
     })
     .await;
-    assert_eq!(condition(&status, "Degraded"), Some(("True".into(), "UnknownBrokerProperty".into())));
-    assert!(server.get(STATEFULSETS, NS, "events").is_none(), "nothing rolled out");
+    assert_eq!(
+        condition(&status, "Degraded"),
+        Some(("True".into(), "UnknownBrokerProperty".into()))
+    );
+    assert!(
+        server.get(STATEFULSETS, NS, "events").is_none(),
+        "nothing rolled out"
+    );
     task.abort();
 }
 
@@ -156,7 +213,9 @@ async fn a_missing_service_monitor_crd_is_a_condition_not_a_failure() {
     let (_c, task) = start(&server, spec).await;
     let status = eventually("Degraded", || {
         let s = status_of(&server);
-        condition(&s, "Degraded").filter(|c| c.1 == "ServiceMonitorCRDMissing").map(|_| s)
+        condition(&s, "Degraded")
+            .filter(|c| c.1 == "ServiceMonitorCRDMissing")
+            .map(|_| s)
     })
     .await;
     assert_eq!(status["observedGeneration"], 1);
@@ -167,10 +226,18 @@ async fn a_missing_service_monitor_crd_is_a_condition_not_a_failure() {
 #[tokio::test]
 async fn a_service_monitor_is_applied_when_its_crd_is_installed() {
     let server = FakeApiServer::new();
-    server.register(SERVICEMONITORS, "monitoring.coreos.com/v1", "ServiceMonitor", false);
+    server.register(
+        SERVICEMONITORS,
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+        false,
+    );
     let spec = json!({"version": "0.1.0", "metrics": {"serviceMonitor": {"enabled": true}}});
     let (_c, task) = start(&server, spec).await;
-    let sm = eventually("servicemonitor", || server.get(SERVICEMONITORS, NS, "events")).await;
+    let sm = eventually("servicemonitor", || {
+        server.get(SERVICEMONITORS, NS, "events")
+    })
+    .await;
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
     assert!(sm["metadata"]["ownerReferences"].is_array());
     task.abort();

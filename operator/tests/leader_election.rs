@@ -20,13 +20,25 @@ async fn only_one_replica_leads_until_its_lease_expires() {
 
     assert!(a.try_acquire_or_renew(at(0)).await.unwrap());
     assert!(!b.try_acquire_or_renew(at(1)).await.unwrap());
-    assert!(a.try_acquire_or_renew(at(5)).await.unwrap(), "the holder renews");
-    assert!(!b.try_acquire_or_renew(at(19)).await.unwrap(), "renewed at 5, valid until 20");
+    assert!(
+        a.try_acquire_or_renew(at(5)).await.unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        !b.try_acquire_or_renew(at(19)).await.unwrap(),
+        "renewed at 5, valid until 20"
+    );
     // a stops renewing: b takes over after expiry, and a learns it lost.
     assert!(b.try_acquire_or_renew(at(21)).await.unwrap());
     assert!(!a.try_acquire_or_renew(at(22)).await.unwrap());
 
-    let lease = server.get("/apis/coordination.k8s.io/v1/leases", "ops", "fjord-operator-leader").unwrap();
+    let lease = server
+        .get(
+            "/apis/coordination.k8s.io/v1/leases",
+            "ops",
+            "fjord-operator-leader",
+        )
+        .unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "b");
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
 }

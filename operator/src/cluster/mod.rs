@@ -57,18 +57,40 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let client = &ctx.client;
     if let Some(problem) = SpecProblem::of(&cluster.spec) {
         // Applying would roll pods into a broker that refuses to start: stop and say why.
-        write_status(cluster, ctx, None, ServiceMonitorState::Disabled, None, Some(problem)).await?;
+        write_status(
+            cluster,
+            ctx,
+            None,
+            ServiceMonitorState::Disabled,
+            None,
+            Some(problem),
+        )
+        .await?;
         return Ok(Action::await_change());
     }
 
     apply(client, "configmap", &desired_configmap(cluster)?).await?;
-    apply(client, "headless-service", &desired_headless_service(cluster)?).await?;
+    apply(
+        client,
+        "headless-service",
+        &desired_headless_service(cluster)?,
+    )
+    .await?;
     apply(client, "client-service", &desired_client_service(cluster)?).await?;
-    let sts = apply(client, "statefulset", &desired_statefulset(cluster, &ctx.settings)?).await?;
+    let sts = apply(
+        client,
+        "statefulset",
+        &desired_statefulset(cluster, &ctx.settings)?,
+    )
+    .await?;
     apply(client, "pod-disruption-budget", &desired_pdb(cluster)?).await?;
     let service_monitor = step_service_monitor(cluster, ctx).await?;
 
-    let ready = sts.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    let ready = sts
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
     let brokers = if ready > 0 {
         observe::brokers(cluster, ctx).await
     } else {
@@ -77,17 +99,27 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let all_ready = ready == cluster.spec.replicas;
     write_status(cluster, ctx, Some(&sts), service_monitor, brokers, None).await?;
     // Broker-side facts (controller, under-replicated partitions) change without any watch event.
-    Ok(Action::requeue(Duration::from_secs(if all_ready { 60 } else { 10 })))
+    Ok(Action::requeue(Duration::from_secs(if all_ready {
+        60
+    } else {
+        10
+    })))
 }
 
 /// Applies the ServiceMonitor when enabled, deletes ours when disabled. A missing
 /// ServiceMonitor CRD is reported, not treated as a failure.
 async fn step_service_monitor(cluster: &Cluster, ctx: &Context) -> Result<ServiceMonitorState> {
     let names = ClusterNames::new(cluster);
-    let api: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &names.namespace, &service_monitor_resource());
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &names.namespace,
+        &service_monitor_resource(),
+    );
     if !cluster.spec.metrics.service_monitor.enabled {
-        return match api.delete(&names.service_monitor(), &DeleteParams::default()).await {
+        return match api
+            .delete(&names.service_monitor(), &DeleteParams::default())
+            .await
+        {
             Ok(_) => Ok(ServiceMonitorState::Disabled),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(ServiceMonitorState::Disabled),
             Err(e) => Err(e.into()),
@@ -95,7 +127,11 @@ async fn step_service_monitor(cluster: &Cluster, ctx: &Context) -> Result<Servic
     }
     let desired = desired_service_monitor(cluster)?;
     match api
-        .patch(&names.service_monitor(), &apply_params(), &Patch::Apply(&desired))
+        .patch(
+            &names.service_monitor(),
+            &apply_params(),
+            &Patch::Apply(&desired),
+        )
         .await
     {
         Ok(_) => Ok(ServiceMonitorState::Applied),
@@ -125,7 +161,9 @@ async fn patch_status(
 ) -> Result<()> {
     let api: Api<Cluster> = Api::namespaced(
         ctx.client.clone(),
-        &cluster.namespace().ok_or(Error::MissingObjectKey("metadata.namespace"))?,
+        &cluster
+            .namespace()
+            .ok_or(Error::MissingObjectKey("metadata.namespace"))?,
     );
     let patch = json!({
         "apiVersion": "fjord.dev/v1alpha1",

@@ -58,7 +58,10 @@ impl SpecProblem {
     fn message(&self) -> String {
         match self {
             SpecProblem::UnknownBrokerProperties(k) => {
-                format!("spec.config names properties the broker does not know: {}", k.join(", "))
+                format!(
+                    "spec.config names properties the broker does not know: {}",
+                    k.join(", ")
+                )
             }
             SpecProblem::OperatorOwnedBrokerProperties(k) => format!(
                 "spec.config sets properties the operator manages: {}",
@@ -89,8 +92,18 @@ pub fn cluster_status(
 
     let mut wanted = Vec::new();
     if let Some(p) = &problem {
-        wanted.push(Cond::new(READY, ready == desired && ready > 0, p.reason(), p.message()));
-        wanted.push(Cond::new(RECONCILING, false, p.reason(), "fix spec.config to continue"));
+        wanted.push(Cond::new(
+            READY,
+            ready == desired && ready > 0,
+            p.reason(),
+            p.message(),
+        ));
+        wanted.push(Cond::new(
+            RECONCILING,
+            false,
+            p.reason(),
+            "fix spec.config to continue",
+        ));
         wanted.push(Cond::new(DEGRADED, true, p.reason(), p.message()));
     } else {
         let progress = format!("{ready}/{desired} brokers ready");
@@ -120,11 +133,20 @@ pub fn cluster_status(
     }
 
     let (cluster_id, controller, broker_list, urp) = match brokers {
-        Some(b) => (b.cluster_id, b.controller, b.brokers, b.under_replicated_partitions),
+        Some(b) => (
+            b.cluster_id,
+            b.controller,
+            b.brokers,
+            b.under_replicated_partitions,
+        ),
         None => (previous.cluster_id.clone(), None, Vec::new(), None),
     };
     ClusterStatus {
-        observed_generation: if problem.is_none() { generation } else { previous.observed_generation },
+        observed_generation: if problem.is_none() {
+            generation
+        } else {
+            previous.observed_generation
+        },
         conditions: conditions(&wanted, &previous.conditions, generation, now),
         replicas: sts_status.replicas,
         ready_brokers: ready,
@@ -134,8 +156,12 @@ pub fn cluster_status(
         brokers: broker_list,
         controller,
         under_replicated_partitions: urp,
-        current_revision: sts_status.current_revision.or(previous.current_revision.filter(|_| sts.is_none())),
-        update_revision: sts_status.update_revision.or(previous.update_revision.filter(|_| sts.is_none())),
+        current_revision: sts_status
+            .current_revision
+            .or(previous.current_revision.filter(|_| sts.is_none())),
+        update_revision: sts_status
+            .update_revision
+            .or(previous.update_revision.filter(|_| sts.is_none())),
     }
 }
 
@@ -146,15 +172,44 @@ pub fn failed_status(cluster: &Cluster, error: &Error, now: &Time) -> ClusterSta
     let previous = cluster.status.clone().unwrap_or_default();
     let mut wanted = Vec::new();
     if let Some(ready) = previous.conditions.iter().find(|c| c.type_ == READY) {
-        let reason: &'static str = if ready.status == "True" { "AllBrokersReady" } else { "BrokersNotReady" };
-        wanted.push(Cond::new(READY, ready.status == "True", reason, ready.message.clone()));
+        let reason: &'static str = if ready.status == "True" {
+            "AllBrokersReady"
+        } else {
+            "BrokersNotReady"
+        };
+        wanted.push(Cond::new(
+            READY,
+            ready.status == "True",
+            reason,
+            ready.message.clone(),
+        ));
     } else {
-        wanted.push(Cond::new(READY, false, "ReconcileFailed", error.to_string()));
+        wanted.push(Cond::new(
+            READY,
+            false,
+            "ReconcileFailed",
+            error.to_string(),
+        ));
     }
-    wanted.push(Cond::new(RECONCILING, true, "ReconcileFailed", error.to_string()));
-    wanted.push(Cond::new(DEGRADED, true, "ReconcileFailed", error.to_string()));
+    wanted.push(Cond::new(
+        RECONCILING,
+        true,
+        "ReconcileFailed",
+        error.to_string(),
+    ));
+    wanted.push(Cond::new(
+        DEGRADED,
+        true,
+        "ReconcileFailed",
+        error.to_string(),
+    ));
     ClusterStatus {
-        conditions: conditions(&wanted, &previous.conditions, cluster.metadata.generation, now),
+        conditions: conditions(
+            &wanted,
+            &previous.conditions,
+            cluster.metadata.generation,
+            now,
+        ),
         ..previous
     }
 }
@@ -192,31 +247,62 @@ mod tests {
     #[test]
     fn ready_when_every_broker_is_ready_and_the_statefulset_is_current() {
         let c = cluster("version: 0.1.0\n");
-        let s = cluster_status(&c, Some(&sts(3, 2, 2)), ServiceMonitorState::Disabled, None, None, &now());
+        let s = cluster_status(
+            &c,
+            Some(&sts(3, 2, 2)),
+            ServiceMonitorState::Disabled,
+            None,
+            None,
+            &now(),
+        );
         assert_eq!(condition_status(&s.conditions, READY), Some("True"));
         assert_eq!(condition_status(&s.conditions, RECONCILING), Some("False"));
         assert_eq!(condition_status(&s.conditions, DEGRADED), Some("False"));
         assert_eq!(s.ready_brokers, 3);
         assert_eq!(s.observed_generation, Some(1));
         assert_eq!(s.selector.as_deref(), Some("app.kubernetes.io/component=broker,app.kubernetes.io/instance=events,app.kubernetes.io/name=fjord"));
-        assert_eq!(s.bootstrap_servers.as_deref(), Some("events-bootstrap.streaming.svc:9092"));
+        assert_eq!(
+            s.bootstrap_servers.as_deref(),
+            Some("events-bootstrap.streaming.svc:9092")
+        );
         assert_eq!(s.update_revision.as_deref(), Some("events-2"));
     }
 
     #[test]
     fn reconciling_while_brokers_start_or_the_statefulset_lags() {
         let c = cluster("version: 0.1.0\n");
-        let s = cluster_status(&c, Some(&sts(1, 1, 1)), ServiceMonitorState::Disabled, None, None, &now());
+        let s = cluster_status(
+            &c,
+            Some(&sts(1, 1, 1)),
+            ServiceMonitorState::Disabled,
+            None,
+            None,
+            &now(),
+        );
         assert_eq!(condition_status(&s.conditions, READY), Some("False"));
         assert_eq!(reason(&s, RECONCILING), "WaitingForBrokers");
-        let s = cluster_status(&c, Some(&sts(3, 2, 1)), ServiceMonitorState::Disabled, None, None, &now());
+        let s = cluster_status(
+            &c,
+            Some(&sts(3, 2, 1)),
+            ServiceMonitorState::Disabled,
+            None,
+            None,
+            &now(),
+        );
         assert_eq!(condition_status(&s.conditions, READY), Some("False"));
     }
 
     #[test]
     fn a_missing_service_monitor_crd_degrades_but_does_not_unready() {
         let c = cluster("version: 0.1.0\n");
-        let s = cluster_status(&c, Some(&sts(3, 1, 1)), ServiceMonitorState::CrdMissing, None, None, &now());
+        let s = cluster_status(
+            &c,
+            Some(&sts(3, 1, 1)),
+            ServiceMonitorState::CrdMissing,
+            None,
+            None,
+            &now(),
+        );
         assert_eq!(condition_status(&s.conditions, READY), Some("True"));
         assert_eq!(reason(&s, DEGRADED), "ServiceMonitorCRDMissing");
     }
@@ -224,17 +310,36 @@ mod tests {
     #[test]
     fn broker_facts_come_only_from_the_brokers() {
         let c = cluster("version: 0.1.0\n");
-        let s = cluster_status(&c, Some(&sts(3, 1, 1)), ServiceMonitorState::Disabled, None, None, &now());
+        let s = cluster_status(
+            &c,
+            Some(&sts(3, 1, 1)),
+            ServiceMonitorState::Disabled,
+            None,
+            None,
+            &now(),
+        );
         assert_eq!(s.controller, None);
         assert_eq!(s.under_replicated_partitions, None);
         assert!(s.brokers.is_empty());
         let seen = BrokerObservation {
             cluster_id: Some("abc".into()),
             controller: Some(1),
-            brokers: vec![BrokerStatus { node_id: 1, host: "h".into(), port: 9092, rack: None }],
+            brokers: vec![BrokerStatus {
+                node_id: 1,
+                host: "h".into(),
+                port: 9092,
+                rack: None,
+            }],
             under_replicated_partitions: Some(2),
         };
-        let s = cluster_status(&c, Some(&sts(3, 1, 1)), ServiceMonitorState::Disabled, Some(seen), None, &now());
+        let s = cluster_status(
+            &c,
+            Some(&sts(3, 1, 1)),
+            ServiceMonitorState::Disabled,
+            Some(seen),
+            None,
+            &now(),
+        );
         assert_eq!(s.controller, Some(1));
         assert_eq!(s.under_replicated_partitions, Some(2));
         assert_eq!(reason(&s, DEGRADED), "UnderReplicatedPartitions");
@@ -244,15 +349,30 @@ mod tests {
     fn unknown_and_operator_owned_properties_are_refused() {
         let c = cluster("version: 0.1.0\nconfig: {num.partition: '3'}\n");
         let p = SpecProblem::of(&c.spec).unwrap();
-        assert_eq!(p, SpecProblem::UnknownBrokerProperties(vec!["num.partition".into()]));
-        let s = cluster_status(&c, None, ServiceMonitorState::Disabled, None, Some(p), &now());
+        assert_eq!(
+            p,
+            SpecProblem::UnknownBrokerProperties(vec!["num.partition".into()])
+        );
+        let s = cluster_status(
+            &c,
+            None,
+            ServiceMonitorState::Disabled,
+            None,
+            Some(p),
+            &now(),
+        );
         assert_eq!(reason(&s, DEGRADED), "UnknownBrokerProperty");
         assert!(s.conditions[2].message.contains("num.partition"));
-        assert_eq!(s.observed_generation, None, "a refused spec is not observed");
+        assert_eq!(
+            s.observed_generation, None,
+            "a refused spec is not observed"
+        );
         let c = cluster("version: 0.1.0\nconfig: {node.id: '3'}\n");
         assert_eq!(
             SpecProblem::of(&c.spec),
-            Some(SpecProblem::OperatorOwnedBrokerProperties(vec!["node.id".into()]))
+            Some(SpecProblem::OperatorOwnedBrokerProperties(vec![
+                "node.id".into()
+            ]))
         );
         assert_eq!(SpecProblem::of(&cluster("version: 0.1.0\n").spec), None);
     }
@@ -260,7 +380,14 @@ mod tests {
     #[test]
     fn a_failed_reconcile_keeps_what_was_known() {
         let mut c = cluster("version: 0.1.0\n");
-        let ok = cluster_status(&c, Some(&sts(3, 1, 1)), ServiceMonitorState::Disabled, None, None, &now());
+        let ok = cluster_status(
+            &c,
+            Some(&sts(3, 1, 1)),
+            ServiceMonitorState::Disabled,
+            None,
+            None,
+            &now(),
+        );
         c.status = Some(ok);
         let s = failed_status(&c, &Error::MissingObjectKey("uid"), &now());
         assert_eq!(s.ready_brokers, 3);

@@ -83,7 +83,8 @@ mod tests {
 
     #[test]
     fn configmap_matches_snapshot() {
-        let c = cluster("version: 0.1.0\nconfig: {num.partitions: '6', log.retention.ms: '3600000'}\n");
+        let c =
+            cluster("version: 0.1.0\nconfig: {num.partitions: '6', log.retention.ms: '3600000'}\n");
         assert_snapshot("configmap", &desired_configmap(&c).unwrap());
     }
 

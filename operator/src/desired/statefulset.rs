@@ -12,11 +12,11 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar,
-    EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, SeccompProfile, SecurityContext, TopologySpreadConstraint, Volume,
-    VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+    VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -287,7 +287,10 @@ fn broker_env(cluster: &Cluster, names: &ClusterNames) -> Vec<EnvVar> {
     };
     let mut env = vec![
         field("POD_NAME", "metadata.name"),
-        field("FJORD_NODE_ID", &format!("metadata.labels['{POD_INDEX_LABEL}']")),
+        field(
+            "FJORD_NODE_ID",
+            &format!("metadata.labels['{POD_INDEX_LABEL}']"),
+        ),
         EnvVar {
             name: "FJORD_ADVERTISED_LISTENERS".into(),
             // Dependent variable: Kubernetes expands $(POD_NAME) defined above.
@@ -357,7 +360,10 @@ podTemplate:
     #[test]
     fn updates_only_when_the_operator_deletes_a_pod() {
         let s = sts("version: 0.1.0\n").spec.unwrap();
-        assert_eq!(s.update_strategy.unwrap().type_.as_deref(), Some("OnDelete"));
+        assert_eq!(
+            s.update_strategy.unwrap().type_.as_deref(),
+            Some("OnDelete")
+        );
         assert_eq!(s.pod_management_policy.as_deref(), Some("Parallel"));
         assert_eq!(s.service_name.as_deref(), Some("events-brokers"));
         assert_eq!(s.replicas, Some(3));
@@ -375,17 +381,29 @@ podTemplate:
         assert_eq!(path(c.liveness_probe), ("/livez".into(), metrics.clone()));
         assert_eq!(path(c.readiness_probe), ("/readyz".into(), metrics));
         let ports = c.ports.unwrap();
-        assert!(ports.iter().any(|p| p.name.as_deref() == Some("metrics") && p.container_port == 9404));
+        assert!(ports
+            .iter()
+            .any(|p| p.name.as_deref() == Some("metrics") && p.container_port == 9404));
     }
 
     #[test]
     fn node_id_comes_from_the_pod_ordinal_and_listener_from_stable_dns() {
         let env = container(&sts("version: 0.1.0\n")).env.unwrap();
         let node_id = env.iter().find(|e| e.name == "FJORD_NODE_ID").unwrap();
-        let path = &node_id.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path;
+        let path = &node_id
+            .value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path;
         assert_eq!(path, "metadata.labels['apps.kubernetes.io/pod-index']");
         let pos = |n: &str| env.iter().position(|e| e.name == n).unwrap();
-        assert!(pos("POD_NAME") < pos("FJORD_ADVERTISED_LISTENERS"), "dependent var order");
+        assert!(
+            pos("POD_NAME") < pos("FJORD_ADVERTISED_LISTENERS"),
+            "dependent var order"
+        );
         let adv = &env[pos("FJORD_ADVERTISED_LISTENERS")];
         assert_eq!(
             adv.value.as_deref(),
@@ -415,7 +433,9 @@ podTemplate:
 
     #[test]
     fn operator_labels_win_over_user_pod_labels() {
-        let s = sts("version: 0.1.0\npodTemplate: {labels: {app.kubernetes.io/instance: x, team: a}}\n");
+        let s = sts(
+            "version: 0.1.0\npodTemplate: {labels: {app.kubernetes.io/instance: x, team: a}}\n",
+        );
         let labels = s.spec.unwrap().template.metadata.unwrap().labels.unwrap();
         assert_eq!(labels["app.kubernetes.io/instance"], "events");
         assert_eq!(labels["team"], "a");
@@ -424,7 +444,10 @@ podTemplate:
     #[test]
     fn a_config_change_changes_the_pod_template() {
         let a = sts("version: 0.1.0\n").spec.unwrap().template;
-        let b = sts("version: 0.1.0\nconfig: {num.partitions: '3'}\n").spec.unwrap().template;
+        let b = sts("version: 0.1.0\nconfig: {num.partitions: '3'}\n")
+            .spec
+            .unwrap()
+            .template;
         assert_ne!(a, b);
     }
 
@@ -434,10 +457,23 @@ podTemplate:
         let env = container(&s).env.unwrap();
         let rack = env.iter().find(|e| e.name == "FJORD_BROKER_RACK").unwrap();
         assert_eq!(
-            rack.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+            rack.value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
             "metadata.labels['topology.kubernetes.io/zone']"
         );
-        let spread = s.spec.unwrap().template.spec.unwrap().topology_spread_constraints.unwrap();
+        let spread = s
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .topology_spread_constraints
+            .unwrap();
         assert_eq!(spread[0].topology_key, "topology.kubernetes.io/zone");
     }
 }

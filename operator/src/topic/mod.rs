@@ -55,7 +55,9 @@ pub fn error_policy(_topic: Arc<Topic>, _error: &Error, _ctx: Arc<Context>) -> A
 }
 
 fn api(ctx: &Context, topic: &Topic) -> Result<Api<Topic>> {
-    let ns = topic.namespace().ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let ns = topic
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     Ok(Api::namespaced(ctx.client.clone(), &ns))
 }
 
@@ -77,7 +79,10 @@ async fn reconcile_steps(topic: &Topic, ctx: &Context) -> Result<Action> {
             READY,
             false,
             "ClusterNotFound",
-            format!("Cluster {} does not exist in this namespace", topic.spec.cluster),
+            format!(
+                "Cluster {} does not exist in this namespace",
+                topic.spec.cluster
+            ),
         );
         write_status(topic, ctx, failed_status(topic, cond)).await?;
         return Ok(Action::requeue(Duration::from_secs(30)));
@@ -168,7 +173,9 @@ async fn cleanup(topic: &Topic, ctx: &Context) -> Result<()> {
 }
 
 async fn find_cluster(topic: &Topic, ctx: &Context) -> Result<Option<Cluster>> {
-    let ns = topic.namespace().ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let ns = topic
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let clusters: Api<Cluster> = Api::namespaced(ctx.client.clone(), &ns);
     Ok(clusters.get_opt(&topic.spec.cluster).await?)
 }
@@ -192,7 +199,11 @@ async fn set_finalizer(topic: &Topic, ctx: &Context, present: bool) -> Result<()
         }
     });
     api(ctx, topic)?
-        .patch(&topic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            &topic.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await?;
     Ok(())
 }
@@ -220,11 +231,21 @@ fn topic_status(
     let wanted = match plan.refusals.first() {
         Some(r) => vec![
             Cond::new(READY, false, r.reason(), r.message()),
-            Cond::new(RECONCILING, false, r.reason(), "change the spec back to continue"),
+            Cond::new(
+                RECONCILING,
+                false,
+                r.reason(),
+                "change the spec back to continue",
+            ),
             Cond::new(DEGRADED, true, r.reason(), r.message()),
         ],
         None => vec![
-            Cond::new(READY, true, "TopicReady", format!("{partitions} partitions, replication factor {rf}")),
+            Cond::new(
+                READY,
+                true,
+                "TopicReady",
+                format!("{partitions} partitions, replication factor {rf}"),
+            ),
             Cond::new(RECONCILING, false, "Reconciled", ""),
             Cond::new(DEGRADED, false, "AsExpected", ""),
         ],
@@ -232,12 +253,34 @@ fn topic_status(
     let now = Time(jiff::Timestamp::now());
     TopicStatus {
         observed_generation: topic.metadata.generation,
-        conditions: conditions(&wanted, &previous.conditions, topic.metadata.generation, &now),
+        conditions: conditions(
+            &wanted,
+            &previous.conditions,
+            topic.metadata.generation,
+            &now,
+        ),
         topic_name: Some(topic.kafka_name()),
         topic_id: id,
         partitions: Some(partitions),
         replication_factor: Some(rf),
-        config_drift: plan.drift.clone(),
+        config_drift: config_drift(topic, &previous, plan),
+    }
+}
+
+/// Differences are drift only when the spec did not change since the last reconcile (else they
+/// are the spec change being applied). Drift is corrected as soon as it is seen, so the next
+/// reconcile finds none: what was seen under this spec is kept so users can see it happened.
+fn config_drift(
+    topic: &Topic,
+    previous: &TopicStatus,
+    plan: &TopicPlan,
+) -> Vec<fjord_crds::topic::ConfigDrift> {
+    if previous.observed_generation != topic.metadata.generation {
+        Vec::new()
+    } else if plan.drift.is_empty() {
+        previous.config_drift.clone()
+    } else {
+        plan.drift.clone()
     }
 }
 
@@ -251,7 +294,12 @@ fn failed_status(topic: &Topic, ready: Cond) -> TopicStatus {
         ready,
     ];
     TopicStatus {
-        conditions: conditions(&wanted, &previous.conditions, topic.metadata.generation, &now),
+        conditions: conditions(
+            &wanted,
+            &previous.conditions,
+            topic.metadata.generation,
+            &now,
+        ),
         ..previous
     }
 }

@@ -173,14 +173,22 @@ mod tests {
             topic_name: None,
             partitions,
             replication_factor: rf,
-            config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             deletion_policy: Default::default(),
         }
     }
 
     fn brokers(n: i32) -> Vec<BrokerInfo> {
         (0..n)
-            .map(|id| BrokerInfo { node_id: id, host: format!("b{id}"), port: 9092, rack: None })
+            .map(|id| BrokerInfo {
+                node_id: id,
+                host: format!("b{id}"),
+                port: 9092,
+                rack: None,
+            })
             .collect()
     }
 
@@ -200,12 +208,25 @@ mod tests {
     }
 
     fn entry(name: &str, value: &str, source: ConfigSource) -> ConfigEntry {
-        ConfigEntry { name: name.into(), value: Some(value.into()), source, read_only: false, sensitive: false }
+        ConfigEntry {
+            name: name.into(),
+            value: Some(value.into()),
+            source,
+            read_only: false,
+            sensitive: false,
+        }
     }
 
     #[test]
     fn a_missing_topic_is_created_with_an_explicit_assignment() {
-        let p = plan_topic("orders", &spec(6, 2, &[("retention.ms", "1000")]), &brokers(3), None, &[]).unwrap();
+        let p = plan_topic(
+            "orders",
+            &spec(6, 2, &[("retention.ms", "1000")]),
+            &brokers(3),
+            None,
+            &[],
+        )
+        .unwrap();
         let create = p.create.unwrap();
         assert_eq!(create.partitions, 6);
         assert_eq!(create.replication_factor, 2);
@@ -218,12 +239,25 @@ mod tests {
     #[test]
     fn creating_with_more_replicas_than_brokers_is_refused() {
         let err = plan_topic("orders", &spec(1, 3, &[]), &brokers(1), None, &[]).unwrap_err();
-        assert_eq!(err, AssignmentError::ReplicationFactorTooLarge { replication_factor: 3, brokers: 1 });
+        assert_eq!(
+            err,
+            AssignmentError::ReplicationFactorTooLarge {
+                replication_factor: 3,
+                brokers: 1
+            }
+        );
     }
 
     #[test]
     fn more_partitions_grow_the_topic_with_replicas_for_the_new_ones_only() {
-        let p = plan_topic("orders", &spec(5, 1, &[]), &brokers(3), Some(&topic(3, 1)), &[]).unwrap();
+        let p = plan_topic(
+            "orders",
+            &spec(5, 1, &[]),
+            &brokers(3),
+            Some(&topic(3, 1)),
+            &[],
+        )
+        .unwrap();
         let (total, new) = p.grow.unwrap();
         assert_eq!(total, 5);
         assert_eq!(new.len(), 2);
@@ -232,15 +266,41 @@ mod tests {
 
     #[test]
     fn fewer_partitions_are_refused_not_applied() {
-        let p = plan_topic("orders", &spec(2, 1, &[]), &brokers(3), Some(&topic(4, 1)), &[]).unwrap();
+        let p = plan_topic(
+            "orders",
+            &spec(2, 1, &[]),
+            &brokers(3),
+            Some(&topic(4, 1)),
+            &[],
+        )
+        .unwrap();
         assert!(p.grow.is_none());
-        assert_eq!(p.refusals, [Refusal::PartitionDecrease { current: 4, requested: 2 }]);
+        assert_eq!(
+            p.refusals,
+            [Refusal::PartitionDecrease {
+                current: 4,
+                requested: 2
+            }]
+        );
     }
 
     #[test]
     fn a_replication_factor_change_is_refused() {
-        let p = plan_topic("orders", &spec(3, 2, &[]), &brokers(3), Some(&topic(3, 1)), &[]).unwrap();
-        assert_eq!(p.refusals, [Refusal::ReplicationFactorChange { current: 1, requested: 2 }]);
+        let p = plan_topic(
+            "orders",
+            &spec(3, 2, &[]),
+            &brokers(3),
+            Some(&topic(3, 1)),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            p.refusals,
+            [Refusal::ReplicationFactorChange {
+                current: 1,
+                requested: 2
+            }]
+        );
     }
 
     #[test]
@@ -251,24 +311,50 @@ mod tests {
             entry("segment.bytes", "1024", ConfigSource::DynamicTopic),
             entry("max.message.bytes", "1048588", ConfigSource::Default),
         ];
-        let s = spec(3, 1, &[("retention.ms", "1000"), ("segment.bytes", "1024"), ("max.message.bytes", "2000")]);
+        let s = spec(
+            3,
+            1,
+            &[
+                ("retention.ms", "1000"),
+                ("segment.bytes", "1024"),
+                ("max.message.bytes", "2000"),
+            ],
+        );
         let p = plan_topic("orders", &s, &brokers(1), Some(&topic(3, 1)), &configs).unwrap();
         assert_eq!(
             p.set_configs,
-            BTreeMap::from([("max.message.bytes".into(), "2000".into()), ("retention.ms".into(), "1000".into())])
+            BTreeMap::from([
+                ("max.message.bytes".into(), "2000".into()),
+                ("retention.ms".into(), "1000".into())
+            ])
         );
         assert_eq!(p.delete_configs, ["cleanup.policy"]);
-        let drifted: Vec<_> = p.drift.iter().map(|d| (d.name.as_str(), d.actual.as_deref())).collect();
+        let drifted: Vec<_> = p
+            .drift
+            .iter()
+            .map(|d| (d.name.as_str(), d.actual.as_deref()))
+            .collect();
         assert_eq!(
             drifted,
-            [("cleanup.policy", Some("compact")), ("max.message.bytes", None), ("retention.ms", Some("5"))]
+            [
+                ("cleanup.policy", Some("compact")),
+                ("max.message.bytes", None),
+                ("retention.ms", Some("5"))
+            ]
         );
     }
 
     #[test]
     fn a_topic_matching_its_spec_needs_nothing() {
         let configs = [entry("retention.ms", "1000", ConfigSource::DynamicTopic)];
-        let p = plan_topic("orders", &spec(3, 1, &[("retention.ms", "1000")]), &brokers(1), Some(&topic(3, 1)), &configs).unwrap();
+        let p = plan_topic(
+            "orders",
+            &spec(3, 1, &[("retention.ms", "1000")]),
+            &brokers(1),
+            Some(&topic(3, 1)),
+            &configs,
+        )
+        .unwrap();
         assert_eq!(p, TopicPlan::default());
     }
 }

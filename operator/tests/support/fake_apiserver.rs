@@ -13,6 +13,7 @@
 //! - DELETE honours finalizers (sets `deletionTimestamp`; the object goes when the last
 //!   finalizer is removed) and garbage-collects dependents by owner reference uid;
 //! - GET, LIST (with equality label selectors) and WATCH (events after a resourceVersion).
+//!
 //! Lists inside objects are atomic (real SSA merges some by key; the operator is the only
 //! manager of its lists).
 
@@ -30,6 +31,8 @@ use tokio::sync::broadcast;
 
 type Path = Vec<String>;
 type ObjKey = (String, String, String); // resource, namespace, name
+/// (manager, subresource) -> owned leaf paths and the operation that set them.
+type Managers = BTreeMap<(String, String), (BTreeSet<Path>, &'static str)>;
 
 #[derive(Clone)]
 struct Kind {
@@ -52,7 +55,7 @@ struct State {
     kinds: BTreeMap<String, Kind>,
     objects: BTreeMap<ObjKey, Value>,
     /// (object, manager, subresource) -> owned leaf paths and operation.
-    managers: BTreeMap<ObjKey, BTreeMap<(String, String), (BTreeSet<Path>, &'static str)>>,
+    managers: BTreeMap<ObjKey, Managers>,
     events: Vec<Event>,
     rv: u64,
     uid: u64,
@@ -71,22 +74,55 @@ impl FakeApiServer {
     /// A server knowing the core kinds the operator uses and the Fjord CRDs.
     pub fn new() -> Self {
         let (notify, _) = broadcast::channel(1024);
-        let s = FakeApiServer { state: Arc::default(), notify };
+        let s = FakeApiServer {
+            state: Arc::default(),
+            notify,
+        };
         s.register("/api/v1/configmaps", "v1", "ConfigMap", false);
         s.register("/api/v1/services", "v1", "Service", true);
         s.register("/apis/apps/v1/statefulsets", "apps/v1", "StatefulSet", true);
-        s.register("/apis/policy/v1/poddisruptionbudgets", "policy/v1", "PodDisruptionBudget", true);
-        s.register("/apis/coordination.k8s.io/v1/leases", "coordination.k8s.io/v1", "Lease", false);
-        s.register("/apis/fjord.dev/v1alpha1/clusters", "fjord.dev/v1alpha1", "Cluster", true);
-        s.register("/apis/fjord.dev/v1alpha1/topics", "fjord.dev/v1alpha1", "Topic", true);
+        s.register(
+            "/apis/policy/v1/poddisruptionbudgets",
+            "policy/v1",
+            "PodDisruptionBudget",
+            true,
+        );
+        s.register(
+            "/apis/coordination.k8s.io/v1/leases",
+            "coordination.k8s.io/v1",
+            "Lease",
+            false,
+        );
+        s.register(
+            "/apis/fjord.dev/v1alpha1/clusters",
+            "fjord.dev/v1alpha1",
+            "Cluster",
+            true,
+        );
+        s.register(
+            "/apis/fjord.dev/v1alpha1/topics",
+            "fjord.dev/v1alpha1",
+            "Topic",
+            true,
+        );
         s
     }
 
     /// Makes a resource type known, as installing its CRD would.
-    pub fn register(&self, resource: &str, api_version: &str, kind: &str, status_subresource: bool) {
+    pub fn register(
+        &self,
+        resource: &str,
+        api_version: &str,
+        kind: &str,
+        status_subresource: bool,
+    ) {
         self.state.lock().unwrap().kinds.insert(
             resource.into(),
-            Kind { api_version: api_version.into(), kind: kind.into(), status_subresource },
+            Kind {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                status_subresource,
+            },
         );
     }
 
@@ -132,7 +168,13 @@ impl FakeApiServer {
         let Some(target) = parse_path(parts.uri.path()) else {
             return text(StatusCode::NOT_FOUND, "404 page not found");
         };
-        let kind = self.state.lock().unwrap().kinds.get(&target.resource).cloned();
+        let kind = self
+            .state
+            .lock()
+            .unwrap()
+            .kinds
+            .get(&target.resource)
+            .cloned();
         let Some(kind) = kind else {
             return text(StatusCode::NOT_FOUND, "404 page not found");
         };
@@ -150,11 +192,17 @@ impl FakeApiServer {
                 Err(e) => return status(400, "BadRequest", &e.to_string()),
             }
         };
-        let manager = query.get("fieldManager").cloned().unwrap_or_else(|| "unknown".into());
+        let manager = query
+            .get("fieldManager")
+            .cloned()
+            .unwrap_or_else(|| "unknown".into());
         let force = query.get("force").is_some_and(|f| f == "true");
         match (parts.method.as_str(), &target.name) {
             ("GET", None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-                let from = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let from = query
+                    .get("resourceVersion")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 self.watch(target, from)
             }
             ("GET", None) => self.list(&target, &kind, query.get("labelSelector")),
@@ -188,9 +236,15 @@ impl FakeApiServer {
         let items: Vec<Value> = st
             .objects
             .iter()
-            .filter(|((r, ns, _), _)| *r == t.resource && (t.namespace.is_empty() || *ns == t.namespace))
+            .filter(|((r, ns, _), _)| {
+                *r == t.resource && (t.namespace.is_empty() || *ns == t.namespace)
+            })
             .map(|(_, o)| o.clone())
-            .filter(|o| wanted.iter().all(|(k, v)| o["metadata"]["labels"][k] == json!(v)))
+            .filter(|o| {
+                wanted
+                    .iter()
+                    .all(|(k, v)| o["metadata"]["labels"][k] == json!(v))
+            })
             .collect();
         json_response(
             StatusCode::OK,
@@ -206,7 +260,8 @@ impl FakeApiServer {
     fn watch(&self, t: Target, from: u64) -> Response<Body> {
         let mut rx = self.notify.subscribe();
         let state = self.state.clone();
-        let (tx, out) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, Infallible>>(64);
+        let (tx, out) =
+            tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, Infallible>>(64);
         tokio::spawn(async move {
             let mut cursor = from;
             loop {
@@ -221,9 +276,14 @@ impl FakeApiServer {
                 };
                 for e in batch {
                     cursor = e.rv;
-                    let mut line = serde_json::to_vec(&json!({"type": e.type_, "object": e.object})).unwrap();
+                    let mut line =
+                        serde_json::to_vec(&json!({"type": e.type_, "object": e.object})).unwrap();
                     line.push(b'\n');
-                    if tx.send(Ok(hyper::body::Frame::data(Bytes::from(line)))).await.is_err() {
+                    if tx
+                        .send(Ok(hyper::body::Frame::data(Bytes::from(line))))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -232,9 +292,16 @@ impl FakeApiServer {
                 }
             }
         });
-        let stream = futures::stream::unfold(out, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+        let stream =
+            futures::stream::unfold(
+                out,
+                |mut rx| async move { rx.recv().await.map(|f| (f, rx)) },
+            );
         let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
         resp
     }
 
@@ -257,7 +324,14 @@ impl FakeApiServer {
         json_response(StatusCode::CREATED, &stored)
     }
 
-    fn replace(&self, t: &Target, kind: &Kind, name: &str, obj: Value, manager: &str) -> Response<Body> {
+    fn replace(
+        &self,
+        t: &Target,
+        kind: &Kind,
+        name: &str,
+        obj: Value,
+        manager: &str,
+    ) -> Response<Body> {
         let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
         let mut st = self.state.lock().unwrap();
         let Some(current) = st.objects.get(&key).cloned() else {
@@ -269,14 +343,29 @@ impl FakeApiServer {
             }
         }
         let next = self.restrict(t, kind, &current, obj);
-        own(&mut st, &key, manager, &t.subresource, "Update", &next, &current);
+        own(
+            &mut st,
+            &key,
+            manager,
+            &t.subresource,
+            "Update",
+            &next,
+            &current,
+        );
         let stored = commit(&mut st, &key, kind, Some(&current), next);
         drop(st);
         self.wake();
         json_response(StatusCode::OK, &stored)
     }
 
-    fn merge(&self, t: &Target, kind: &Kind, name: &str, patch: Value, manager: &str) -> Response<Body> {
+    fn merge(
+        &self,
+        t: &Target,
+        kind: &Kind,
+        name: &str,
+        patch: Value,
+        manager: &str,
+    ) -> Response<Body> {
         let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
         let mut st = self.state.lock().unwrap();
         let Some(current) = st.objects.get(&key).cloned() else {
@@ -290,14 +379,30 @@ impl FakeApiServer {
         let mut merged = current.clone();
         merge_patch(&mut merged, &patch);
         let next = self.restrict(t, kind, &current, merged);
-        own(&mut st, &key, manager, &t.subresource, "Update", &next, &current);
+        own(
+            &mut st,
+            &key,
+            manager,
+            &t.subresource,
+            "Update",
+            &next,
+            &current,
+        );
         let stored = commit(&mut st, &key, kind, Some(&current), next);
         drop(st);
         self.wake();
         json_response(StatusCode::OK, &stored)
     }
 
-    fn apply(&self, t: &Target, kind: &Kind, name: &str, mut applied: Value, manager: &str, force: bool) -> Response<Body> {
+    fn apply(
+        &self,
+        t: &Target,
+        kind: &Kind,
+        name: &str,
+        mut applied: Value,
+        manager: &str,
+        force: bool,
+    ) -> Response<Body> {
         let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
         let mut st = self.state.lock().unwrap();
         let current = st.objects.get(&key).cloned();
@@ -325,11 +430,21 @@ impl FakeApiServer {
                 .iter()
                 .filter(|(m, _)| **m != mine)
                 .flat_map(|((m, _), (paths, _))| paths.iter().map(move |p| (m, p)))
-                .filter(|(_, p)| new_paths.contains(*p) && get_path(&base, p) != get_path(&applied, p))
+                .filter(|(_, p)| {
+                    new_paths.contains(*p) && get_path(&base, p) != get_path(&applied, p)
+                })
                 .map(|(m, p)| format!("conflict with \"{m}\": .{}", p.join(".")))
                 .collect();
             if !conflicts.is_empty() {
-                return status(409, "Conflict", &format!("Apply failed with {} conflicts: {}", conflicts.len(), conflicts.join("; ")));
+                return status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Apply failed with {} conflicts: {}",
+                        conflicts.len(),
+                        conflicts.join("; ")
+                    ),
+                );
             }
         }
         let mut next = base.clone();
@@ -356,7 +471,14 @@ impl FakeApiServer {
         let stored = commit(&mut st, &key, kind, current.as_ref(), next);
         drop(st);
         self.wake();
-        json_response(if created { StatusCode::CREATED } else { StatusCode::OK }, &stored)
+        json_response(
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            &stored,
+        )
     }
 
     fn delete(&self, t: &Target, name: &str) -> Response<Body> {
@@ -366,7 +488,9 @@ impl FakeApiServer {
             return not_found(name);
         };
         let kind = st.kinds[&t.resource].clone();
-        let has_finalizers = current["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let has_finalizers = current["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
         let out = if has_finalizers {
             if current["metadata"]["deletionTimestamp"].is_null() {
                 let mut next = current.clone();
@@ -424,9 +548,12 @@ struct Target {
 /// `/api/v1[/namespaces/<ns>]/<plural>[/<name>[/<sub>]]` and the `/apis/<group>/<version>` form.
 fn parse_path(path: &str) -> Option<Target> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (prefix, rest) = match segs.first()? {
-        &"api" => (format!("/api/{}", segs.get(1)?), &segs[2..]),
-        &"apis" => (format!("/apis/{}/{}", segs.get(1)?, segs.get(2)?), &segs[3..]),
+    let (prefix, rest) = match *segs.first()? {
+        "api" => (format!("/api/{}", segs.get(1)?), &segs[2..]),
+        "apis" => (
+            format!("/apis/{}/{}", segs.get(1)?, segs.get(2)?),
+            &segs[3..],
+        ),
         _ => return None,
     };
     let (namespace, rest) = match rest {
@@ -442,9 +569,57 @@ fn parse_path(path: &str) -> Option<Target> {
     })
 }
 
-fn commit(st: &mut State, key: &ObjKey, kind: &Kind, current: Option<&Value>, mut next: Value) -> Value {
+fn commit(
+    st: &mut State,
+    key: &ObjKey,
+    kind: &Kind,
+    current: Option<&Value>,
+    mut next: Value,
+) -> Value {
+    // Like the API server, a write that changes nothing is not a new version (no event).
+    if let Some(cur) = current {
+        let comparable = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+                m.remove("managedFields");
+            }
+            v
+        };
+        let mut candidate = next.clone();
+        candidate["apiVersion"] = json!(kind.api_version);
+        candidate["kind"] = json!(kind.kind);
+        if let Some(m) = candidate.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "generation",
+            ] {
+                match cur["metadata"].get(k) {
+                    Some(v) => {
+                        m.insert(k.into(), v.clone());
+                    }
+                    None => {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        if comparable(&candidate) == comparable(cur) {
+            let mut out = cur.clone();
+            out["metadata"]["managedFields"] =
+                managed_fields(st.managers.get(key), &kind.api_version);
+            st.objects.insert(key.clone(), out.clone());
+            return out;
+        }
+    }
     st.rv += 1;
-    let meta = next["metadata"].as_object_mut().map(std::mem::take).unwrap_or_default();
+    let meta = next["metadata"]
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     let mut meta = Value::Object(meta);
     meta["name"] = json!(key.2);
     meta["namespace"] = json!(key.1);
@@ -461,7 +636,8 @@ fn commit(st: &mut State, key: &ObjKey, kind: &Kind, current: Option<&Value>, mu
                 meta[k] = cur["metadata"][k].clone();
             }
             let generation = cur["metadata"]["generation"].as_i64().unwrap_or(1);
-            let changed = without(cur, &["metadata", "status"]) != without(&next, &["metadata", "status"]);
+            let changed =
+                without(cur, &["metadata", "status"]) != without(&next, &["metadata", "status"]);
             meta["generation"] = json!(generation + i64::from(changed));
             if !cur["metadata"]["deletionTimestamp"].is_null() {
                 meta["deletionTimestamp"] = cur["metadata"]["deletionTimestamp"].clone();
@@ -473,7 +649,9 @@ fn commit(st: &mut State, key: &ObjKey, kind: &Kind, current: Option<&Value>, mu
     next["apiVersion"] = json!(kind.api_version);
     next["kind"] = json!(kind.kind);
     let deleting = !next["metadata"]["deletionTimestamp"].is_null()
-        && next["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+        && next["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty());
     st.objects.insert(key.clone(), next.clone());
     if deleting {
         remove(st, key);
@@ -484,7 +662,11 @@ fn commit(st: &mut State, key: &ObjKey, kind: &Kind, current: Option<&Value>, mu
         rv,
         resource: key.0.clone(),
         namespace: key.1.clone(),
-        type_: if current.is_none() { "ADDED" } else { "MODIFIED" },
+        type_: if current.is_none() {
+            "ADDED"
+        } else {
+            "MODIFIED"
+        },
         object: next.clone(),
     });
     next
@@ -492,22 +674,37 @@ fn commit(st: &mut State, key: &ObjKey, kind: &Kind, current: Option<&Value>, mu
 
 /// Removes an object and, like the garbage collector, everything it owns.
 fn remove(st: &mut State, key: &ObjKey) {
-    let Some(obj) = st.objects.remove(key) else { return };
+    let Some(obj) = st.objects.remove(key) else {
+        return;
+    };
     st.managers.remove(key);
     st.rv += 1;
     let rv = st.rv;
-    st.events.push(Event { rv, resource: key.0.clone(), namespace: key.1.clone(), type_: "DELETED", object: obj.clone() });
+    st.events.push(Event {
+        rv,
+        resource: key.0.clone(),
+        namespace: key.1.clone(),
+        type_: "DELETED",
+        object: obj.clone(),
+    });
     let uid = obj["metadata"]["uid"].clone();
     let dependents: Vec<ObjKey> = st
         .objects
         .iter()
-        .filter(|(_, o)| o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid)))
+        .filter(|(_, o)| {
+            o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+        })
         .map(|(k, _)| k.clone())
         .collect();
     for d in dependents {
         let kind = st.kinds[&d.0].clone();
         let cur = st.objects[&d].clone();
-        if cur["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+        if cur["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+        {
             let mut next = cur.clone();
             next["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
             commit(st, &d, &kind, Some(&cur), next);
@@ -518,11 +715,23 @@ fn remove(st: &mut State, key: &ObjKey) {
 }
 
 /// Non-apply writes hand the leaf fields they changed to their manager.
-fn own(st: &mut State, key: &ObjKey, manager: &str, sub: &str, op: &'static str, next: &Value, current: &Value) {
+fn own(
+    st: &mut State,
+    key: &ObjKey,
+    manager: &str,
+    sub: &str,
+    op: &'static str,
+    next: &Value,
+    current: &Value,
+) {
     let mut changed: BTreeSet<Path> = leaf_paths(next)
         .into_iter()
         .filter(|p| get_path(next, p) != get_path(current, p))
-        .filter(|p| p.first().is_some_and(|f| f != "metadata") || p.get(1).is_some_and(|s| s == "labels" || s == "annotations" || s == "finalizers"))
+        .filter(|p| {
+            p.first().is_some_and(|f| f != "metadata")
+                || p.get(1)
+                    .is_some_and(|s| s == "labels" || s == "annotations" || s == "finalizers")
+        })
         .collect();
     changed.retain(|p| !(p.len() == 1 && (p[0] == "apiVersion" || p[0] == "kind")));
     if changed.is_empty() {
@@ -532,13 +741,17 @@ fn own(st: &mut State, key: &ObjKey, manager: &str, sub: &str, op: &'static str,
     for (paths, _) in entry.values_mut() {
         paths.retain(|p| !changed.contains(p));
     }
-    let mine = entry.entry((manager.to_string(), sub.to_string())).or_insert_with(|| (BTreeSet::new(), op));
+    let mine = entry
+        .entry((manager.to_string(), sub.to_string()))
+        .or_insert_with(|| (BTreeSet::new(), op));
     mine.0.extend(changed);
     entry.retain(|_, (paths, _)| !paths.is_empty());
 }
 
-fn managed_fields(managers: Option<&BTreeMap<(String, String), (BTreeSet<Path>, &'static str)>>, api_version: &str) -> Value {
-    let Some(managers) = managers else { return json!([]) };
+fn managed_fields(managers: Option<&Managers>, api_version: &str) -> Value {
+    let Some(managers) = managers else {
+        return json!([]);
+    };
     Value::Array(
         managers
             .iter()
@@ -547,7 +760,11 @@ fn managed_fields(managers: Option<&BTreeMap<(String, String), (BTreeSet<Path>, 
                 for p in paths {
                     let mut cur = &mut fields;
                     for seg in p {
-                        cur = cur.as_object_mut().unwrap().entry(format!("f:{seg}")).or_insert(json!({}));
+                        cur = cur
+                            .as_object_mut()
+                            .unwrap()
+                            .entry(format!("f:{seg}"))
+                            .or_insert(json!({}));
                     }
                 }
                 let mut e = json!({ "manager": m, "operation": op, "apiVersion": api_version,
@@ -591,7 +808,9 @@ fn get_path<'a>(v: &'a Value, p: &Path) -> Option<&'a Value> {
 
 fn remove_path(v: &mut Value, p: &Path) {
     fn go(v: &mut Value, p: &[String]) -> bool {
-        let Some(obj) = v.as_object_mut() else { return false };
+        let Some(obj) = v.as_object_mut() else {
+            return false;
+        };
         if p.len() == 1 {
             obj.remove(&p[0]);
         } else if let Some(child) = obj.get_mut(&p[0]) {
@@ -642,7 +861,15 @@ fn strip(v: &mut Value, key: &str) {
 
 fn strip_meta_identity(v: &mut Value) {
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["name", "namespace", "resourceVersion", "uid", "generation", "creationTimestamp", "managedFields"] {
+        for k in [
+            "name",
+            "namespace",
+            "resourceVersion",
+            "uid",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+        ] {
             m.remove(k);
         }
         if m.is_empty() {
@@ -666,7 +893,9 @@ fn decode(v: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(c) => {
                         out.push(c);
@@ -692,9 +921,13 @@ fn decode(v: &str) -> String {
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(v).unwrap())).boxed_unsync());
+    let mut r =
+        Response::new(Full::new(Bytes::from(serde_json::to_vec(v).unwrap())).boxed_unsync());
     *r.status_mut() = code;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        "application/json".parse().unwrap(),
+    );
     r
 }
 

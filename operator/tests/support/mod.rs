@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod fake_apiserver;
 
 use std::sync::Arc;
@@ -30,7 +31,10 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
         if let Some(v) = check() {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
