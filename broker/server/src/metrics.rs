@@ -12,6 +12,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub request_failures: IntCounterVec,
     pub request_seconds: HistogramVec,
+    pub response_errors: IntCounterVec,
     pub connections: IntGauge,
     pub bytes_in: IntCounterVec,
     pub bytes_out: IntCounterVec,
@@ -46,6 +47,14 @@ impl Metrics {
             &["api"],
         )
         .expect("valid metric");
+        let response_errors = IntCounterVec::new(
+            Opts::new(
+                "fjord_response_errors_total",
+                "Kafka error codes returned in responses, by API and error name.",
+            ),
+            &["api", "error"],
+        )
+        .expect("valid metric");
         let connections = IntGauge::new("fjord_active_connections", "Open client connections.")
             .expect("valid metric");
         let bytes_in = IntCounterVec::new(
@@ -73,6 +82,7 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_failures.clone()),
             Box::new(request_seconds.clone()),
+            Box::new(response_errors.clone()),
             Box::new(connections.clone()),
             Box::new(bytes_in.clone()),
             Box::new(bytes_out.clone()),
@@ -85,6 +95,7 @@ impl Metrics {
             requests,
             request_failures,
             request_seconds,
+            response_errors,
             connections,
             bytes_in,
             bytes_out,
@@ -101,6 +112,11 @@ impl Metrics {
         self.request_seconds
             .with_label_values(&[name])
             .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn response_error(&self, api: &str, code: i16) {
+        let name = crate::api::error_codes::error_name(code);
+        self.response_errors.with_label_values(&[api, &name]).inc();
     }
 
     /// The text exposition of every metric.

@@ -74,6 +74,16 @@ pub fn encode<Resp: Encodable>(ctx: &RequestContext, resp: &Resp) -> Result<Repl
     Ok(Some(buf))
 }
 
+/// Counts every non-zero error code of a response by API and Kafka error name.
+pub fn count_errors<Resp: api::error_codes::ErrorCodes>(ctx: &RequestContext, resp: &Resp) {
+    let api = crate::metrics::api_name(api_key(ctx));
+    resp.error_codes(&mut |code| {
+        if code != 0 {
+            ctx.broker.metrics.response_error(api, code);
+        }
+    });
+}
+
 fn api_key(ctx: &RequestContext) -> ApiKey {
     ApiKey::try_from(ctx.header.request_api_key).unwrap_or(ApiKey::ApiVersions)
 }
@@ -86,7 +96,10 @@ macro_rules! route {
             Box::pin(async move {
                 let req: $req = decode(&ctx, body)?;
                 match api::$module::handle(&ctx, req).await {
-                    Some(resp) => encode(&ctx, &resp),
+                    Some(resp) => {
+                        count_errors(&ctx, &resp);
+                        encode(&ctx, &resp)
+                    }
                     None => Ok(None),
                 }
             })
