@@ -121,7 +121,11 @@ async fn step_service_monitor(cluster: &Cluster, ctx: &Context) -> Result<Servic
             .await
         {
             Ok(_) => Ok(ServiceMonitorState::Disabled),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(ServiceMonitorState::Disabled),
+            // 404: none exists or no CRD; 403: the chart grants no ServiceMonitor access,
+            // so the operator cannot have created one either.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => {
+                Ok(ServiceMonitorState::Disabled)
+            }
             Err(e) => Err(e.into()),
         };
     }
@@ -137,6 +141,7 @@ async fn step_service_monitor(cluster: &Cluster, ctx: &Context) -> Result<Servic
         Ok(_) => Ok(ServiceMonitorState::Applied),
         // Apply creates absent objects, so a 404 means the resource type itself is unknown.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(ServiceMonitorState::CrdMissing),
+        Err(kube::Error::Api(s)) if s.code == 403 => Ok(ServiceMonitorState::Forbidden),
         Err(e) => Err(e.into()),
     }
 }

@@ -19,6 +19,8 @@ pub enum ServiceMonitorState {
     Applied,
     /// Enabled, but the `monitoring.coreos.com` CRD is not installed.
     CrdMissing,
+    /// Enabled, but the operator's RBAC does not cover ServiceMonitors.
+    Forbidden,
 }
 
 /// A spec the operator refuses to roll out.
@@ -121,6 +123,12 @@ pub fn cluster_status(
                 true,
                 "ServiceMonitorCRDMissing",
                 "metrics.serviceMonitor.enabled is set but the monitoring.coreos.com ServiceMonitor CRD is not installed",
+            ),
+            (ServiceMonitorState::Forbidden, _) => Cond::new(
+                DEGRADED,
+                true,
+                "ServiceMonitorForbidden",
+                "metrics.serviceMonitor.enabled is set but the operator may not manage ServiceMonitors (chart value rbac.serviceMonitors)",
             ),
             (_, Some(n)) if n > 0 => Cond::new(
                 DEGRADED,
