@@ -28,11 +28,16 @@ const MAX_REQUEST: usize = 1 << 20;
 const RSS_LIMIT_KIB: u64 = 500 * 1024;
 const DISCONNECT_WITHIN: Duration = Duration::from_secs(15);
 
+/// Failed deliveries and the acknowledged `(partition, offset, payload)`s.
+type ProducerOutcome = (usize, Vec<(i32, i64, Vec<u8>)>);
+/// Consumer errors and the consumed payloads by `(partition, offset)`.
+type ConsumerOutcome = (Vec<String>, BTreeMap<(i32, i64), Vec<u8>>);
+
 /// A real client producing and consuming on `live` in the background.
 struct LiveTraffic {
     stop: Arc<AtomicBool>,
-    producer: thread::JoinHandle<(usize, Vec<(i32, i64, Vec<u8>)>)>,
-    consumer: thread::JoinHandle<(Vec<String>, BTreeMap<(i32, i64), Vec<u8>>)>,
+    producer: thread::JoinHandle<ProducerOutcome>,
+    consumer: thread::JoinHandle<ConsumerOutcome>,
     consumer_done: Arc<AtomicBool>,
     acked_end: Arc<Mutex<Option<BTreeMap<i32, i64>>>>,
 }
