@@ -29,13 +29,16 @@ pub enum StartError {
     },
 }
 
+/// The partitions this broker leads, by topic name and partition index.
+type PartitionMap = HashMap<(Arc<str>, i32), Arc<Partition>>;
+
 /// Everything a request handler can reach. Shared as `Arc<Broker>`.
 pub struct Broker {
     pub config: BrokerConfig,
     /// What Metadata tells clients about this broker.
     pub advertised: Listener,
     pub metadata: MetadataStore,
-    partitions: RwLock<HashMap<(Arc<str>, i32), Arc<Partition>>>,
+    partitions: RwLock<PartitionMap>,
     pub metrics: Metrics,
     /// The route table; ApiVersions answers from it.
     pub router: crate::router::Router,
