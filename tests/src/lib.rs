@@ -251,8 +251,11 @@ impl Broker {
             .stderr(Stdio::piped())
             .env_remove("RUST_LOG_STYLE");
         let start_of_this_run = self.log.len();
-        self.log
-            .push_line(&format!("=== fjord-test: start {} {:?}", bin.display(), cmd));
+        self.log.push_line(&format!(
+            "=== fjord-test: start {} {:?}",
+            bin.display(),
+            cmd
+        ));
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
@@ -283,9 +286,7 @@ impl Broker {
                 );
             }
             if Instant::now() > deadline {
-                panic!(
-                    "broker did not log `broker ready` within {READY_TIMEOUT:?}; log:\n{log}"
-                );
+                panic!("broker did not log `broker ready` within {READY_TIMEOUT:?}; log:\n{log}");
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -374,7 +375,10 @@ fn field(line: &str, key: &str) -> Option<String> {
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -494,7 +498,10 @@ impl ProducerContext for DeliveryCollector {
             Ok(m) => Ok((m.partition(), m.offset())),
             Err((e, _)) => Err(e.clone()),
         };
-        self.reports.lock().unwrap().push(Delivery { seq: *seq, result });
+        self.reports
+            .lock()
+            .unwrap()
+            .push(Delivery { seq: *seq, result });
     }
 }
 
@@ -538,9 +545,10 @@ pub fn send(producer: &CollectingProducer, topic: &str, seq: usize, msg: &Outgoi
     loop {
         match producer.send(record) {
             Ok(()) => return,
-            Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r))
-                if Instant::now() < deadline =>
-            {
+            Err((
+                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                r,
+            )) if Instant::now() < deadline => {
                 record = r;
                 thread::sleep(Duration::from_millis(1));
             }
@@ -832,9 +840,8 @@ impl RawConn {
         header_version: i16,
     ) -> std::io::Result<Bytes> {
         let mut frame = self.read_frame()?;
-        let header = ResponseHeader::decode(&mut frame, header_version).map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:?}"))
-        })?;
+        let header = ResponseHeader::decode(&mut frame, header_version)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:?}")))?;
         assert_eq!(
             header.correlation_id, correlation_id,
             "response correlation id"

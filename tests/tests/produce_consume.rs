@@ -41,7 +41,11 @@ fn assert_consumed_exactly(
 ) {
     let mut expected: BTreeMap<i32, Vec<(i64, &Outgoing)>> = BTreeMap::new();
     for (msg, &(p, off)) in sent.iter().zip(acked) {
-        assert_eq!(Some(p), msg.partition, "{topic}: delivered to another partition");
+        assert_eq!(
+            Some(p),
+            msg.partition,
+            "{topic}: delivered to another partition"
+        );
         expected.entry(p).or_default().push((off, msg));
     }
     assert_eq!(
@@ -60,7 +64,11 @@ fn assert_consumed_exactly(
         for (i, ((off, msg), c)) in exp.iter().zip(got).enumerate() {
             assert_eq!(c.offset, i as i64, "{topic}/{p}: offsets are not 0..n");
             assert_eq!(c.offset, *off, "{topic}/{p}: offset differs from the ack");
-            assert_eq!(c.key.as_deref(), msg.key.as_deref(), "{topic}/{p}@{off}: key");
+            assert_eq!(
+                c.key.as_deref(),
+                msg.key.as_deref(),
+                "{topic}/{p}@{off}: key"
+            );
             assert_eq!(
                 c.payload.as_deref(),
                 Some(&msg.payload[..]),
@@ -96,7 +104,11 @@ fn every_codec_round_trips_100k_messages_exactly_before_and_after_restart() {
         let wm = watermarks(&broker.bootstrap, topic);
         for (p, (low, high)) in &wm {
             let n = acked.iter().filter(|(ap, _)| ap == p).count() as i64;
-            assert_eq!((*low, *high), (0, n), "{topic}/{p}: watermarks after restart");
+            assert_eq!(
+                (*low, *high),
+                (0, n),
+                "{topic}/{p}: watermarks after restart"
+            );
         }
         let consumed = consume_all(&broker.bootstrap, topic);
         assert_consumed_exactly(topic, msgs, acked, &consumed);
@@ -124,7 +136,11 @@ fn every_acknowledged_message_survives_kill_9_during_produce() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let m = Outgoing::new((i % 3) as i32, format!("k{i}"), format!("kill9 payload {i}"));
+                let m = Outgoing::new(
+                    (i % 3) as i32,
+                    format!("k{i}"),
+                    format!("kill9 payload {i}"),
+                );
                 send(&producer, topic, i, &m);
                 sent.push(m);
                 if i % 100 == 0 {
@@ -188,7 +204,11 @@ fn every_acknowledged_message_survives_kill_9_during_produce() {
         &[Outgoing::new(0, "after", "after restart")],
     );
     let wm = watermarks(&broker.bootstrap, topic);
-    assert_eq!(after[0].1 + 1, wm[&0].1, "append after recovery lands at the end");
+    assert_eq!(
+        after[0].1 + 1,
+        wm[&0].1,
+        "append after recovery lands at the end"
+    );
 }
 
 #[test]
