@@ -203,3 +203,34 @@ fn readyz_says_ready_only_once_kafka_requests_are_served() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn group_lag_is_the_high_watermark_minus_the_committed_offset() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let broker = Broker::start();
+    broker.create_topic("lagging", 1, &[]);
+    fjord_tests::produce_n(&broker.bootstrap, "lagging", 100, 1);
+    let consumer: BaseConsumer = fjord_tests::client_config(&broker.bootstrap)
+        .set("group.id", "lag-watchers")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("lagging", 0, Offset::Offset(40))
+        .unwrap();
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .expect("commit offset 40");
+    drop(consumer);
+
+    let m = scrape(&broker.metrics_addr);
+    let labels = "{group=\"lag-watchers\",topic=\"lagging\",partition=\"0\"}";
+    assert_eq!(
+        m.get(&format!("fjord_group_committed_offset{labels}")),
+        Some(&40.0),
+        "{m:?}"
+    );
+    assert_eq!(m.get(&format!("fjord_group_lag{labels}")), Some(&60.0));
+    assert!(m["fjord_groups{state=\"Empty\"}"] >= 1.0);
+}

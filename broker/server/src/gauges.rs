@@ -46,6 +46,41 @@ pub fn render(broker: &Broker) -> String {
         out,
         "# HELP fjord_fetch_purgatory_size Fetch waits parked on partitions.\n# TYPE fjord_fetch_purgatory_size gauge\nfjord_fetch_purgatory_size {waiting}"
     );
+    let groups = broker.groups.snapshot();
+    let _ = writeln!(
+        out,
+        "# HELP fjord_groups Consumer groups by state.\n# TYPE fjord_groups gauge"
+    );
+    for (state, n) in &groups.by_state {
+        let _ = writeln!(out, "fjord_groups{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP fjord_group_committed_offset Committed offset per group and partition.\n# TYPE fjord_group_committed_offset gauge"
+    );
+    for (g, t, p, o) in &groups.committed {
+        let _ = writeln!(
+            out,
+            "fjord_group_committed_offset{{group=\"{}\",topic=\"{}\",partition=\"{p}\"}} {o}",
+            escape(g),
+            escape(t)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP fjord_group_lag Messages between a group's committed offset and the partition's high watermark.\n# TYPE fjord_group_lag gauge"
+    );
+    for (g, t, p, o) in &groups.committed {
+        if let Some(part) = broker.partition(t, *p) {
+            let lag = (part.high_watermark() - o).max(0);
+            let _ = writeln!(
+                out,
+                "fjord_group_lag{{group=\"{}\",topic=\"{}\",partition=\"{p}\"}} {lag}",
+                escape(g),
+                escape(t)
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP fjord_under_replicated_partitions Partitions with fewer in-sync replicas than replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions 0"
@@ -55,4 +90,11 @@ pub fn render(broker: &Broker) -> String {
         "# HELP fjord_offline_partitions Partitions without a leader.\n# TYPE fjord_offline_partitions gauge\nfjord_offline_partitions 0"
     );
     out
+}
+
+/// Escapes a label value per the Prometheus text format (group ids are free text).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -10,6 +10,7 @@
 mod classic;
 pub mod coordinator;
 pub mod member;
+pub mod metrics;
 pub mod offsets;
 pub mod rebalance;
 pub mod state;
