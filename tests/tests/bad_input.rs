@@ -178,7 +178,9 @@ fn assert_serves(broker: &Broker, after: &str) {
     assert!(!resp.api_keys.is_empty(), "ApiVersions after {after}");
 }
 
-fn assert_disconnected(c: &mut RawConn, case: &str) {
+/// The broker closes `c` (sending nothing) and logs the disconnect naming the client's address.
+fn assert_disconnected(broker: &Broker, c: &mut RawConn, case: &str) {
+    let peer = c.stream.local_addr().expect("local addr").to_string();
     if let Err(got) = c.closed_within(DISCONNECT_WITHIN) {
         panic!(
             "{case}: expected the broker to close the connection within {DISCONNECT_WITHIN:?}; got {} bytes {:?}",
@@ -186,6 +188,11 @@ fn assert_disconnected(c: &mut RawConn, case: &str) {
             &got[..got.len().min(64)]
         );
     }
+    wait_until(
+        DISCONNECT_WITHIN,
+        &format!("{case}: the broker logs the disconnect of {peer}"),
+        || broker.log().contains(&peer),
+    );
 }
 
 fn max_version(versions: &ApiVersionsResponse, key: ApiKey) -> i16 {
@@ -263,7 +270,7 @@ fn bad_inputs_round(broker: &Broker, versions: &ApiVersionsResponse, round: usiz
     // Garbage that looks like HTTP: "GET " read as a frame length of ~1.2 GB.
     let mut c = RawConn::connect(&broker.bootstrap);
     let _ = c.write_raw(b"GET / HTTP/1.1\r\nHost: fjord\r\n\r\n");
-    assert_disconnected(&mut c, "HTTP request bytes");
+    assert_disconnected(broker, &mut c, "HTTP request bytes");
     assert_serves(broker, "HTTP request bytes");
 
     // Garbage inside a well-sized frame: not a request header we can parse.
@@ -272,19 +279,19 @@ fn bad_inputs_round(broker: &Broker, versions: &ApiVersionsResponse, round: usiz
         .map(|i| (i.wrapping_mul(2654435761).wrapping_add(round as u32) >> 13) as u8)
         .collect();
     let _ = c.send_frame(&garbage);
-    assert_disconnected(&mut c, "garbage frame");
+    assert_disconnected(broker, &mut c, "garbage frame");
     assert_serves(broker, "garbage frame");
 
     // A negative frame length.
     let mut c = RawConn::connect(&broker.bootstrap);
     let _ = c.write_raw(&(-5i32).to_be_bytes());
-    assert_disconnected(&mut c, "negative frame length");
+    assert_disconnected(broker, &mut c, "negative frame length");
 
     // A frame length over socket.request.max.bytes: refused before the body is read.
     let mut c = RawConn::connect(&broker.bootstrap);
     let _ = c.write_raw(&((MAX_REQUEST as i32) + 1).to_be_bytes());
     let _ = c.write_raw(&[0u8; 16]);
-    assert_disconnected(&mut c, "frame over socket.request.max.bytes");
+    assert_disconnected(broker, &mut c, "frame over socket.request.max.bytes");
     assert_serves(broker, "frame over socket.request.max.bytes");
 
     // Truncated: the length says 100, 20 bytes come, then the client closes.
@@ -300,14 +307,14 @@ fn bad_inputs_round(broker: &Broker, versions: &ApiVersionsResponse, round: usiz
     // Unknown API key: Kafka closes the connection.
     let mut c = RawConn::connect(&broker.bootstrap);
     c.send_raw_request(32_000, 0, &[]);
-    assert_disconnected(&mut c, "unknown API key 32000");
+    assert_disconnected(broker, &mut c, "unknown API key 32000");
     assert_serves(broker, "unknown API key");
 
     // A version of Metadata past the advertised max: Kafka closes the connection.
     let mut c = RawConn::connect(&broker.bootstrap);
     let too_new = max_version(versions, ApiKey::Metadata) + 1;
     c.send_raw_request(ApiKey::Metadata as i16, too_new, &[0, 0, 0, 0]);
-    assert_disconnected(&mut c, &format!("Metadata v{too_new}"));
+    assert_disconnected(broker, &mut c, &format!("Metadata v{too_new}"));
     assert_serves(broker, "unsupported Metadata version");
 
     // ApiVersions with a too-new version: a v0 response with UNSUPPORTED_VERSION (35) and the
@@ -356,7 +363,7 @@ fn bad_inputs_round(broker: &Broker, versions: &ApiVersionsResponse, round: usiz
     body.put_i32(i32::MAX); // Metadata v1 topics array count
     body.put_slice(&[0u8; 8]);
     c.send_raw_request(ApiKey::Metadata as i16, 1, &body);
-    assert_disconnected(&mut c, "Metadata v1 with a 2^31-1 element array");
+    assert_disconnected(broker, &mut c, "Metadata v1 with a 2^31-1 element array");
     assert_serves(broker, "huge array count");
 
     // The same inside a Produce request (topic data array).
@@ -367,7 +374,7 @@ fn bad_inputs_round(broker: &Broker, versions: &ApiVersionsResponse, round: usiz
     body.put_i32(1000); // timeout
     body.put_i32(i32::MAX); // topic data count
     c.send_raw_request(ApiKey::Produce as i16, 3, &body);
-    assert_disconnected(&mut c, "Produce v3 with a 2^31-1 element array");
+    assert_disconnected(broker, &mut c, "Produce v3 with a 2^31-1 element array");
 
     // A topics array count of 2^31 - 1 with flexible (compact) encoding: varint 0x80000000.
     let mut c = RawConn::connect(&broker.bootstrap);
@@ -377,6 +384,7 @@ fn bad_inputs_round(broker: &Broker, versions: &ApiVersionsResponse, round: usiz
     body.put_slice(&[0u8; 8]);
     c.send_raw_request(ApiKey::Metadata as i16, flex, &body);
     assert_disconnected(
+        broker,
         &mut c,
         "flexible Metadata with a 2^31 element compact array",
     );
