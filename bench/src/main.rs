@@ -70,7 +70,10 @@ impl Scenario {
     /// One run, with the broker's CPU time around it when its pid is known.
     fn measure(&self, bootstrap: &str, broker_pid: Option<u32>) -> anyhow::Result<Report> {
         let before = broker_pid.map(cpu::Sample::take).transpose()?;
+        let client_before = cpu::Sample::take(std::process::id())?;
         let mut report = self.run(bootstrap)?;
+        let client = client_before.since(cpu::Sample::take(std::process::id())?, 0);
+        report.client_cpu_s = client.cpu_s;
         if let (Some(before), Some(pid)) = (before, broker_pid) {
             let after = cpu::Sample::take(pid)?;
             report.broker_cpu = Some(before.since(after, report.cpu_bytes));

@@ -31,6 +31,9 @@ pub struct Report {
     pub latency_ms: Option<Percentiles>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker_cpu: Option<BrokerCpu>,
+    /// CPU seconds fjord-bench itself used (librdkafka threads included): on a machine
+    /// shared by client and broker, a client near its own limit caps what the broker shows.
+    pub client_cpu_s: f64,
     /// The knobs this run used (message size, acks, linger.ms, ...), for the record.
     pub settings: BTreeMap<&'static str, String>,
     /// Every byte the run moved through the broker (warm-up included), the denominator of
@@ -53,6 +56,7 @@ impl Report {
             mb_per_s: 0.0,
             latency_ms: None,
             broker_cpu: None,
+            client_cpu_s: 0.0,
             settings: BTreeMap::new(),
             cpu_bytes: 0,
         }
@@ -110,6 +114,7 @@ impl Report {
                 c.cpu_s, c.pid, c.cpu_s_per_gb
             );
         }
+        let _ = writeln!(out, "  client cpu    {:.2} s", self.client_cpu_s);
         out
     }
 }
