@@ -28,6 +28,7 @@ pub const KNOWN: &[&str] = &[
     "log.flush.interval.ms",
     "metrics.port",
     "max.connections",
+    "connections.max.idle.ms",
     "broker.rack",
     "controller.quorum.voters",
     "group.initial.rebalance.delay.ms",

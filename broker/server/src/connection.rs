@@ -29,6 +29,8 @@ pub enum ConnectionError {
     FrameTooShort(i32),
     #[error("unsupported API key {key} version {version}")]
     Unsupported { key: i16, version: i16 },
+    #[error("no complete request within connections.max.idle.ms ({0:?})")]
+    Idle(std::time::Duration),
     #[error("malformed request header: {0}")]
     Header(String),
     #[error(transparent)]
@@ -61,9 +63,15 @@ impl Connection {
     /// Serves requests until the client closes, an error, or shutdown. In-flight
     /// requests finish before it returns.
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), ConnectionError> {
+        let idle = std::time::Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let result = loop {
+            let max = self.broker.config.socket_request_max_bytes;
+            let read = tokio::time::timeout(idle, read_frame(&mut self.reader, max));
             let frame = tokio::select! {
-                f = read_frame(&mut self.reader, self.broker.config.socket_request_max_bytes) => f,
+                f = read => match f {
+                    Ok(f) => f,
+                    Err(_) => break Err(ConnectionError::Idle(idle)),
+                },
                 _ = shutdown.recv() => break Ok(()),
             };
             let frame = match frame {

@@ -181,6 +181,12 @@ pub const KEYS: &[ConfigKey] = &[
         "Fsync a partition when unflushed data is this old.",
     ),
     key(
+        "connections.max.idle.ms",
+        "600000",
+        positive,
+        "Close a connection idle this long (also bounds how long one request may take to arrive).",
+    ),
+    key(
         "max.connections",
         "2147483647",
         int32_positive,

@@ -131,6 +131,9 @@ pub struct BrokerConfig {
     pub flush_interval_ms: u64,
     /// `max.connections`: connections accepted at once; more wait in the backlog.
     pub max_connections: usize,
+    /// `connections.max.idle.ms`: close connections idle this long; a request frame must
+    /// also arrive whole within it.
+    pub connections_max_idle_ms: u64,
     /// `metrics.port`: HTTP port for `/metrics`, `/livez`, `/readyz` (Fjord's own key).
     pub metrics_port: u16,
     /// `controller.quorum.voters`: `id@host:port,...`; a single node is its own quorum.
@@ -218,6 +221,7 @@ impl BrokerConfig {
             flush_interval_messages: num("log.flush.interval.messages") as u64,
             flush_interval_ms: num("log.flush.interval.ms") as u64,
             max_connections: num("max.connections") as usize,
+            connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             metrics_port: num("metrics.port") as u16,
             quorum_voters: Some(get("controller.quorum.voters").to_string())
                 .filter(|s| !s.is_empty()),
