@@ -110,13 +110,19 @@ impl Comparison {
 
 fn row(out: &mut String, name: &str, round: &str, s: &Summary) {
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    // Ratios near 1 need decimals; absolute rates do not.
+    let (msgs, mb) = if round == "ratio" {
+        (format!("{:.3}", s.msgs_per_s), format!("{:.3}", s.mb_per_s))
+    } else {
+        (format!("{:.0}", s.msgs_per_s), format!("{:.1}", s.mb_per_s))
+    };
     let _ = writeln!(
         out,
-        "  {:<8} {:>6} {:>12.0} {:>10.1} {:>10} {:>10} {:>10}",
+        "  {:<8} {:>6} {:>12} {:>10} {:>10} {:>10} {:>10}",
         name,
         round,
-        s.msgs_per_s,
-        s.mb_per_s,
+        msgs,
+        mb,
         opt(s.p50_ms),
         opt(s.p99_ms),
         opt(s.cpu_s_per_gb)
@@ -148,6 +154,6 @@ mod tests {
         assert_eq!(c.b.median.msgs_per_s, 100.0);
         assert_eq!(c.ratio_a_over_b.msgs_per_s, 2.0);
         assert_eq!(c.ratio_a_over_b.p99_ms, None);
-        assert!(c.table().contains("ratio"));
+        assert!(c.table().contains("ratio        2.000"));
     }
 }
