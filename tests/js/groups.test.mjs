@@ -1,0 +1,225 @@
+// Consumer groups with kafkajs against a real fjord-broker (started here: port 0, temp dir).
+//
+// Two consumers in one group share a 4-partition topic (every partition owned by exactly one),
+// every message produced is consumed exactly once across the pair, offsets are committed, the
+// broker restarts, and a new consumer in the group resumes at the committed offsets (it gets
+// exactly the messages produced after the commit).
+//
+// Run: `node --test tests/js` (after `npm ci` in tests/js and `cargo build -p fjord-broker`).
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { Kafka, logLevel } from 'kafkajs'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const PARTITIONS = 4
+const TIMEOUT_MS = 60_000
+
+function brokerBin () {
+  if (process.env.FJORD_BROKER_BIN) return process.env.FJORD_BROKER_BIN
+  let target = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
+  if (!path.isAbsolute(target)) target = path.join(ROOT, target)
+  return path.join(target, 'debug', 'fjord-broker')
+}
+
+/** A fjord-broker process whose data directory survives restarts; `bootstrap` changes per start. */
+class Broker {
+  constructor () {
+    this.tmp = mkdtempSync(path.join(tmpdir(), 'fjord-js-'))
+    this.log = []
+    this.proc = null
+    this.bootstrap = ''
+  }
+
+  async start () {
+    const bin = brokerBin()
+    assert.ok(existsSync(bin), `${bin} missing: run \`cargo build -p fjord-broker\``)
+    const args = [
+      '--set', `log.dirs=${path.join(this.tmp, 'data')}`,
+      '--set', 'listeners=PLAINTEXT://127.0.0.1:0',
+      '--set', 'metrics.port=0',
+      '--set', 'group.initial.rebalance.delay.ms=0'
+    ]
+    this.log.push(`=== start ${bin} ${args.join(' ')}`)
+    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.proc = proc
+    this.exited = new Promise(resolve => proc.on('exit', (code, signal) => resolve({ code, signal })))
+    createInterface({ input: proc.stdout }).on('line', l => this.log.push(l))
+    const lines = createInterface({ input: proc.stderr })
+    this.bootstrap = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`broker not ready:\n${this.log.join('\n')}`)), TIMEOUT_MS)
+      lines.on('line', l => {
+        this.log.push(l)
+        const m = /broker ready kafka_addr=(\S+)/.exec(l)
+        if (m) { clearTimeout(timer); resolve(m[1]) }
+      })
+      this.exited.then(({ code, signal }) => {
+        clearTimeout(timer)
+        reject(new Error(`broker exited (${code ?? signal}) before ready:\n${this.log.join('\n')}`))
+      })
+    })
+  }
+
+  async stop () {
+    this.proc.kill('SIGTERM')
+    const { code, signal } = await this.exited
+    assert.equal(code, 0, `broker exited with ${code ?? signal} after SIGTERM`)
+    this.proc = null
+  }
+
+  async restart () {
+    await this.stop()
+    await this.start()
+  }
+
+  async destroy () {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGKILL')
+      await this.exited
+    }
+    rmSync(this.tmp, { recursive: true, force: true })
+  }
+}
+
+async function waitUntil (what, cond, timeoutMs = TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+const client = bootstrap => new Kafka({
+  clientId: 'fjord-js-tests',
+  brokers: [bootstrap],
+  logLevel: logLevel.NOTHING,
+  retry: { retries: 10 }
+})
+
+async function produce (bootstrap, topic, msgs) {
+  const producer = client(bootstrap).producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+  try {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: msgs.map(([partition, value]) => ({ partition, value }))
+    })
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+/** A running group member: records every message and its latest assignment. */
+async function member (bootstrap, groupId, topic) {
+  const consumer = client(bootstrap).consumer({
+    groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1000,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false
+  })
+  const m = { consumer, records: [], assigned: new Set(), crashed: null }
+  consumer.on(consumer.events.GROUP_JOIN, e => {
+    m.assigned = new Set(e.payload.memberAssignment[topic] ?? [])
+  })
+  consumer.on(consumer.events.CRASH, e => { m.crashed = e.payload.error })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      m.records.push({ partition, offset: Number(message.offset), value: message.value.toString() })
+    }
+  })
+  return m
+}
+
+test('kafkajs: two members split partitions, consume once, a new member resumes after a restart', { timeout: 180_000 }, async () => {
+  const broker = new Broker()
+  let ok = false
+  try {
+    await broker.start()
+    const topic = 'groups-kafkajs'
+    const groupId = 'g-kafkajs'
+    const admin = client(broker.bootstrap).admin()
+    await admin.connect()
+    assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true }), true)
+    await admin.disconnect()
+
+    const members = [await member(broker.bootstrap, groupId, topic), await member(broker.bootstrap, groupId, topic)]
+    const all = [...Array(PARTITIONS).keys()]
+    try {
+      // Every partition owned by exactly one member, both members busy.
+      await waitUntil('two members split the partitions', () => {
+        members.forEach(m => assert.equal(m.crashed, null, `consumer crashed: ${m.crashed}`))
+        const [a, b] = members.map(m => m.assigned)
+        return a.size > 0 && b.size > 0 && a.size + b.size === PARTITIONS &&
+          all.every(p => a.has(p) !== b.has(p))
+      })
+      const owned = members.map(m => new Set(m.assigned))
+
+      // Produce only now, so no message is read before the split.
+      const first = Array.from({ length: 200 }, (_, i) => [i % PARTITIONS, `first-${i}`])
+      await produce(broker.bootstrap, topic, first)
+      await waitUntil('all 200 messages consumed', () =>
+        members.reduce((n, m) => n + m.records.length, 0) >= first.length)
+
+      // Commit what each member consumed: the next offset of every partition it read.
+      for (const m of members) {
+        const next = new Map()
+        for (const r of m.records) next.set(r.partition, Math.max(next.get(r.partition) ?? 0, r.offset + 1))
+        await m.consumer.commitOffsets([...next].map(([partition, offset]) => ({ topic, partition, offset: String(offset) })))
+      }
+
+      const got = members.flatMap((m, i) => m.records.map(r => ({ ...r, member: i })))
+      assert.deepEqual(got.map(r => r.value).sort(), first.map(([, v]) => v).sort(), 'every message exactly once')
+      assert.equal(new Set(got.map(r => `${r.partition}:${r.offset}`)).size, got.length, 'no record read twice')
+      for (const r of got) assert.ok(owned[r.member].has(r.partition), `member ${r.member} read partition ${r.partition} it does not own`)
+      assert.deepEqual(members.map(m => m.assigned), owned, 'the split held')
+    } finally {
+      for (const m of members) await m.consumer.disconnect()
+    }
+
+    const second = Array.from({ length: 40 }, (_, i) => [i % PARTITIONS, `second-${i}`])
+    await produce(broker.bootstrap, topic, second)
+    await broker.restart()
+
+    const admin2 = client(broker.bootstrap).admin()
+    await admin2.connect()
+    const [fetched] = await admin2.fetchOffsets({ groupId, topics: [topic] })
+    await admin2.disconnect()
+    assert.deepEqual(
+      Object.fromEntries(fetched.partitions.map(p => [p.partition, p.offset])),
+      Object.fromEntries(all.map(p => [p, '50'])),
+      'committed offsets after the restart'
+    )
+
+    const fresh = await member(broker.bootstrap, groupId, topic)
+    try {
+      const want = second.map(([, v]) => v).sort()
+      await waitUntil('the new member read the 40 new messages', () => {
+        assert.equal(fresh.crashed, null, `consumer crashed: ${fresh.crashed}`)
+        const old = fresh.records.filter(r => r.value.startsWith('first-'))
+        assert.deepEqual(old, [], 're-read messages from before the commit')
+        return fresh.records.length >= want.length
+      })
+      assert.deepEqual(fresh.records.map(r => r.value).sort(), want)
+      const firstOffset = {}
+      for (const r of fresh.records) if (!(r.partition in firstOffset)) firstOffset[r.partition] = r.offset
+      assert.deepEqual(firstOffset, Object.fromEntries(all.map(p => [p, 50])), 'each partition resumed at its commit')
+    } finally {
+      await fresh.consumer.disconnect()
+    }
+    ok = true
+  } finally {
+    if (!ok) console.error(`----- fjord-broker log -----\n${broker.log.join('\n')}`)
+    await broker.destroy()
+  }
+})
