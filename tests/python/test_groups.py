@@ -11,112 +11,21 @@ Run:  .venv/bin/python -m pytest tests/python/test_groups.py   (scripts/test.sh 
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 4
 TIMEOUT = 60.0  # generous deadline for every wait
-READY = re.compile(r"broker ready kafka_addr=(\S+)")
 # kafka-python loads its protocol schemas with importlib.resources.read_text (deprecated).
 pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated. Use files:DeprecationWarning")
 
 
-def broker_bin() -> Path:
-    if os.environ.get("FJORD_BROKER_BIN"):
-        return Path(os.environ["FJORD_BROKER_BIN"])
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    if not target.is_absolute():
-        target = ROOT / target
-    return target / "debug" / "fjord-broker"
-
-
-class Broker:
-    """A fjord-broker process on 127.0.0.1 port 0 with a temporary data directory that survives
-    restarts. `bootstrap` changes on every start."""
-
-    def __init__(self, data_dir: Path, settings: dict[str, str]):
-        self.data_dir = data_dir
-        self.settings = settings
-        self.bootstrap = ""
-        self.log: list[str] = []
-        self.proc: subprocess.Popen | None = None
-        self._reader: threading.Thread | None = None
-
-    def start(self) -> None:
-        binary = broker_bin()
-        assert binary.exists(), f"{binary} missing: run `cargo build -p fjord-broker`"
-        args = [str(binary)]
-        settings = {
-            "log.dirs": str(self.data_dir),
-            "listeners": "PLAINTEXT://127.0.0.1:0",
-            "metrics.port": "0",
-            **self.settings,
-        }
-        for k, v in settings.items():
-            args += ["--set", f"{k}={v}"]
-        self.log.append(f"=== start {' '.join(args)}\n")
-        self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        ready = threading.Event()
-        found: list[str] = []
-
-        def read(stream):
-            for raw in stream:
-                line = raw.decode(errors="replace")
-                self.log.append(line)
-                m = READY.search(line)
-                if m and not ready.is_set():
-                    found.append(m.group(1))
-                    ready.set()
-            ready.set()
-
-        self._reader = threading.Thread(target=read, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
-        assert ready.wait(TIMEOUT), "broker not ready in time:\n" + "".join(self.log)
-        assert found, "broker exited before it was ready:\n" + "".join(self.log)
-        self.bootstrap = found[0]
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
-        assert rc == 0, f"broker exited with {rc} after SIGTERM:\n" + "".join(self.log)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
 @pytest.fixture
-def broker():
-    with tempfile.TemporaryDirectory(prefix="fjord-pytest-") as tmp:
-        b = Broker(Path(tmp) / "data", {"group.initial.rebalance.delay.ms": "0"})
-        b.data_dir.mkdir()
-        b.start()
-        try:
-            yield b
-        finally:
-            b.kill()
-            # Shown by pytest only when the test failed.
-            print("----- fjord-broker log -----\n" + "".join(b.log))
+def broker(broker_factory):
+    """The shared conftest broker, without the initial rebalance delay (faster joins)."""
+    return broker_factory({"group.initial.rebalance.delay.ms": "0"})
 
 
 def wait_until(what: str, cond, timeout: float = TIMEOUT) -> None:

@@ -1,8 +1,9 @@
 //! One client connection: length-prefixed frames in, responses out, in order.
 //!
 //! Requests on a connection are handled one at a time (as Kafka does), so responses
-//! keep request order. A separate writer task sends responses, so reading and
-//! decoding the next request overlaps with writing the previous response.
+//! keep request order. The response is written by the connection's own task right
+//! away: handing it to a writer task cost a thread wake-up per request, which the
+//! latency profile showed (docs/performance.md).
 //! Anything malformed ends this connection with a log line and nothing else.
 
 use crate::broker::Broker;
@@ -13,10 +14,9 @@ use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -41,21 +41,17 @@ pub struct Connection {
     broker: Arc<Broker>,
     peer: SocketAddr,
     reader: OwnedReadHalf,
-    replies: mpsc::Sender<Bytes>,
-    writer: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer: OwnedWriteHalf,
 }
 
 impl Connection {
     pub fn new(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Connection {
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
-        let (replies, rx) = mpsc::channel(64);
-        let writer = tokio::spawn(write_loop(writer, rx));
         Connection {
             broker,
             peer,
             reader,
-            replies,
             writer,
         }
     }
@@ -81,17 +77,15 @@ impl Connection {
             };
             match self.serve(frame).await {
                 Ok(Some(reply)) => {
-                    if self.replies.send(reply).await.is_err() {
-                        break Ok(());
+                    if let Err(e) = self.writer.write_all(&reply).await {
+                        break Err(e.into());
                     }
                 }
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
         };
-        drop(self.replies);
-        // Let the writer drain what was already answered.
-        let _ = self.writer.await;
+        let _ = self.writer.shutdown().await;
         result
     }
 
@@ -172,17 +166,4 @@ async fn read_frame(
         }
     }
     Ok(Some(buf.freeze()))
-}
-
-async fn write_loop(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
-    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    while let Some(frame) = rx.recv().await {
-        writer.write_all(&frame).await?;
-        // Batch responses that are already queued into one flush.
-        while let Ok(more) = rx.try_recv() {
-            writer.write_all(&more).await?;
-        }
-        writer.flush().await?;
-    }
-    writer.shutdown().await
 }
