@@ -227,7 +227,6 @@ fn compare_alternates_between_both_addresses_and_reports_ratios() {
 }
 
 #[test]
-#[ignore = "needs consumer-group APIs (FindCoordinator, JoinGroup, SyncGroup), which Fjord does not serve yet"]
 fn group_consume_reads_every_message() {
     let broker = Broker::start();
     let b = broker.addr.as_str();
