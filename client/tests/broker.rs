@@ -13,11 +13,11 @@ use fjord_client::kafka_protocol::messages::{
     DescribeConfigsRequest, IncrementalAlterConfigsRequest, MetadataRequest,
 };
 use fjord_client::{AdminClient, ClientConfig, ClientError, ConfigSource, Connection, NewTopic};
-use support::broker::BrokerProcess;
+use fjord_tests::Broker;
 
-async fn admin() -> (BrokerProcess, AdminClient) {
-    let broker = BrokerProcess::start().await;
-    let admin = AdminClient::connect(&broker.addr).await.unwrap();
+async fn admin() -> (Broker, AdminClient) {
+    let broker = Broker::start();
+    let admin = AdminClient::connect(&broker.bootstrap).await.unwrap();
     (broker, admin)
 }
 
@@ -32,8 +32,8 @@ fn topic(name: &str, partitions: i32) -> NewTopic {
 
 #[tokio::test]
 async fn the_broker_serves_every_admin_api_the_client_uses() {
-    let broker = BrokerProcess::start().await;
-    let conn = Connection::connect(&broker.addr, &ClientConfig::default())
+    let broker = Broker::start();
+    let conn = Connection::connect(&broker.bootstrap, &ClientConfig::default())
         .await
         .unwrap();
     let versions = [
@@ -68,7 +68,7 @@ async fn describe_cluster_lists_the_single_broker_as_controller() {
     let cluster = admin.describe_cluster().await.unwrap();
     assert_eq!(cluster.brokers.len(), 1, "{cluster:?}");
     let me = &cluster.brokers[0];
-    assert_eq!(format!("{}:{}", me.host, me.port), broker.addr);
+    assert_eq!(format!("{}:{}", me.host, me.port), broker.bootstrap);
     assert_eq!(cluster.controller_id, me.node_id);
     assert!(!cluster.cluster_id.is_empty());
 }

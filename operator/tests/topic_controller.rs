@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use fjord_client::AdminClient;
 use fjord_crds::{Cluster, Topic};
 use fjord_operator::run;
+use fjord_tests::Broker;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
-use support::broker::BrokerProcess;
 use support::fake_apiserver::FakeApiServer;
 use support::{context, eventually};
 
@@ -99,9 +99,9 @@ async fn spec_patch(env: &Env, name: &str, spec: Value) {
 
 #[tokio::test]
 async fn a_topic_is_created_grown_reconfigured_and_deleted_on_the_broker() {
-    let broker = BrokerProcess::start().await;
-    let env = env(&broker.addr).await;
-    let admin = AdminClient::connect(&broker.addr).await.unwrap();
+    let broker = Broker::start();
+    let env = env(&broker.bootstrap).await;
+    let admin = AdminClient::connect(&broker.bootstrap).await.unwrap();
 
     create_topic(
         &env,
@@ -228,8 +228,8 @@ async fn a_topic_is_created_grown_reconfigured_and_deleted_on_the_broker() {
 
 #[tokio::test]
 async fn a_retained_topic_outlives_its_resource() {
-    let broker = BrokerProcess::start().await;
-    let env = env(&broker.addr).await;
+    let broker = Broker::start();
+    let env = env(&broker.bootstrap).await;
     create_topic(
         &env,
         "audit",
@@ -249,14 +249,14 @@ async fn a_retained_topic_outlives_its_resource() {
         topic(&env, "audit").is_none().then_some(())
     })
     .await;
-    let admin = AdminClient::connect(&broker.addr).await.unwrap();
+    let admin = AdminClient::connect(&broker.bootstrap).await.unwrap();
     assert!(admin.describe_topic("audit_log").await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn more_replicas_than_brokers_is_refused_with_a_clear_condition() {
-    let broker = BrokerProcess::start().await;
-    let env = env(&broker.addr).await;
+    let broker = Broker::start();
+    let env = env(&broker.bootstrap).await;
     create_topic(
         &env,
         "wide",
@@ -282,7 +282,7 @@ async fn more_replicas_than_brokers_is_refused_with_a_clear_condition() {
             .contains("replication factor 3 is larger than the 1 available brokers"),
         "{message}"
     );
-    let admin = AdminClient::connect(&broker.addr).await.unwrap();
+    let admin = AdminClient::connect(&broker.bootstrap).await.unwrap();
     assert!(admin.describe_topic("wide").await.unwrap().is_none());
 }
 

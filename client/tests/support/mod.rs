@@ -2,5 +2,4 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod broker;
 pub mod mock;

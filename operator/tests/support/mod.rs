@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-pub mod broker;
 pub mod fake_apiserver;
 
 use std::sync::Arc;
