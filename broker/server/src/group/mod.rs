@@ -166,6 +166,29 @@ impl GroupCoordinator {
         written.map(|()| result)
     }
 
+    /// [`GroupCoordinator::run`] for an input that changes `group`'s committed offsets
+    /// (OffsetCommit): if they cannot be written, the group's offsets are put back as
+    /// they were, so memory never holds a commit that `__consumer_offsets` does not.
+    pub fn run_offsets<R>(
+        &self,
+        group: &str,
+        input: impl FnOnce(&mut Coordinator, i64) -> R,
+    ) -> Result<R, ResponseError> {
+        let mut machine = self.machine.lock();
+        let before = machine.groups.get(group).map(|g| g.offsets.clone());
+        let now = now_ms();
+        let result = input(&mut machine, now);
+        let effects = machine.take_effects();
+        let written = self.persist(&effects.records, now);
+        if written.is_err() {
+            if let Some(g) = machine.groups.get_mut(group) {
+                g.offsets = before.unwrap_or_default();
+            }
+        }
+        effects.deliver();
+        written.map(|()| result)
+    }
+
     fn persist(&self, records: &[StoreRecord], now: i64) -> Result<(), ResponseError> {
         if records.is_empty() {
             return Ok(());
@@ -324,4 +347,27 @@ fn load_partition(machine: &mut Coordinator, p: &Partition, now: i64) -> usize {
         }
     }
     count
+}
+
+#[cfg(test)]
+mod persistence_tests {
+    use super::*;
+    use crate::group::offsets::CommitRequest;
+
+    #[test]
+    fn a_commit_that_cannot_be_written_leaves_no_offset_behind() {
+        // Never started: `__consumer_offsets` has no partitions, so every write fails.
+        let coordinator = GroupCoordinator::new(&crate::config::BrokerConfig::default());
+        let commit = CommitRequest {
+            group_id: "g".into(),
+            generation: -1,
+            retention_time_ms: -1,
+            offsets: vec![("t".into(), 0, 42, -1, None)],
+            ..CommitRequest::default()
+        };
+        let result = coordinator.run_offsets("g", |c, now| c.commit(now, commit));
+        assert_eq!(result.err(), Some(ResponseError::CoordinatorNotAvailable));
+        let fetched = coordinator.machine.lock().fetch_offsets("g", None);
+        assert!(fetched.iter().all(|f| f.offset == -1), "{fetched:?}");
+    }
 }
