@@ -399,3 +399,53 @@ fn incremental_alter_configs_sets_and_deletes_single_keys() {
     let res = describe_topic(&broker, "inc");
     assert_eq!(value(&res, "retention.ms").value.as_deref(), Some("7777"));
 }
+
+#[test]
+fn delete_topics_v6_deletes_by_topic_id_and_reports_unknown_ids() {
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{
+        DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+    };
+    let broker = Broker::start();
+    broker.create_topic("by-id", 1, &[]);
+    let mut conn = RawConn::connect(&broker.bootstrap);
+    let meta: MetadataResponse = conn.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(TopicName(s("by-id"))))
+        ])),
+    );
+    let id = meta.topics[0].topic_id;
+    assert!(!id.is_nil(), "Metadata v12 carries the topic id");
+    let unknown = uuid_like(id);
+    let resp: DeleteTopicsResponse = conn.request(
+        ApiKey::DeleteTopics,
+        6,
+        &DeleteTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                DeleteTopicState::default().with_topic_id(id),
+                DeleteTopicState::default().with_topic_id(unknown),
+            ]),
+    );
+    assert_eq!(resp.responses[0].error_code, 0);
+    assert_eq!(
+        resp.responses[0]
+            .name
+            .as_ref()
+            .map(|n| n.0.to_string())
+            .as_deref(),
+        Some("by-id")
+    );
+    assert_eq!(resp.responses[1].error_code, 100, "UNKNOWN_TOPIC_ID");
+    assert!(!topic_names(&broker.bootstrap).iter().any(|n| n == "by-id"));
+}
+
+/// A topic id that differs from `id` (the last byte flipped).
+fn uuid_like(id: uuid::Uuid) -> uuid::Uuid {
+    let mut bytes = id.into_bytes();
+    bytes[15] ^= 0xff;
+    uuid::Uuid::from_bytes(bytes)
+}
