@@ -894,3 +894,40 @@ impl RawConn {
         }
     }
 }
+
+/// A valid record batch v2 of `count` records (`raw-key-i` / `raw-value-i`), as a
+/// producer without idempotence would send it, for raw-protocol Produce requests.
+pub fn record_batch(count: i64) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            // offset - sequence constant keeps the records in one batch; base sequence -1.
+            sequence: i as i32 - 1,
+            timestamp: 1_700_000_000_000 + i,
+            key: Some(Bytes::from(format!("raw-key-{i}"))),
+            value: Some(Bytes::from(format!("raw-value-{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}

@@ -17,9 +17,6 @@ use kafka_protocol::messages::{
     ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -205,34 +202,7 @@ fn max_version(versions: &ApiVersionsResponse, key: ApiKey) -> i16 {
 }
 
 fn batch(corrupt_crc: bool) -> bytes::Bytes {
-    let records: Vec<Record> = (0..3)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            // offset - sequence constant keeps the records in one batch; base sequence -1.
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000 + i,
-            key: Some(bytes::Bytes::from(format!("raw-key-{i}"))),
-            value: Some(bytes::Bytes::from(format!("raw-value-{i}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
+    let mut buf = BytesMut::from(&record_batch(3)[..]);
     if corrupt_crc {
         // The CRC-32C field follows baseOffset(8) batchLength(4) leaderEpoch(4) magic(1).
         buf[17] ^= 0xff;
