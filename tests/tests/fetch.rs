@@ -114,3 +114,30 @@ fn a_fetch_past_the_log_end_is_offset_out_of_range() {
         "OFFSET_OUT_OF_RANGE"
     );
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_long_poll_finish_with_a_response() {
+    let mut broker = Broker::start();
+    broker.create_topic("draining", 1, &[]);
+    produce_n(&broker.bootstrap, "draining", 2, 1);
+    let bootstrap = broker.bootstrap.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut conn = RawConn::connect(&bootstrap);
+        // Parks: min_bytes is more than the partition holds.
+        let resp: FetchResponse =
+            conn.request(ApiKey::Fetch, 12, &fetch("draining", 0, 2_000, 10 << 20));
+        resp
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    broker.stop(); // SIGTERM; asserts a clean exit
+    let resp = waiter
+        .join()
+        .expect("the in-flight fetch got its response, not a reset");
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    assert!(records_len(&resp) > 0);
+    broker.start_again();
+    assert_eq!(
+        fjord_tests::watermarks(&broker.bootstrap, "draining")[&0],
+        (0, 2)
+    );
+}
