@@ -32,6 +32,10 @@ bench produce --topic p1k --message-size 1024 --count 1000000 --acks 1 "${common
 bench produce --topic p100 --message-size 100 --count 3000000 --acks 1 "${common[@]}" --json >"$out/produce-100.json"
 bench consume --topic p1k --json >"$out/consume-1k.json"
 bench consume --topic p100 --json >"$out/consume-100.json"
+# One consumer thread per partition, as kafka-consumer-perf-test --threads: a single
+# librdkafka consumer polling one message at a time is the limit above, not the broker.
+bench consume --topic p1k --threads 3 --json >"$out/consume-1k-3threads.json"
+bench consume --topic p100 --threads 3 --json >"$out/consume-100-3threads.json"
 bench latency --topic lat --rate 10000 --duration 10 --acks all --linger-ms 0 --json >"$out/latency-linger0.json"
 bench latency --topic lat --rate 10000 --duration 10 --acks all --linger-ms 5 --json >"$out/latency-linger5.json"
 

@@ -69,6 +69,20 @@ fn produce_then_consume_counts_every_message_and_byte() {
         "120",
     ]);
     assert_eq!(some["messages"], 120);
+
+    // Three consumer threads, one per partition, still read every message once.
+    let parallel = bench(&[
+        "consume",
+        "--bootstrap",
+        b,
+        "--topic",
+        "smoke",
+        "--threads",
+        "3",
+    ]);
+    assert_eq!(parallel["messages"], 500);
+    assert_eq!(parallel["bytes"], 500 * 100);
+    assert_eq!(parallel["settings"]["threads"], "3");
 }
 
 #[test]
