@@ -20,20 +20,42 @@ pub async fn handle(
         .resources
         .into_iter()
         .map(|r| {
-            let resp = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
-            let outcome = match r.resource_type {
-                TOPIC => {
-                    let configs: BTreeMap<String, String> = r.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
-                    ctx.broker.set_topic_configs(&r.resource_name, configs, req.validate_only).map_err(|e| (e.code, e.message))
-                }
-                BROKER => Err((ResponseError::InvalidRequest, "broker configuration is static: set it in the properties file, FJORD_* variables or --set".to_string())),
-                t => Err((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))),
-            };
+            let resp = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let outcome = alter_resource(r.resource_type, || {
+                let configs: BTreeMap<String, String> = r
+                    .configs
+                    .iter()
+                    .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                    .collect();
+                ctx.broker
+                    .set_topic_configs(&r.resource_name, configs, req.validate_only)
+                    .map_err(|e| (e.code, e.message))
+            });
             match outcome {
                 Ok(()) => resp,
-                Err((code, message)) => resp.with_error_code(code.code()).with_error_message(Some(str_bytes(message))),
+                Err((code, message)) => resp
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(message))),
             }
         })
         .collect();
     Some(AlterConfigsResponse::default().with_responses(responses))
+}
+
+/// Alters one config resource: a topic through `alter_topic`; broker configuration is
+/// static, and other resource types are not served. Shared with IncrementalAlterConfigs.
+pub(super) fn alter_resource(
+    resource_type: i8,
+    alter_topic: impl FnOnce() -> Result<(), (ResponseError, String)>,
+) -> Result<(), (ResponseError, String)> {
+    match resource_type {
+        TOPIC => alter_topic(),
+        BROKER => Err((
+            ResponseError::InvalidRequest,
+            "broker configuration is static: set it in the properties file, FJORD_* variables or --set".to_string(),
+        )),
+        t => Err((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))),
+    }
 }

@@ -5,7 +5,6 @@ use crate::router::RequestContext;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
-use std::collections::HashSet;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 3;
@@ -14,13 +13,7 @@ pub async fn handle(
     ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> Option<CreatePartitionsResponse> {
-    let mut seen = HashSet::new();
-    let dupes: HashSet<String> = req
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.0.to_string()))
-        .map(|t| t.name.0.to_string())
-        .collect();
+    let dupes = super::repeated(req.topics.iter().map(|t| &*t.name.0));
     let results = req
         .topics
         .into_iter()

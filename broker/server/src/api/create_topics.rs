@@ -10,7 +10,7 @@ use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 pub const MIN_VERSION: i16 = 2;
 pub const MAX_VERSION: i16 = 7;
@@ -19,13 +19,7 @@ pub async fn handle(
     ctx: &RequestContext,
     req: CreateTopicsRequest,
 ) -> Option<CreateTopicsResponse> {
-    let mut seen = HashSet::new();
-    let dupes: HashSet<String> = req
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.0.to_string()))
-        .map(|t| t.name.0.to_string())
-        .collect();
+    let dupes = super::repeated(req.topics.iter().map(|t| &*t.name.0));
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();

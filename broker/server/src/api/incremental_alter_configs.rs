@@ -1,7 +1,7 @@
 //! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on a topic's
 //! config overrides. Broker configuration is static.
 
-use super::describe_configs::{BROKER, TOPIC};
+use super::alter_configs::alter_resource;
 use super::str_bytes;
 use crate::router::RequestContext;
 use crate::topic_config;
@@ -27,15 +27,17 @@ pub async fn handle(
         .resources
         .into_iter()
         .map(|r| {
-            let resp = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
-            let outcome = match r.resource_type {
-                TOPIC => alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only),
-                BROKER => Err((ResponseError::InvalidRequest, "broker configuration is static: set it in the properties file, FJORD_* variables or --set".to_string())),
-                t => Err((ResponseError::InvalidRequest, format!("resource type {t} is not supported"))),
-            };
+            let resp = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let outcome = alter_resource(r.resource_type, || {
+                alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only)
+            });
             match outcome {
                 Ok(()) => resp,
-                Err((code, message)) => resp.with_error_code(code.code()).with_error_message(Some(str_bytes(message))),
+                Err((code, message)) => resp
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(message))),
             }
         })
         .collect();

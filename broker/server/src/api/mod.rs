@@ -42,6 +42,16 @@ pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// Names that appear more than once in one request: Kafka answers each such entry
+/// with INVALID_REQUEST instead of acting on it twice.
+pub fn repeated<'a>(names: impl Iterator<Item = &'a str>) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .filter(|n| !seen.insert(*n))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
