@@ -55,6 +55,7 @@ fn unescape(v: &str) -> String {
             match chars.next() {
                 Some('n') => out.push('\n'),
                 Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
                 Some(other) => out.push(other),
                 None => {}
             }
