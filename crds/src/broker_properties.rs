@@ -29,6 +29,7 @@ pub const KNOWN: &[&str] = &[
     "metrics.port",
     "max.connections",
     "connections.max.idle.ms",
+    "producer.id.expiration.ms",
     "broker.rack",
     "controller.quorum.voters",
     "group.initial.rebalance.delay.ms",

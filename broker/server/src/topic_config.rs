@@ -255,6 +255,7 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             .get("cleanup.policy")
             .and_then(|v| parse_cleanup_policy(v).ok())
             .unwrap_or(d.cleanup_policy),
+        producer_id_expiration_ms: broker.producer_id_expiration_ms,
         timestamp_type: match eff.get("message.timestamp.type").map(String::as_str) {
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,

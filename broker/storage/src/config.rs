@@ -51,6 +51,10 @@ pub struct LogConfig {
     pub cleanup_policy: CleanupPolicy,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `producer.id.expiration.ms`: forget an idempotent producer whose last batch is older,
+    /// so the producer state does not grow with every producer id ever seen. Kafka's default
+    /// is one day.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -67,6 +71,7 @@ impl Default for LogConfig {
             flush_interval_ms: u64::MAX,
             cleanup_policy: CleanupPolicy::Delete,
             timestamp_type: TimestampType::CreateTime,
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -132,6 +137,9 @@ impl LogConfig {
             // Kafka's "never" is Long.MAX_VALUE; anything that large means the same here.
             "flush.messages" => self.flush_interval_messages = num("flush.messages", value)?,
             "flush.ms" => self.flush_interval_ms = num("flush.ms", value)?,
+            "producer.id.expiration.ms" => {
+                self.producer_id_expiration_ms = num("producer.id.expiration.ms", value)?
+            }
             "cleanup.policy" => {
                 let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
                 parts.sort_unstable();

@@ -58,7 +58,13 @@ pub(crate) struct Writer {
     pub(crate) last_now_ms: i64,
     /// Reused between appends: the request's batches with offsets stamped.
     pub(crate) buf: Vec<u8>,
+    /// When idle producers were last expired (`now_ms`).
+    pub(crate) last_producer_expiry_ms: i64,
 }
+
+/// How often idle producers are looked for (Kafka's
+/// `producer.id.expiration.check.interval.ms` default).
+const PRODUCER_EXPIRY_CHECK_MS: i64 = 10 * 60 * 1000;
 
 impl Log {
     /// The partition directory.
@@ -95,13 +101,21 @@ impl Log {
     }
 
     /// Time-based roll: seals the active segment if `segment.ms` has passed since its first
-    /// append. Also checked by every append.
+    /// append (also checked by every append), a timed flush (`flush.ms`), and, every ten
+    /// minutes, expiry of idle producer ids (`producer_id_expiration_ms`).
     pub fn maybe_roll(&self, now_ms: i64) -> Result<(), StorageError> {
         let config = self.config();
         let mut w = self.writer.lock();
         w.last_now_ms = w.last_now_ms.max(now_ms);
         if !w.active.is_empty() && w.active.is_expired(now_ms, &config) {
             self.roll(&mut w, &config)?;
+        }
+        if now_ms.saturating_sub(w.last_producer_expiry_ms) >= PRODUCER_EXPIRY_CHECK_MS {
+            w.last_producer_expiry_ms = now_ms;
+            let expired = w.producers.expire(now_ms, config.producer_id_expiration_ms);
+            if expired > 0 {
+                tracing::debug!(dir = %self.dir.display(), expired, "expired idle producer ids");
+            }
         }
         self.maybe_flush(&mut w, &config, now_ms)
     }

@@ -128,6 +128,25 @@ impl ProducerStates {
         self.producers.extend(staged);
     }
 
+    /// Forgets producers whose last batch's timestamp is `expiration_ms` or more before
+    /// `now_ms` (Kafka's `producer.id.expiration.ms` rule). A retry from such a producer is
+    /// then accepted as the first batch of an unknown producer. Returns how many were dropped.
+    pub(crate) fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, e| {
+            e.batches
+                .back()
+                .is_some_and(|b| now_ms.saturating_sub(b.max_timestamp) < expiration_ms)
+        });
+        before - self.producers.len()
+    }
+
+    /// Producers with state.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.producers.len()
+    }
+
     /// Replays a batch read back from the log (open, truncation): no checks.
     pub(crate) fn replay(&mut self, header: &BatchHeader) {
         let mut staged = HashMap::new();
@@ -204,6 +223,24 @@ mod tests {
             append(&mut s, header(1, 0, 0, 1, 99)),
             Err(StorageError::OutOfOrderSequence { expected: 6, .. })
         ));
+    }
+
+    #[test]
+    fn producers_idle_past_the_expiration_are_forgotten() {
+        let mut s = ProducerStates::default();
+        let mut old = header(1, 0, 0, 1, 0);
+        old.max_timestamp = 1_000;
+        let mut recent = header(2, 0, 0, 1, 1);
+        recent.max_timestamp = 90_000;
+        append(&mut s, old).unwrap();
+        append(&mut s, recent).unwrap();
+        assert_eq!(s.expire(100_000, 50_000), 1);
+        assert_eq!(s.len(), 1);
+        // The forgotten producer's next batch is accepted whatever its sequence.
+        assert_eq!(
+            append(&mut s, header(1, 0, 7, 1, 2)).unwrap(),
+            SequenceCheck::Append
+        );
     }
 
     #[test]

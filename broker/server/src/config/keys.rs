@@ -181,6 +181,12 @@ pub const KEYS: &[ConfigKey] = &[
         "Fsync a partition when unflushed data is this old.",
     ),
     key(
+        "producer.id.expiration.ms",
+        "86400000",
+        positive,
+        "Forget an idempotent producer's sequence state when its last batch is older than this.",
+    ),
+    key(
         "connections.max.idle.ms",
         "600000",
         positive,

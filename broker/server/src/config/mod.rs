@@ -131,6 +131,8 @@ pub struct BrokerConfig {
     pub flush_interval_ms: u64,
     /// `max.connections`: connections accepted at once; more wait in the backlog.
     pub max_connections: usize,
+    /// `producer.id.expiration.ms`: idempotent producer state is forgotten after this idle time.
+    pub producer_id_expiration_ms: i64,
     /// `connections.max.idle.ms`: close connections idle this long; a request frame must
     /// also arrive whole within it.
     pub connections_max_idle_ms: u64,
@@ -222,6 +224,7 @@ impl BrokerConfig {
             flush_interval_ms: num("log.flush.interval.ms") as u64,
             max_connections: num("max.connections") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
+            producer_id_expiration_ms: num("producer.id.expiration.ms"),
             metrics_port: num("metrics.port") as u16,
             quorum_voters: Some(get("controller.quorum.voters").to_string())
                 .filter(|s| !s.is_empty()),

@@ -160,6 +160,7 @@ impl Log {
                 last_flush_ms: 0,
                 last_now_ms: 0,
                 buf: Vec::new(),
+                last_producer_expiry_ms: 0,
             }),
             segments: RwLock::new(map),
             log_start: AtomicI64::new(log_start),

@@ -561,3 +561,27 @@ fn a_log_is_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Log>();
 }
+
+#[test]
+fn an_idle_producer_is_forgotten_after_its_expiration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        producer_id_expiration_ms: 60_000,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config);
+    // Record timestamps are 1000 and 1001: the producer's last batch is from t=1001.
+    log.append(&BatchBuilder::new(2).producer(42, 0, 0).build(), 0, 1_001)
+        .unwrap();
+    let gap = BatchBuilder::new(1).producer(42, 0, 9).build();
+    assert!(
+        log.append(&gap, 0, 2_000).is_err(),
+        "still known: the gap is refused"
+    );
+    // Ten minutes on, the expiry check runs and the producer is past its 60 s expiration.
+    log.maybe_roll(1_001 + 10 * 60 * 1000).unwrap();
+    assert!(
+        log.append(&gap, 0, 700_000).is_ok(),
+        "forgotten: any sequence starts it again"
+    );
+}
