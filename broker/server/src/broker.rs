@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::topic_config;
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,8 +29,9 @@ pub enum StartError {
     },
 }
 
-/// The partitions this broker leads, by topic name and partition index.
-type PartitionMap = HashMap<(Arc<str>, i32), Arc<Partition>>;
+/// The partitions this broker leads: by topic name (looked up by `&str` without
+/// allocating), then by partition index.
+type PartitionMap = HashMap<Arc<str>, BTreeMap<i32, Arc<Partition>>>;
 
 /// Everything a request handler can reach. Shared as `Arc<Broker>`.
 pub struct Broker {
@@ -134,7 +135,9 @@ impl Broker {
         let p = Arc::new(Partition::new(topic.name.clone(), topic.id, index, log));
         self.partitions
             .write()
-            .insert((topic.name.clone(), index), p.clone());
+            .entry(topic.name.clone())
+            .or_default()
+            .insert(index, p.clone());
         Ok(p)
     }
 
@@ -160,7 +163,7 @@ impl Broker {
             if topic == "__cluster_metadata" || !e.path().is_dir() {
                 continue;
             }
-            if !parts.contains_key(&(Arc::<str>::from(topic), idx)) {
+            if !parts.get(topic).is_some_and(|t| t.contains_key(&idx)) {
                 tracing::warn!(dir = %e.path().display(), "removing partition directory of a deleted topic");
                 let _ = std::fs::remove_dir_all(e.path());
             }
@@ -168,23 +171,23 @@ impl Broker {
     }
 
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
-        // Borrow-lookup by (&str, i32) would need a custom key type; the Arc<str>
-        // allocation here is small next to a produce or fetch.
-        self.partitions
-            .read()
-            .get(&(Arc::<str>::from(topic), index))
-            .cloned()
+        self.partitions.read().get(topic)?.get(&index).cloned()
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().values().cloned().collect()
+        self.partitions
+            .read()
+            .values()
+            .flat_map(|t| t.values().cloned())
+            .collect()
     }
 
     /// Unregisters and returns a topic's partitions (for deletion).
     pub fn take_partitions(&self, topic: &str) -> Vec<Arc<Partition>> {
-        let mut map = self.partitions.write();
-        let keys: Vec<_> = map.keys().filter(|(t, _)| &**t == topic).cloned().collect();
-        keys.into_iter().filter_map(|k| map.remove(&k)).collect()
+        let removed = self.partitions.write().remove(topic);
+        removed
+            .map(|t| t.into_values().collect())
+            .unwrap_or_default()
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {
@@ -229,7 +232,12 @@ impl Broker {
         self.ready.store(false, Ordering::Release);
         // Releases the coordinator's handles on __consumer_offsets so its logs close cleanly.
         self.groups.shutdown();
-        let parts: Vec<_> = self.partitions.write().drain().map(|(_, p)| p).collect();
+        let parts: Vec<_> = self
+            .partitions
+            .write()
+            .drain()
+            .flat_map(|(_, t)| t.into_values())
+            .collect();
         for p in parts {
             let name = format!("{}-{}", p.topic, p.index);
             match Arc::try_unwrap(p) {
