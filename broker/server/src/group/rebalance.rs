@@ -2,7 +2,7 @@
 //! (`GroupCoordinator.handleJoinGroup` and friends), as transitions of the state machine.
 
 use super::classic::{ClassicGroup, InitialDelay};
-use super::coordinator::Coordinator;
+use super::coordinator::{Coordinator, Effects};
 use super::member::{JoinReply, Member, SyncReply, NEW_MEMBER_JOIN_TIMEOUT_MS};
 use super::state::GroupState;
 use bytes::Bytes;
@@ -280,16 +280,7 @@ impl Coordinator {
             return;
         };
         // Parked responses of the old instance learn it was fenced.
-        if let Some(tx) = m.awaiting_join.take() {
-            self.out
-                .joins
-                .push((tx, JoinResponse::error(E::FencedInstanceId, old_id)));
-        }
-        if let Some(tx) = m.awaiting_sync.take() {
-            self.out
-                .syncs
-                .push((tx, SyncResponse::error(E::FencedInstanceId)));
-        }
+        fail_parked(&mut self.out, &mut m, E::FencedInstanceId, old_id);
         m.id = new_id.clone();
         m.protocols = req.protocols;
         m.session_timeout_ms = req.session_timeout_ms;
@@ -495,16 +486,7 @@ impl Coordinator {
         let Some(mut m) = g.members.remove(member_id) else {
             return;
         };
-        if let Some(tx) = m.awaiting_join.take() {
-            self.out
-                .joins
-                .push((tx, JoinResponse::error(E::UnknownMemberId, member_id)));
-        }
-        if let Some(tx) = m.awaiting_sync.take() {
-            self.out
-                .syncs
-                .push((tx, SyncResponse::error(E::UnknownMemberId)));
-        }
+        fail_parked(&mut self.out, &mut m, E::UnknownMemberId, member_id);
         if let Some(i) = &m.instance_id {
             if g.static_members.get(i).map(String::as_str) == Some(member_id) {
                 g.static_members.remove(i);
@@ -688,6 +670,16 @@ impl Coordinator {
 }
 
 /// The JoinGroup answer for `member_id` in the group's current generation.
+/// Answers a departing member's parked JoinGroup and SyncGroup with `code`.
+fn fail_parked(out: &mut Effects, m: &mut Member, code: E, member_id: &str) {
+    if let Some(tx) = m.awaiting_join.take() {
+        out.joins.push((tx, JoinResponse::error(code, member_id)));
+    }
+    if let Some(tx) = m.awaiting_sync.take() {
+        out.syncs.push((tx, SyncResponse::error(code)));
+    }
+}
+
 fn join_result(
     g: &ClassicGroup,
     member_id: &str,
