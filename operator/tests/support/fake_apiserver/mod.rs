@@ -339,7 +339,7 @@ impl FakeApiServer {
         manager: &str,
     ) -> Response<Body> {
         let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
-        let mut st = self.state.lock().unwrap();
+        let st = self.state.lock().unwrap();
         let Some(current) = st.objects.get(&key).cloned() else {
             return not_found(name);
         };
@@ -349,16 +349,32 @@ impl FakeApiServer {
             }
         }
         let next = self.restrict(t, kind, &current, obj);
+        self.update_stored(st, t, kind, &key, manager, &current, next)
+    }
+
+    /// The end of a PUT or merge patch: record `manager`'s fields, store `next` over
+    /// `current`, wake watchers, answer 200 with the stored object.
+    #[allow(clippy::too_many_arguments)]
+    fn update_stored(
+        &self,
+        mut st: std::sync::MutexGuard<'_, State>,
+        t: &Target,
+        kind: &Kind,
+        key: &ObjKey,
+        manager: &str,
+        current: &Value,
+        next: Value,
+    ) -> Response<Body> {
         own(
             &mut st,
-            &key,
+            key,
             manager,
             &t.subresource,
             "Update",
             &next,
-            &current,
+            current,
         );
-        let stored = commit(&mut st, &key, kind, Some(&current), next);
+        let stored = commit(&mut st, key, kind, Some(current), next);
         drop(st);
         self.wake();
         json_response(StatusCode::OK, &stored)
@@ -373,7 +389,7 @@ impl FakeApiServer {
         manager: &str,
     ) -> Response<Body> {
         let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
-        let mut st = self.state.lock().unwrap();
+        let st = self.state.lock().unwrap();
         let Some(current) = st.objects.get(&key).cloned() else {
             return not_found(name);
         };
@@ -385,19 +401,7 @@ impl FakeApiServer {
         let mut merged = current.clone();
         merge_patch(&mut merged, &patch);
         let next = self.restrict(t, kind, &current, merged);
-        own(
-            &mut st,
-            &key,
-            manager,
-            &t.subresource,
-            "Update",
-            &next,
-            &current,
-        );
-        let stored = commit(&mut st, &key, kind, Some(&current), next);
-        drop(st);
-        self.wake();
-        json_response(StatusCode::OK, &stored)
+        self.update_stored(st, t, kind, &key, manager, &current, next)
     }
 
     fn apply(
