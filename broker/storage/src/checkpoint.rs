@@ -23,9 +23,23 @@ pub(crate) fn write_offset(dir: &Path, name: &str, offset: i64) -> Result<(), St
     let path = dir.join(name);
     let mut f = fs::File::create(&tmp).map_err(StorageError::io("create checkpoint", &tmp))?;
     f.write_all(format!("0\n{offset}\n").as_bytes())
-        .and_then(|()| f.sync_all())
+        .and_then(|()| {
+            count_fsync();
+            f.sync_all()
+        })
         .map_err(StorageError::io("write checkpoint", &tmp))?;
-    fs::rename(&tmp, &path).map_err(StorageError::io("rename checkpoint", &path))
+    fs::rename(&tmp, &path).map_err(StorageError::io("rename checkpoint", &path))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory, making the creation, rename or removal of its entries durable: without
+/// it a crash can lose a new segment file or resurrect a renamed-over one even though the
+/// files' own contents were fsynced.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    count_fsync();
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StorageError::io("fsync directory", dir))
 }
 
 /// The stored offset, or `None` if the file is missing or unreadable (logged: recovery then
@@ -51,15 +65,35 @@ pub(crate) fn mark_clean(dir: &Path) -> Result<(), StorageError> {
     let path = dir.join(CLEAN_SHUTDOWN);
     fs::File::create(&path)
         .and_then(|f| f.sync_all())
-        .map_err(StorageError::io("write clean-shutdown marker", &path))
+        .map_err(StorageError::io("write clean-shutdown marker", &path))?;
+    sync_dir(dir)
 }
 
 /// Removes the marker and says whether it was there.
 pub(crate) fn take_clean_marker(dir: &Path) -> Result<bool, StorageError> {
     let path = dir.join(CLEAN_SHUTDOWN);
     match fs::remove_file(&path) {
-        Ok(()) => Ok(true),
+        // Durable before anything is appended: a crash must not bring the marker back and
+        // make the next open trust an unflushed tail.
+        Ok(()) => sync_dir(dir).map(|()| true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StorageError::io("remove clean-shutdown marker", &path)(e)),
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static FSYNCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts an fsync (or msync) on this thread, so tests can assert how many an operation costs.
+pub(crate) fn count_fsync() {
+    #[cfg(test)]
+    FSYNCS.with(|c| c.set(c.get() + 1));
+}
+
+/// fsyncs issued by this thread so far.
+#[cfg(test)]
+pub(crate) fn fsyncs() -> usize {
+    FSYNCS.with(std::cell::Cell::get)
 }

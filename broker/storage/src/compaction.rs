@@ -91,9 +91,12 @@ impl Log {
             let p = log_path.with_extension(ext);
             fs::remove_file(&p).map_err(StorageError::io("remove old index", &p))?;
         }
+        // Readers holding the old segment must keep reading the old inode.
+        old.files().pin()?;
         fs::rename(&tmp, &log_path)
             .map_err(StorageError::io("install cleaned segment", &log_path))?;
-        let files = SegmentFiles::open(self.dir(), base)?;
+        crate::checkpoint::sync_dir(self.dir())?;
+        let files = SegmentFiles::open(self.dir(), base, &self.cache)?;
         rebuild_segment(&files, self.config().index_interval_bytes, false)?;
         {
             let mut idx = files.indexes_mut();

@@ -28,6 +28,7 @@ mod checkpoint;
 mod compaction;
 mod config;
 mod error;
+mod file_cache;
 mod index;
 mod log;
 mod mmap;
@@ -43,6 +44,7 @@ pub use batch::{BatchHeader, HEADER_LEN};
 pub use compaction::CompactionStats;
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
+pub use file_cache::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};
 pub use log::Log;
 
 use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! [`Log`]: one partition's log.
 
 mod append;
+#[cfg(test)]
+mod descriptor_tests;
 mod open;
 mod read;
 #[cfg(test)]
@@ -18,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
+use crate::file_cache::FileCache;
 use crate::producer_state::{snapshot, ProducerStates};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
@@ -25,9 +28,9 @@ use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 ///
 /// On disk: segments `<base offset, 20 digits>.log|.index|.timeindex` (see [`crate::segment`]
 /// and [`crate::index`]), plus `recovery-point-offset-checkpoint` (everything below it was
-/// fsynced), `log-start-offset-checkpoint` (DeleteRecords), and, only between a clean
-/// [`Log::close`] and the next [`Log::open`], `.kafka_cleanshutdown` and the producer state
-/// snapshot `<log end offset>.snapshot`.
+/// fsynced), `log-start-offset-checkpoint` (DeleteRecords), producer state snapshots
+/// `<offset>.snapshot` (written at every roll and by a clean close), and, only between a clean
+/// [`Log::close`] and the next [`Log::open`], `.kafka_cleanshutdown`.
 ///
 /// Thread-safety: `Send + Sync`, meant to be shared in an `Arc`. Appends, rolls, retention and
 /// truncation are serialised by one mutex. Reads take no lock held by appends across I/O: they
@@ -43,6 +46,18 @@ pub struct Log {
     pub(crate) log_end: AtomicI64,
     /// Serialises compaction passes (which run mostly outside `writer`).
     pub(crate) compaction: Mutex<()>,
+    /// Open descriptors of sealed segments, shared by every log of the process.
+    pub(crate) cache: Arc<FileCache>,
+    /// Serialises [`Log::flush_sealed`] passes (which fsync outside `writer`).
+    pub(crate) sealer: Mutex<()>,
+}
+
+/// A rolled segment whose files (and the producer snapshot taken at the roll) are not yet
+/// fsynced: [`Log::flush_sealed`] does it off the append lock, as Kafka flushes the old segment
+/// asynchronously after a roll.
+pub(crate) struct Unsynced {
+    pub(crate) files: Arc<SegmentFiles>,
+    pub(crate) snapshot: PathBuf,
 }
 
 /// State only the appender touches.
@@ -52,6 +67,12 @@ pub(crate) struct Writer {
     pub(crate) producers: ProducerStates,
     /// Offset below which everything is fsynced.
     pub(crate) recovery_point: i64,
+    /// The recovery point last written to `recovery-point-offset-checkpoint`.
+    pub(crate) checkpointed_recovery_point: i64,
+    /// Rolled segments awaiting their fsync, oldest first.
+    pub(crate) unsynced: Vec<Unsynced>,
+    /// A segment file was created since the directory was last fsynced.
+    pub(crate) dir_dirty: bool,
     pub(crate) unflushed_messages: u64,
     pub(crate) last_flush_ms: i64,
     /// Latest `now_ms` seen, the clock for `flush.ms` when `flush()` is called without one.
@@ -101,52 +122,120 @@ impl Log {
     }
 
     /// Time-based roll: seals the active segment if `segment.ms` has passed since its first
-    /// append (also checked by every append), a timed flush (`flush.ms`), and, every ten
-    /// minutes, expiry of idle producer ids (`producer_id_expiration_ms`).
+    /// append (also checked by every append), a timed flush (`flush.ms`), every ten minutes
+    /// expiry of idle producer ids (`producer_id_expiration_ms`), and then the fsync of
+    /// segments rolled since the last call ([`Log::flush_sealed`]).
     pub fn maybe_roll(&self, now_ms: i64) -> Result<(), StorageError> {
         let config = self.config();
-        let mut w = self.writer.lock();
-        w.last_now_ms = w.last_now_ms.max(now_ms);
-        if !w.active.is_empty() && w.active.is_expired(now_ms, &config) {
-            self.roll(&mut w, &config)?;
-        }
-        if now_ms.saturating_sub(w.last_producer_expiry_ms) >= PRODUCER_EXPIRY_CHECK_MS {
-            w.last_producer_expiry_ms = now_ms;
-            let expired = w.producers.expire(now_ms, config.producer_id_expiration_ms);
-            if expired > 0 {
-                tracing::debug!(dir = %self.dir.display(), expired, "expired idle producer ids");
+        {
+            let mut w = self.writer.lock();
+            w.last_now_ms = w.last_now_ms.max(now_ms);
+            if !w.active.is_empty() && w.active.is_expired(now_ms, &config) {
+                self.roll(&mut w, &config)?;
             }
+            if now_ms.saturating_sub(w.last_producer_expiry_ms) >= PRODUCER_EXPIRY_CHECK_MS {
+                w.last_producer_expiry_ms = now_ms;
+                let expired = w.producers.expire(now_ms, config.producer_id_expiration_ms);
+                if expired > 0 {
+                    tracing::debug!(dir = %self.dir.display(), expired, "expired idle producer ids");
+                }
+            }
+            self.maybe_flush(&mut w, &config, now_ms)?;
         }
-        self.maybe_flush(&mut w, &config, now_ms)
+        self.flush_sealed()
     }
 
-    /// fsyncs the active segment and its indexes and advances the recovery point to the log
-    /// end (sealed segments were fsynced when sealed).
+    /// fsyncs the segments rolled since the last call, with their producer snapshots and the
+    /// directory, without holding the append lock, then advances the recovery point past them.
+    /// Appends and reads continue meanwhile. Called by [`Log::maybe_roll`].
+    pub fn flush_sealed(&self) -> Result<(), StorageError> {
+        let _one_pass = self.sealer.lock();
+        let pending: Vec<(Arc<SegmentFiles>, PathBuf)> = self
+            .writer
+            .lock()
+            .unsynced
+            .iter()
+            .map(|u| (u.files.clone(), u.snapshot.clone()))
+            .collect();
+        let Some((last, _)) = pending.last() else {
+            return Ok(());
+        };
+        for (files, snapshot_path) in &pending {
+            files.flush()?;
+            snapshot::sync(snapshot_path)?;
+        }
+        // Covers the rolled segments' names, the snapshots' and the new active segment's.
+        checkpoint::sync_dir(&self.dir)?;
+        let end = last.next_offset();
+        let mut w = self.writer.lock();
+        w.unsynced
+            .retain(|u| !pending.iter().any(|(f, _)| Arc::ptr_eq(f, &u.files)));
+        // A flush under the lock may have synced them (and more) meanwhile.
+        if end > w.recovery_point {
+            w.recovery_point = end;
+        }
+        self.checkpoint_recovery_point(&mut w)
+    }
+
+    /// fsyncs the log's unsynced data and advances the recovery point to the log end.
     pub fn flush(&self) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
         self.flush_locked(&mut w)
     }
 
-    /// Flushes, trims the active segment's indexes, writes the checkpoints and the clean
-    /// shutdown marker, so the next open skips recovery.
+    /// Flushes, trims the active segment's indexes, writes the checkpoints, a producer state
+    /// snapshot and the clean shutdown marker, so the next open skips recovery.
     pub fn close(self) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
         self.flush_locked(&mut w)?;
         w.active.trim_indexes()?;
+        // A clean open trusts indexes that pass the consistency check: make them durable.
+        w.active.files().flush_indexes()?;
+        checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
         checkpoint::write_offset(&self.dir, checkpoint::LOG_START, self.log_start_offset())?;
-        snapshot::write(&self.dir, self.log_end_offset(), &w.producers)?;
+        snapshot::write(&self.dir, self.log_end_offset(), &w.producers, true)?;
+        snapshot::prune(&self.dir, self.log_end_offset())?;
         checkpoint::mark_clean(&self.dir)
     }
 
+    /// The fewest fsyncs that make everything appended durable: rolled segments not yet
+    /// synced (their data may hold unflushed messages), then the active segment's data only.
+    /// Its indexes are not synced: recovery always rebuilds the last segment's indexes, so an
+    /// index flush would buy nothing.
     fn flush_locked(&self, w: &mut Writer) -> Result<(), StorageError> {
-        w.active.files().flush()?;
-        let end = self.log_end_offset();
-        if end != w.recovery_point {
-            w.recovery_point = end;
-            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, end)?;
+        for u in &w.unsynced {
+            u.files.flush()?;
+            snapshot::sync(&u.snapshot)?;
         }
+        w.unsynced.clear();
+        w.active.files().flush_log()?;
+        if std::mem::take(&mut w.dir_dirty) {
+            checkpoint::sync_dir(&self.dir)?;
+        }
+        w.recovery_point = self.log_end_offset();
+        self.checkpoint_recovery_point(w)?;
         w.unflushed_messages = 0;
         w.last_flush_ms = w.last_now_ms;
+        Ok(())
+    }
+
+    /// Writes the recovery point checkpoint when it moved to another segment. Recovery
+    /// re-validates from the start of the segment holding the checkpointed offset, so moving
+    /// it within a segment would cost a file write and two fsyncs for nothing.
+    fn checkpoint_recovery_point(&self, w: &mut Writer) -> Result<(), StorageError> {
+        let segment_of = |offset: i64| {
+            self.segments
+                .read()
+                .range(..=offset)
+                .next_back()
+                .map(|(base, _)| *base)
+        };
+        if w.recovery_point != w.checkpointed_recovery_point
+            && segment_of(w.recovery_point) != segment_of(w.checkpointed_recovery_point)
+        {
+            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
+            w.checkpointed_recovery_point = w.recovery_point;
+        }
         Ok(())
     }
 
@@ -167,23 +256,28 @@ impl Log {
         Ok(())
     }
 
-    /// Seals the active segment and starts a new one at the log end. The sealed segment is
-    /// fsynced, so the recovery point moves to its end.
+    /// Seals the active segment and starts a new one at the log end, and snapshots the
+    /// producer state at the new base offset (Kafka's roll). Nothing is fsynced here: the
+    /// sealed segment and the snapshot wait in `unsynced` for [`Log::flush_sealed`], so a roll
+    /// never holds the append lock across the fsync of a whole segment.
     pub(crate) fn roll(&self, w: &mut Writer, config: &LogConfig) -> Result<(), StorageError> {
         let base = self.log_end_offset();
         if w.active.base_offset() == base {
             return Ok(()); // empty: nothing to seal
         }
-        let fresh = ActiveSegment::create(&self.dir, base, config)?;
+        let fresh = ActiveSegment::create(&self.dir, base, config, &self.cache)?;
         self.segments.write().insert(base, fresh.files().clone());
         let old = std::mem::replace(&mut w.active, fresh);
         let sealed = old.seal()?;
+        let snapshot = snapshot::write(&self.dir, base, &w.producers, false)?;
+        snapshot::prune(&self.dir, base)?;
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
+        w.dir_dirty = true;
+        w.unsynced.push(Unsynced {
+            files: sealed.files().clone(),
+            snapshot,
+        });
         w.sealed.insert(sealed.base_offset(), sealed);
-        if w.recovery_point < base {
-            w.recovery_point = base;
-            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, base)?;
-        }
         Ok(())
     }
 }

@@ -2,10 +2,16 @@
 //!
 //! Format: none of its own; callers define the bytes. Thread-safety: `MmapFile` is `Send + Sync`
 //! like `memmap2::MmapMut`; mutation needs `&mut self`, so callers wrap it in a lock to share it.
+//!
+//! No file descriptor is kept: the mapping keeps the pages reachable after the descriptor is
+//! closed, so an index costs a mapping and no descriptor (a broker with tens of thousands of
+//! segments would otherwise run out of descriptors). The file is reopened by path for the rare
+//! resize and for the fsync after one.
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::MmapMut;
 
@@ -14,49 +20,55 @@ use crate::error::StorageError;
 /// A read-write mapping of a whole file whose length only changes through [`MmapFile::resize`].
 pub(crate) struct MmapFile {
     path: PathBuf,
-    file: File,
     /// `None` for an empty file: zero-length mappings are not portable.
     map: Option<MmapMut>,
+    /// The file length changed since the last [`MmapFile::flush`]: the inode must be synced too.
+    resized: AtomicBool,
+}
+
+fn open_rw(path: &Path) -> Result<File, StorageError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(StorageError::io("open index", path))
 }
 
 impl MmapFile {
     /// Opens (creating if needed) `path` and maps it. A `len` resizes the file first.
     pub(crate) fn open(path: &Path, len: Option<u64>) -> Result<MmapFile, StorageError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(StorageError::io("open index", path))?;
+        let mut mapped = MmapFile {
+            path: path.to_path_buf(),
+            map: None,
+            resized: AtomicBool::new(false),
+        };
+        let file = open_rw(path)?;
         if let Some(len) = len {
             file.set_len(len)
                 .map_err(StorageError::io("resize index", path))?;
+            mapped.resized.store(true, Ordering::Relaxed);
         }
-        let mut mapped = MmapFile {
-            path: path.to_path_buf(),
-            file,
-            map: None,
-        };
-        mapped.remap()?;
+        mapped.map(&file)?;
         Ok(mapped)
     }
 
-    fn remap(&mut self) -> Result<(), StorageError> {
+    /// Maps `file` (this struct's path); the descriptor may be closed afterwards.
+    fn map(&mut self, file: &File) -> Result<(), StorageError> {
         self.map = None;
-        let len = self
-            .file
+        let len = file
             .metadata()
             .map_err(StorageError::io("stat index", &self.path))?
             .len();
         if len > 0 {
-            // SAFETY: the file is owned by this struct and opened read-write; the crate never
-            // truncates it while mapped (resize drops the map first), and no other process is
-            // expected to modify the partition directory while the broker runs. Bytes read
-            // through the map are treated as untrusted data (every index entry is bounds-checked
-            // by its caller), so concurrent external modification cannot cause unsoundness
-            // beyond garbage values.
-            let map = unsafe { MmapMut::map_mut(&self.file) }
+            // SAFETY: the crate never truncates the file while it is mapped (resize drops the
+            // map first), and no other process is expected to modify the partition directory
+            // while the broker runs. Bytes read through the map are treated as untrusted data
+            // (every index entry is bounds-checked by its caller), so concurrent external
+            // modification cannot cause unsoundness beyond garbage values. A shrink by another
+            // process would fault on access; that is the same contract as Kafka's indexes.
+            let map = unsafe { MmapMut::map_mut(file) }
                 .map_err(StorageError::io("mmap index", &self.path))?;
             self.map = Some(map);
         }
@@ -65,11 +77,15 @@ impl MmapFile {
 
     /// Sets the file length and remaps it; content up to the new length is kept.
     pub(crate) fn resize(&mut self, len: u64) -> Result<(), StorageError> {
+        if self.bytes().len() as u64 == len {
+            return Ok(());
+        }
         self.map = None;
-        self.file
-            .set_len(len)
+        let file = open_rw(&self.path)?;
+        file.set_len(len)
             .map_err(StorageError::io("resize index", &self.path))?;
-        self.remap()
+        self.resized.store(true, Ordering::Relaxed);
+        self.map(&file)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -80,14 +96,25 @@ impl MmapFile {
         self.map.as_deref_mut().unwrap_or(&mut [])
     }
 
-    /// Writes dirty pages and file metadata to disk.
+    /// Writes dirty pages to disk (`msync`), and the inode too if the length changed.
     pub(crate) fn flush(&self) -> Result<(), StorageError> {
         if let Some(map) = &self.map {
+            crate::checkpoint::count_fsync();
             map.flush()
                 .map_err(StorageError::io("msync index", &self.path))?;
         }
-        self.file
-            .sync_all()
-            .map_err(StorageError::io("fsync index", &self.path))
+        if self.resized.swap(false, Ordering::Relaxed) {
+            crate::checkpoint::count_fsync();
+            match File::open(&self.path).and_then(|f| f.sync_all()) {
+                Ok(()) => {}
+                // Deleted or replaced meanwhile (retention, compaction): nothing to keep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    self.resized.store(true, Ordering::Relaxed);
+                    return Err(StorageError::io("fsync index", &self.path)(e));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -119,6 +119,7 @@ impl Log {
                 break;
             };
             self.segments.write().remove(&base);
+            w.unsynced.retain(|u| u.files.base_offset() != base);
             segment.delete()?;
             tracing::info!(dir = %self.dir().display(), base, "deleted segment");
         }

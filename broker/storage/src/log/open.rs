@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use super::{Log, Writer};
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
+use crate::file_cache::FileCache;
 use crate::producer_state::{snapshot, ProducerStates};
 use crate::recovery::{check_segment, rebuild_segment};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
@@ -25,10 +26,26 @@ impl Log {
     /// included), a torn or corrupt tail is cut at the last valid batch and later segments are
     /// dropped, and their indexes are rebuilt. Every other segment's indexes are checked and
     /// rebuilt if inconsistent.
+    ///
+    /// Sealed segments' descriptors come from the process-wide [`FileCache::global`].
     pub fn open(dir: &Path, config: LogConfig) -> Result<Log, StorageError> {
+        Self::open_with_cache(dir, config, FileCache::global())
+    }
+
+    /// [`Log::open`] with sealed segments' descriptors taken from `cache`.
+    pub fn open_with_cache(
+        dir: &Path,
+        config: LogConfig,
+        cache: &Arc<FileCache>,
+    ) -> Result<Log, StorageError> {
         config.validate()?;
-        fs::create_dir_all(dir).map_err(StorageError::io("create log dir", dir))?;
-        let (bases, snapshots) = list_segments(dir)?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(StorageError::io("create log dir", dir))?;
+            if let Some(parent) = dir.parent() {
+                checkpoint::sync_dir(parent)?;
+            }
+        }
+        let bases = list_segments(dir)?;
         let clean = checkpoint::take_clean_marker(dir)?;
         let recovery_point = checkpoint::read_offset(dir, checkpoint::RECOVERY_POINT)?.unwrap_or(0);
         let recover_from = bases
@@ -41,7 +58,7 @@ impl Log {
         let mut segments: Vec<Arc<SegmentFiles>> = Vec::with_capacity(bases.len());
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
-            let files = SegmentFiles::open(dir, base)?;
+            let files = SegmentFiles::open(dir, base, cache)?;
             if let Some(prev) = segments.last() {
                 if base < prev.next_offset() {
                     return Err(StorageError::CorruptLog {
@@ -69,35 +86,20 @@ impl Log {
             if truncated && !is_last {
                 for &later in &bases[i + 1..] {
                     tracing::warn!(dir = %dir.display(), base = later, "deleting segment after a corrupt one");
-                    SegmentFiles::open(dir, later)?.delete()?;
+                    SegmentFiles::open(dir, later, cache)?.delete()?;
                 }
                 break;
             }
         }
-        let log = Self::assemble(dir, config, segments, clean.then_some(recovery_point))?;
-        // Producer state: from the clean close's snapshot when it matches, else from headers.
-        let end = log.log_end_offset();
-        let snapshot = snapshot::path(dir, end);
-        let loaded = match clean && snapshots.contains(&snapshot) {
-            true => snapshot::read(&snapshot),
-            false => None,
-        };
-        {
-            let mut w = log.writer.lock();
-            w.producers = match loaded {
-                Some(state) => state,
-                None => {
-                    let mut producers = ProducerStates::default();
-                    for files in log.segments.read().values() {
-                        replay_producers(files, &mut producers)?;
-                    }
-                    producers
-                }
-            };
-        }
-        for p in &snapshots {
-            fs::remove_file(p).map_err(StorageError::io("remove producer snapshot", p))?;
-        }
+        let log = Self::assemble(
+            dir,
+            config,
+            segments,
+            clean.then_some(recovery_point),
+            cache,
+        )?;
+        let producers = load_producers(&log)?;
+        log.writer.lock().producers = producers;
         Ok(log)
     }
 
@@ -107,11 +109,13 @@ impl Log {
         config: LogConfig,
         mut segments: Vec<Arc<SegmentFiles>>,
         clean_recovery_point: Option<i64>,
+        cache: &Arc<FileCache>,
     ) -> Result<Log, StorageError> {
+        let fresh = segments.is_empty();
         let stored_start = checkpoint::read_offset(dir, checkpoint::LOG_START)?;
         let active = match segments.pop() {
             Some(files) => ActiveSegment::resume(files, &config)?,
-            None => ActiveSegment::create(dir, stored_start.unwrap_or(0).max(0), &config)?,
+            None => ActiveSegment::create(dir, stored_start.unwrap_or(0).max(0), &config, cache)?,
         };
         let mut sealed = BTreeMap::new();
         for files in segments {
@@ -121,6 +125,7 @@ impl Log {
                 idx.offset.file().trim()?;
                 idx.time.file().trim()?;
             }
+            files.unpin(); // a recovery that cut it pinned a writable descriptor
             sealed.insert(files.base_offset(), SealedSegment::from_files(files));
         }
         let log_end = active.files().next_offset();
@@ -139,6 +144,8 @@ impl Log {
         map.insert(active.base_offset(), active.files().clone());
         let recovery_point = match clean_recovery_point {
             Some(_) => log_end,
+            // A new log: nothing to recover and nothing to make durable but its directory entry.
+            None if fresh => log_end,
             None => {
                 // Recovered data is now known good; make it durable so the work is not redone.
                 for files in map.values() {
@@ -156,6 +163,9 @@ impl Log {
                 sealed,
                 producers: ProducerStates::default(),
                 recovery_point,
+                checkpointed_recovery_point: recovery_point,
+                unsynced: Vec::new(),
+                dir_dirty: fresh,
                 unflushed_messages: 0,
                 last_flush_ms: 0,
                 last_now_ms: 0,
@@ -166,6 +176,8 @@ impl Log {
             log_start: AtomicI64::new(log_start),
             log_end: AtomicI64::new(log_end),
             compaction: Mutex::new(()),
+            cache: cache.clone(),
+            sealer: Mutex::new(()),
         })
     }
 }
@@ -184,26 +196,54 @@ fn recover_segment(files: &SegmentFiles, config: &LogConfig) -> Result<bool, Sto
     Ok(outcome.problem.is_some())
 }
 
-/// Rebuilds idempotent producer state from batch headers.
+/// Producer state at the log end: the newest snapshot at or below it that reads back intact,
+/// plus the batch headers after it. Snapshots above the log end (a recovery or a truncation cut
+/// the log below them) are deleted, and all but the newest few.
+pub(super) fn load_producers(log: &Log) -> Result<ProducerStates, StorageError> {
+    let end = log.log_end_offset();
+    snapshot::prune(&log.dir, end)?;
+    let mut from = None;
+    for (offset, path) in snapshot::list(&log.dir)?.into_iter().rev() {
+        if let Some(state) = snapshot::read(&path) {
+            from = Some((offset, state));
+            break;
+        }
+        // Torn by a crash (or damaged): an older snapshot or the log itself has the state.
+        fs::remove_file(&path).map_err(StorageError::io("remove producer snapshot", &path))?;
+    }
+    let (from, mut producers) = from.unwrap_or((i64::MIN, ProducerStates::default()));
+    let segments: Vec<Arc<SegmentFiles>> = log.segments.read().values().cloned().collect();
+    for files in segments.iter().filter(|s| s.next_offset() > from) {
+        replay_producers(files, from, &mut producers)?;
+    }
+    Ok(producers)
+}
+
+/// Replays into `producers` the headers of the batches of `files` holding offsets `>= from`.
 pub(super) fn replay_producers(
     files: &SegmentFiles,
+    from: i64,
     producers: &mut ProducerStates,
 ) -> Result<(), StorageError> {
     let limit = files.len();
-    let mut position = 0;
+    let mut position = match files.find_batch(from)? {
+        Some((position, _)) => position,
+        None => return Ok(()),
+    };
     while let Some(header) = files.header_at(position, limit)? {
-        producers.replay(&header);
+        if header.base_offset >= from {
+            producers.replay(&header);
+        }
         position += header.size() as u64;
     }
     Ok(())
 }
 
-/// Base offsets of the `.log` files in `dir`, sorted, and the producer snapshot files. Removes
+/// Base offsets of the `.log` files in `dir`, sorted. Removes
 /// leftovers of interrupted writes and index files without a log; ignores (with a warning)
 /// anything else it does not know.
-fn list_segments(dir: &Path) -> Result<(Vec<i64>, Vec<PathBuf>), StorageError> {
+fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut logs = Vec::new();
-    let mut snapshots = Vec::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir).map_err(StorageError::io("list log dir", dir))? {
         let entry = entry.map_err(StorageError::io("list log dir", dir))?;
@@ -230,7 +270,7 @@ fn list_segments(dir: &Path) -> Result<(Vec<i64>, Vec<PathBuf>), StorageError> {
         match parsed {
             Some((base, "log")) => logs.push(base),
             Some((base, "index" | "timeindex")) => indexes.push((base, path)),
-            Some((_, "snapshot")) => snapshots.push(path),
+            Some((_, "snapshot")) => {} // see load_producers
             _ => tracing::warn!(file = %path.display(), "ignoring unknown file in log dir"),
         }
     }
@@ -241,5 +281,5 @@ fn list_segments(dir: &Path) -> Result<(Vec<i64>, Vec<PathBuf>), StorageError> {
             fs::remove_file(&path).map_err(StorageError::io("remove orphan index", &path))?;
         }
     }
-    Ok((logs, snapshots))
+    Ok(logs)
 }

@@ -489,12 +489,27 @@ fn flush_messages_fsyncs_and_advances_the_recovery_point() {
             ..LogConfig::default()
         },
     );
-    let point =
-        || std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    let point = || log.writer.lock().recovery_point;
+    let before = crate::checkpoint::fsyncs();
     log.append(&BatchBuilder::new(2).build(), 0, 0).unwrap();
-    assert_eq!(point(), "0\n0\n");
+    assert_eq!(point(), 0);
+    assert_eq!(
+        crate::checkpoint::fsyncs(),
+        before,
+        "no flush below flush.messages"
+    );
     log.append(&BatchBuilder::new(2).build(), 0, 0).unwrap();
-    assert_eq!(point(), "0\n4\n");
+    assert_eq!(point(), 4);
+    // The new log's directory entry, then the segment's data: no index, no checkpoint.
+    assert_eq!(crate::checkpoint::fsyncs(), before + 2);
+    let before = crate::checkpoint::fsyncs();
+    log.append(&BatchBuilder::new(3).build(), 0, 0).unwrap();
+    assert_eq!(point(), 7);
+    assert_eq!(
+        crate::checkpoint::fsyncs(),
+        before + 1,
+        "a flush.messages flush is one fdatasync of the log"
+    );
 }
 
 #[test]

@@ -3,11 +3,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::open::replay_producers;
+use super::open::load_producers;
 use super::Log;
 use crate::checkpoint;
 use crate::error::StorageError;
-use crate::producer_state::ProducerStates;
 use crate::recovery::rebuild_segment;
 use crate::segment::{ActiveSegment, SegmentFiles};
 
@@ -46,7 +45,7 @@ impl Log {
                 for s in &all {
                     s.delete()?;
                 }
-                ActiveSegment::create(&self.dir, offset, &config)?
+                ActiveSegment::create(&self.dir, offset, &config, &self.cache)?
             }
         };
         let keep_base = new_active.base_offset();
@@ -63,23 +62,22 @@ impl Log {
             map.insert(keep_base, new_active.files().clone());
         }
         w.sealed.retain(|base, _| *base < keep_base);
+        w.unsynced.retain(|u| u.files.base_offset() < keep_base);
         w.active = new_active;
+        w.dir_dirty = true;
         let end = w.active.files().next_offset();
         self.log_end.store(end, Ordering::Release);
         if restart {
             self.log_start.store(offset, Ordering::Release);
             checkpoint::write_offset(&self.dir, checkpoint::LOG_START, offset)?;
         }
-        if w.recovery_point > end {
-            w.recovery_point = end;
-            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, end)?;
+        if w.recovery_point > end || w.checkpointed_recovery_point > end {
+            w.recovery_point = w.recovery_point.min(end);
+            w.checkpointed_recovery_point = w.recovery_point;
+            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
         }
-        let mut producers = ProducerStates::default();
-        for s in w.sealed.values() {
-            replay_producers(s.files(), &mut producers)?;
-        }
-        replay_producers(w.active.files(), &mut producers)?;
-        w.producers = producers;
+        // Snapshots above the new end describe batches that are gone: load_producers drops them.
+        w.producers = load_producers(self)?;
         Ok(())
     }
 }

@@ -1,12 +1,16 @@
-//! Producer state snapshot, written by a clean close so the next open need not scan every
-//! batch header of the log.
+//! Producer state snapshots, written at every segment roll (as Kafka does) and by a clean close,
+//! so that opening a log replays only the batch headers after the newest usable snapshot
+//! instead of the whole log.
 //!
-//! File `<log end offset, 20 digits>.snapshot` in the partition directory, big-endian:
+//! File `<offset, 20 digits>.snapshot` in the partition directory (the state after every batch
+//! below `offset`), big-endian:
 //! `version i16 (=1) | crc u32 (CRC-32C of everything after it) | producerCount i32 |
 //! producerCount × (producerId i64 | epoch i16 | batchCount i8 |
 //! batchCount × (firstSeq i32 | lastSeq i32 | firstOffset i64 | lastOffset i64 |
-//! maxTimestamp i64))`. Used only right after a clean shutdown and only if its offset equals
-//! the log end offset; deleted by every open. Free functions, no shared state.
+//! maxTimestamp i64))`. Open uses the newest snapshot at or below the log end whose CRC holds
+//! (a snapshot of a roll may be torn by a crash: it is fsynced with the sealed segment, off the
+//! append lock) and deletes those above the log end. Only the newest [`KEPT`] are kept. Free
+//! functions, no shared state.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -14,16 +18,26 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{BatchMetadata, ProducerEntry, ProducerStates, RETAINED_BATCHES};
+use crate::checkpoint;
 use crate::error::StorageError;
 
 const VERSION: i16 = 1;
+/// Snapshots kept: the newest, and the one before in case the newest was torn by a crash.
+pub(crate) const KEPT: usize = 2;
 const BATCH_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 
 pub(crate) fn path(dir: &Path, log_end: i64) -> PathBuf {
     dir.join(format!("{log_end:020}.snapshot"))
 }
 
-pub(crate) fn write(dir: &Path, log_end: i64, state: &ProducerStates) -> Result<(), StorageError> {
+/// Writes the snapshot of `state` at `offset` through a temporary file and a rename; with
+/// `sync` the file and the directory are fsynced before returning (else the caller does it).
+pub(crate) fn write(
+    dir: &Path,
+    offset: i64,
+    state: &ProducerStates,
+    sync: bool,
+) -> Result<PathBuf, StorageError> {
     let mut body = Vec::new();
     body.extend_from_slice(&(state.producers.len() as i32).to_be_bytes());
     for (pid, entry) in &state.producers {
@@ -41,13 +55,67 @@ pub(crate) fn write(dir: &Path, log_end: i64, state: &ProducerStates) -> Result<
     let mut file = VERSION.to_be_bytes().to_vec();
     file.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
     file.extend_from_slice(&body);
-    let final_path = path(dir, log_end);
+    let final_path = path(dir, offset);
     let tmp = final_path.with_extension("snapshot.tmp");
     let mut f = fs::File::create(&tmp).map_err(StorageError::io("create snapshot", &tmp))?;
     f.write_all(&file)
-        .and_then(|()| f.sync_all())
+        .and_then(|()| match sync {
+            true => {
+                checkpoint::count_fsync();
+                f.sync_all()
+            }
+            false => Ok(()),
+        })
         .map_err(StorageError::io("write snapshot", &tmp))?;
-    fs::rename(&tmp, &final_path).map_err(StorageError::io("rename snapshot", &final_path))
+    fs::rename(&tmp, &final_path).map_err(StorageError::io("rename snapshot", &final_path))?;
+    if sync {
+        checkpoint::sync_dir(dir)?;
+    }
+    Ok(final_path)
+}
+
+/// fsyncs a snapshot written without `sync` (its directory is the caller's to sync).
+pub(crate) fn sync(path: &Path) -> Result<(), StorageError> {
+    checkpoint::count_fsync();
+    match fs::File::open(path).and_then(|f| f.sync_all()) {
+        Ok(()) => Ok(()),
+        // Pruned meanwhile by a newer roll: nothing to make durable.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("fsync snapshot", path)(e)),
+    }
+}
+
+/// The snapshots in `dir` by offset, oldest first.
+pub(crate) fn list(dir: &Path) -> Result<Vec<(i64, PathBuf)>, StorageError> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(StorageError::io("list log dir", dir))? {
+        let entry = entry.map_err(StorageError::io("list log dir", dir))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".snapshot")) else {
+            continue;
+        };
+        if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(offset) = stem.parse::<i64>() {
+                found.push((offset, entry.path()));
+            }
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Deletes every snapshot above `max_offset` (after a truncation) and all but the newest
+/// [`KEPT`] of the rest.
+pub(crate) fn prune(dir: &Path, max_offset: i64) -> Result<(), StorageError> {
+    let mut kept = 0;
+    for (offset, p) in list(dir)?.iter().rev() {
+        if offset <= &max_offset && kept < KEPT {
+            kept += 1;
+            continue;
+        }
+        fs::remove_file(p).map_err(StorageError::io("remove producer snapshot", p))?;
+    }
+    Ok(())
 }
 
 /// The state in `path`, or `None` (logged) if the file is unreadable or fails its checks.
@@ -133,7 +201,7 @@ mod tests {
             state.stage(&mut staged, &h);
             state.commit(staged);
         }
-        write(dir.path(), 14, &state).unwrap();
+        write(dir.path(), 14, &state, true).unwrap();
         let p = path(dir.path(), 14);
         let back = read(&p).unwrap();
         let entry = &back.producers[&11];

@@ -7,6 +7,7 @@ use super::{Indexer, SealedSegment, SegmentFiles};
 use crate::batch::BatchHeader;
 use crate::config::LogConfig;
 use crate::error::StorageError;
+use crate::file_cache::FileCache;
 
 /// The tail segment of a log. Owned by the log's writer (behind its append mutex); readers see
 /// it through the shared [`SegmentFiles`]. Its indexes are preallocated to
@@ -32,8 +33,9 @@ impl ActiveSegment {
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
+        cache: &Arc<FileCache>,
     ) -> Result<ActiveSegment, StorageError> {
-        let files = Arc::new(SegmentFiles::create(dir, base_offset)?);
+        let files = Arc::new(SegmentFiles::create(dir, base_offset, cache)?);
         Self::resume(files, config)
     }
 
@@ -42,6 +44,7 @@ impl ActiveSegment {
         files: Arc<SegmentFiles>,
         config: &LogConfig,
     ) -> Result<ActiveSegment, StorageError> {
+        files.pin_writable()?;
         let mut bytes_since_entry = files.len();
         {
             let mut idx = files.indexes_mut();
@@ -145,8 +148,8 @@ impl ActiveSegment {
         idx.time.file().trim()
     }
 
-    /// Ends appends: records the final largest timestamp in the time index, trims both
-    /// indexes and fsyncs the segment.
+    /// Ends appends: records the final largest timestamp in the time index and trims both
+    /// indexes. Nothing is fsynced: the log does it off its append lock.
     pub(crate) fn seal(self) -> Result<SealedSegment, StorageError> {
         {
             let mut idx = self.files.indexes_mut();
@@ -156,7 +159,7 @@ impl ActiveSegment {
             }
         }
         self.trim_indexes()?;
-        self.files.flush()?;
+        self.files.unpin();
         Ok(SealedSegment::from_files(self.files))
     }
 }

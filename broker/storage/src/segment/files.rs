@@ -4,12 +4,15 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::batch::{BatchHeader, HEADER_LEN};
+use crate::checkpoint;
 use crate::error::StorageError;
+use crate::file_cache::{self, FileCache};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::TimestampOffset;
 
@@ -29,14 +32,22 @@ pub(crate) struct Indexes {
 /// Format: the `.log` is record batches v2 back to back, exactly as stored by append; see
 /// [`crate::index`] for the two indexes.
 ///
+/// Descriptors: the indexes are mapped and hold none. The `.log` is *pinned* (its descriptor
+/// held here) while the segment is active, and while it is being deleted or replaced, so that
+/// readers still holding this struct read the old inode; otherwise it is opened on demand
+/// through the shared [`FileCache`], which bounds how many sealed segments are open at once.
+///
 /// Thread-safety: `Sync`. Readers use positioned reads (`pread`) bounded by `len`, which the
 /// single writer publishes with release ordering only after the bytes are written; indexes sit
 /// behind an `RwLock` held for a lookup or an insert, never across I/O on the `.log`. Deleting
-/// the files while a reader holds this struct is fine: the open descriptor keeps the data.
+/// the files while a reader holds this struct is fine: deletion pins the descriptor first.
 pub(crate) struct SegmentFiles {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// Key of this segment in `cache`, unique for the process.
+    id: u64,
+    cache: Arc<FileCache>,
+    pinned: Mutex<Option<Arc<File>>>,
     len: AtomicU64,
     next_offset: AtomicI64,
     max_timestamp: Mutex<TimestampOffset>,
@@ -47,36 +58,45 @@ pub(crate) struct SegmentFiles {
 
 impl SegmentFiles {
     /// Creates an empty segment, replacing any leftover files of the same name.
-    pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<SegmentFiles, StorageError> {
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        cache: &Arc<FileCache>,
+    ) -> Result<SegmentFiles, StorageError> {
         for ext in ["index", "timeindex"] {
             let p = segment_path(dir, base_offset, ext);
             if p.exists() {
                 fs::remove_file(&p).map_err(StorageError::io("remove stale index", &p))?;
             }
         }
-        Self::open_with(dir, base_offset, true)
+        // The directory entry becomes durable with the log's next flush, before which none of
+        // the segment's data is claimed durable either.
+        Self::open_with(dir, base_offset, true, cache)
     }
 
     /// Opens an existing segment. `len` and `next_offset` are 0/base until the caller scans it.
-    pub(crate) fn open(dir: &Path, base_offset: i64) -> Result<SegmentFiles, StorageError> {
-        Self::open_with(dir, base_offset, false)
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        cache: &Arc<FileCache>,
+    ) -> Result<SegmentFiles, StorageError> {
+        Self::open_with(dir, base_offset, false, cache)
     }
 
     fn open_with(
         dir: &Path,
         base_offset: i64,
-        truncate: bool,
+        create: bool,
+        cache: &Arc<FileCache>,
     ) -> Result<SegmentFiles, StorageError> {
         let log_path = segment_path(dir, base_offset, "log");
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(truncate)
-            .truncate(truncate)
-            .open(&log_path)
-            .map_err(StorageError::io("open segment", &log_path))?;
-        let len = log
-            .metadata()
+        // A new segment is written at once: keep its descriptor. An existing one is only
+        // scanned here; it is pinned when it becomes the active segment.
+        let pinned = match create {
+            true => Some(Arc::new(open_writable(&log_path, true)?)),
+            false => None,
+        };
+        let len = fs::metadata(&log_path)
             .map_err(StorageError::io("stat segment", &log_path))?
             .len();
         let indexes_missing = ["index", "timeindex"]
@@ -89,7 +109,9 @@ impl SegmentFiles {
         Ok(SegmentFiles {
             base_offset,
             log_path,
-            log,
+            id: file_cache::next_id(),
+            cache: cache.clone(),
+            pinned: Mutex::new(pinned),
             len: AtomicU64::new(len),
             next_offset: AtomicI64::new(base_offset),
             max_timestamp: Mutex::new(TimestampOffset::NONE),
@@ -146,16 +168,17 @@ impl SegmentFiles {
 
     /// Writes `data` at `position` (the writer's end of file).
     pub(crate) fn write_at(&self, data: &[u8], position: u64) -> Result<(), StorageError> {
-        self.log
+        self.pin_writable()?
             .write_all_at(data, position)
             .map_err(StorageError::io("write segment", &self.log_path))
     }
 
     /// Reads up to `buf.len()` bytes at `position`; returns how many were read (short at EOF).
     pub(crate) fn read_at(&self, buf: &mut [u8], position: u64) -> Result<usize, StorageError> {
+        let file = self.file()?;
         let mut done = 0;
         while done < buf.len() {
-            match self.log.read_at(&mut buf[done..], position + done as u64) {
+            match file.read_at(&mut buf[done..], position + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -229,23 +252,75 @@ impl SegmentFiles {
 
     /// Cuts the `.log` to `len` bytes.
     pub(crate) fn truncate_log(&self, len: u64) -> Result<(), StorageError> {
-        self.log
+        self.pin_writable()?
             .set_len(len)
             .map_err(StorageError::io("truncate segment", &self.log_path))
     }
 
     /// fsyncs the `.log` and both indexes.
     pub(crate) fn flush(&self) -> Result<(), StorageError> {
-        self.log
+        self.flush_log()?;
+        self.flush_indexes()
+    }
+
+    /// fsyncs the `.log` only (`fdatasync`: its length is data, other metadata is not).
+    pub(crate) fn flush_log(&self) -> Result<(), StorageError> {
+        checkpoint::count_fsync();
+        self.file()?
             .sync_data()
-            .map_err(StorageError::io("fsync segment", &self.log_path))?;
+            .map_err(StorageError::io("fsync segment", &self.log_path))
+    }
+
+    /// fsyncs both indexes.
+    pub(crate) fn flush_indexes(&self) -> Result<(), StorageError> {
         let idx = self.indexes();
         idx.offset.flush()?;
         idx.time.flush()
     }
 
+    /// The `.log` descriptor: the pinned one, else the cache's.
+    fn file(&self) -> Result<Arc<File>, StorageError> {
+        if let Some(f) = &*self.pinned.lock() {
+            return Ok(f.clone());
+        }
+        self.cache.get(self.id, &self.log_path)
+    }
+
+    /// Holds a read-write descriptor of the `.log` (the active segment's, and one about to be
+    /// truncated) until [`SegmentFiles::unpin`].
+    pub(crate) fn pin_writable(&self) -> Result<Arc<File>, StorageError> {
+        let mut pinned = self.pinned.lock();
+        if let Some(f) = &*pinned {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(open_writable(&self.log_path, false)?);
+        *pinned = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Holds the current inode open, so readers keep reading it after the path is deleted or
+    /// replaced.
+    pub(crate) fn pin(&self) -> Result<(), StorageError> {
+        let mut pinned = self.pinned.lock();
+        if pinned.is_none() {
+            *pinned = Some(self.cache.get(self.id, &self.log_path)?);
+        }
+        Ok(())
+    }
+
+    /// Releases the pinned descriptor (the segment was sealed): reads go through the cache.
+    pub(crate) fn unpin(&self) {
+        *self.pinned.lock() = None;
+    }
+
     /// Removes the three files. Readers still holding this segment keep reading the `.log`.
     pub(crate) fn delete(&self) -> Result<(), StorageError> {
+        match self.pin() {
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+        self.cache.remove(self.id);
         let dir = self.log_path.parent().unwrap_or(Path::new("."));
         for ext in ["log", "index", "timeindex"] {
             let p = segment_path(dir, self.base_offset, ext);
@@ -255,6 +330,22 @@ impl SegmentFiles {
                 Err(e) => return Err(StorageError::io("delete segment", &p)(e)),
             }
         }
-        Ok(())
+        checkpoint::sync_dir(dir)
     }
+}
+
+impl Drop for SegmentFiles {
+    fn drop(&mut self) {
+        self.cache.remove(self.id);
+    }
+}
+
+fn open_writable(path: &Path, create: bool) -> Result<File, StorageError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(create)
+        .open(path)
+        .map_err(StorageError::io("open segment", path))
 }
