@@ -83,6 +83,13 @@ pub enum StorageError {
     /// A file of the partition directory is unusable (bad name, impossible contents).
     #[error("corrupt log file {path}: {reason}")]
     CorruptLog { path: PathBuf, reason: String },
+    /// A batch stored on disk fails its checks (CRC-32C, length): it is not served.
+    #[error("corrupt record batch in {path} at byte {position}: {reason}")]
+    CorruptBatch {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
     /// A stored batch could not be decoded (only on paths that look inside records).
     #[error("cannot decode batch at offset {offset}: {reason}")]
     Decode { offset: i64, reason: String },
@@ -114,7 +121,8 @@ impl StorageError {
             StorageError::InvalidProducerEpoch { .. } => 47,
             StorageError::InvalidConfig { .. } => 40,
             StorageError::Io { .. } | StorageError::CorruptLog { .. } => 56, // KAFKA_STORAGE_ERROR
-            StorageError::Decode { .. } => 2,
+            // Kafka answers a CorruptRecordException with CORRUPT_MESSAGE.
+            StorageError::Decode { .. } | StorageError::CorruptBatch { .. } => 2,
         }
     }
 }

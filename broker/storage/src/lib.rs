@@ -45,7 +45,7 @@ pub use compaction::CompactionStats;
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use file_cache::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};
-pub use log::Log;
+pub use log::{Log, ScrubProgress};
 
 use bytes::Bytes;
 

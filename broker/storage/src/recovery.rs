@@ -72,6 +72,9 @@ pub(crate) fn rebuild_segment(
     if problem.is_some() {
         files.truncate_log(position)?;
     }
+    if validate_crc {
+        files.mark_verified();
+    }
     files.publish(position, next_offset);
     files.set_max_timestamp(indexer.max);
     Ok(Rebuilt {

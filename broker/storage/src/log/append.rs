@@ -63,6 +63,7 @@ impl Log {
         }
         let base_offset = self.log_end_offset();
         let last_offset = next_offset - 1;
+        self.before_write(&mut w)?;
 
         if w.active
             .should_roll(records.len() as u64, last_offset, now_ms, &config)

@@ -166,6 +166,7 @@ impl Log {
                 checkpointed_recovery_point: recovery_point,
                 unsynced: Vec::new(),
                 dir_dirty: fresh,
+                marker_removal_unsynced: clean_recovery_point.is_some(),
                 unflushed_messages: 0,
                 last_flush_ms: 0,
                 last_now_ms: 0,

@@ -64,7 +64,9 @@ impl Log {
                 end += h.size() as u64;
             }
             if end > position {
-                chunks.push(segment.read_bytes(position, (end - position) as usize)?);
+                let bytes = segment.read_bytes(position, (end - position) as usize)?;
+                segment.verify_read(position, &bytes)?;
+                chunks.push(bytes);
             }
             if stop {
                 break;

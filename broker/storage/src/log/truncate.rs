@@ -22,6 +22,7 @@ impl Log {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        self.before_write(&mut w)?;
         let mut all: Vec<Arc<SegmentFiles>> =
             w.sealed.values().map(|s| s.files().clone()).collect();
         all.push(w.active.files().clone());

@@ -48,6 +48,14 @@ pub(crate) struct SegmentFiles {
     id: u64,
     cache: Arc<FileCache>,
     pinned: Mutex<Option<Arc<File>>>,
+    /// Bytes below this were CRC-checked since the segment was opened (by recovery, the
+    /// scrubber or a read). See [`crate::segment::scrub`].
+    pub(super) verified_upto: AtomicU64,
+    /// Bytes from here on were appended by this process and validated on the way in; bytes
+    /// below it were found on disk and are checked before they are served.
+    pub(super) scrub_end: AtomicU64,
+    /// Where the scrubber found a corrupt batch (`u64::MAX`: nowhere), so it reports it once.
+    pub(super) corrupt_at: AtomicU64,
     len: AtomicU64,
     next_offset: AtomicI64,
     max_timestamp: Mutex<TimestampOffset>,
@@ -112,6 +120,9 @@ impl SegmentFiles {
             id: file_cache::next_id(),
             cache: cache.clone(),
             pinned: Mutex::new(pinned),
+            verified_upto: AtomicU64::new(0),
+            scrub_end: AtomicU64::new(if create { 0 } else { len }),
+            corrupt_at: AtomicU64::new(u64::MAX),
             len: AtomicU64::new(len),
             next_offset: AtomicI64::new(base_offset),
             max_timestamp: Mutex::new(TimestampOffset::NONE),
@@ -252,6 +263,8 @@ impl SegmentFiles {
 
     /// Cuts the `.log` to `len` bytes.
     pub(crate) fn truncate_log(&self, len: u64) -> Result<(), StorageError> {
+        // What is appended after the cut is validated on the way in.
+        self.scrub_end.fetch_min(len, Ordering::AcqRel);
         self.pin_writable()?
             .set_len(len)
             .map_err(StorageError::io("truncate segment", &self.log_path))

@@ -4,6 +4,7 @@
 
 pub(crate) mod active;
 mod files;
+pub(crate) mod scrub;
 mod sealed;
 
 pub(crate) use active::ActiveSegment;
