@@ -46,41 +46,39 @@ pub fn render(broker: &Broker) -> String {
         out,
         "# HELP fjord_fetch_purgatory_size Fetch waits parked on partitions.\n# TYPE fjord_fetch_purgatory_size gauge\nfjord_fetch_purgatory_size {waiting}"
     );
-    let groups = broker.groups.snapshot();
     let _ = writeln!(
         out,
         "# HELP fjord_groups Consumer groups by state.\n# TYPE fjord_groups gauge"
     );
-    for (state, n) in &groups.by_state {
+    for (state, n) in broker.groups.count_by_state() {
         let _ = writeln!(out, "fjord_groups{{state=\"{state}\"}} {n}");
     }
+    // One pass over the committed offsets (shard by shard, under each shard's lock)
+    // fills both families; nothing is copied out of the coordinator first.
+    let mut committed = String::new();
+    let mut lag = String::new();
+    broker.groups.for_each_committed(|g, t, p, o| {
+        let labels = format!(
+            "group=\"{}\",topic=\"{}\",partition=\"{p}\"",
+            escape(g),
+            escape(t)
+        );
+        let _ = writeln!(committed, "fjord_group_committed_offset{{{labels}}} {o}");
+        if let Some(part) = broker.partition(t, p) {
+            let behind = (part.high_watermark() - o).max(0);
+            let _ = writeln!(lag, "fjord_group_lag{{{labels}}} {behind}");
+        }
+    });
     let _ = writeln!(
         out,
         "# HELP fjord_group_committed_offset Committed offset per group and partition.\n# TYPE fjord_group_committed_offset gauge"
     );
-    for (g, t, p, o) in &groups.committed {
-        let _ = writeln!(
-            out,
-            "fjord_group_committed_offset{{group=\"{}\",topic=\"{}\",partition=\"{p}\"}} {o}",
-            escape(g),
-            escape(t)
-        );
-    }
+    out.push_str(&committed);
     let _ = writeln!(
         out,
         "# HELP fjord_group_lag Messages between a group's committed offset and the partition's high watermark.\n# TYPE fjord_group_lag gauge"
     );
-    for (g, t, p, o) in &groups.committed {
-        if let Some(part) = broker.partition(t, *p) {
-            let lag = (part.high_watermark() - o).max(0);
-            let _ = writeln!(
-                out,
-                "fjord_group_lag{{group=\"{}\",topic=\"{}\",partition=\"{p}\"}} {lag}",
-                escape(g),
-                escape(t)
-            );
-        }
-    }
+    out.push_str(&lag);
     let _ = writeln!(
         out,
         "# HELP fjord_under_replicated_partitions Partitions with fewer in-sync replicas than replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions 0"

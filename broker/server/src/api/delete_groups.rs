@@ -20,7 +20,7 @@ pub async fn handle(
         .map(|id| {
             let error = match ready {
                 Err(e) => Some(e),
-                Ok(()) => match groups.run(|c, _| c.delete_group(&id.0)) {
+                Ok(()) => match groups.run(&id.0, |c, _| c.delete_group(&id.0)) {
                     Ok(r) => r.err(),
                     Err(e) => Some(e),
                 },

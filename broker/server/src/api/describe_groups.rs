@@ -32,7 +32,7 @@ pub async fn handle(
             if let Err(e) = ready {
                 return base.with_error_code(e.code());
             }
-            let Some(d) = groups.run(|c, _| c.describe(&id.0)).ok().flatten() else {
+            let Some(d) = groups.run(&id.0, |c, _| c.describe(&id.0)).ok().flatten() else {
                 // Kafka describes an unknown group as Dead with no error (before v6).
                 return base.with_group_state(str_bytes("Dead"));
             };

@@ -1,6 +1,7 @@
 //! Heartbeat (key 12): keeps a member's session alive; tells it when to rejoin.
 
 use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 pub const MIN_VERSION: i16 = 0;
@@ -9,9 +10,12 @@ pub const MAX_VERSION: i16 = 4;
 pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> Option<HeartbeatResponse> {
     let groups = &ctx.broker.groups;
     let error = match groups.ready(&ctx.broker) {
+        // Kafka answers blindly while loading, so members do not rejoin needlessly.
+        Err(ResponseError::CoordinatorLoadInProgress) => None,
         Err(e) => Some(e),
+        Ok(()) if req.group_id.0.is_empty() => Some(ResponseError::InvalidGroupId),
         Ok(()) => groups
-            .run(|c, now| {
+            .run(&req.group_id.0, |c, now| {
                 c.heartbeat(
                     now,
                     &req.group_id.0,

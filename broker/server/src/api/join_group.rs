@@ -2,7 +2,9 @@
 //!
 //! v0 has no rebalance timeout (the session timeout serves as both, as in Kafka);
 //! v4+ requires a known member id (MEMBER_ID_REQUIRED round trip); v9 carries
-//! KIP-814's `skip_assignment` for a static leader rejoining a Stable group.
+//! KIP-814's `skip_assignment` for a static leader rejoining a Stable group. Below v9
+//! the coordinator answers that leader the way Kafka does (the previous leader id,
+//! no members), so `skip_assignment` is never set where it cannot be encoded.
 
 use super::str_bytes;
 use crate::group::JoinRequest;
@@ -49,9 +51,9 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> Option<JoinG
             .map(|p| (p.name.to_string(), p.metadata))
             .collect(),
         require_known_member_id: ctx.version >= 4,
+        supports_skip_assignment: ctx.version >= 9,
     };
     let resp = broker.groups.join(join).await;
-    let leader_gets_members = ctx.version >= 9 || !resp.skip_assignment;
     Some(
         JoinGroupResponse::default()
             .with_error_code(resp.error.map_or(0, |e| e.code()))
@@ -59,9 +61,9 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> Option<JoinG
             .with_protocol_type(resp.protocol_type.map(str_bytes))
             .with_protocol_name(resp.protocol_name.map(str_bytes))
             .with_leader(str_bytes(resp.leader))
-            .with_skip_assignment(resp.skip_assignment)
+            .with_skip_assignment(ctx.version >= 9 && resp.skip_assignment)
             .with_member_id(str_bytes(resp.member_id))
-            .with_members(if leader_gets_members {
+            .with_members(
                 resp.members
                     .into_iter()
                     .map(|m| {
@@ -70,13 +72,8 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> Option<JoinG
                             .with_group_instance_id(m.instance_id.map(str_bytes))
                             .with_metadata(m.metadata)
                     })
-                    .collect()
-            } else {
-                // Before v9 a rejoining static leader cannot be told to skip the
-                // assignment; an empty member list makes it assign nothing, and the
-                // Stable group ignores that SyncGroup's assignments.
-                Vec::new()
-            }),
+                    .collect(),
+            ),
     )
 }
 

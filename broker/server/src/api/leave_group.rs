@@ -14,6 +14,10 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> Option<Leav
     if let Err(e) = groups.ready(&ctx.broker) {
         return Some(LeaveGroupResponse::default().with_error_code(e.code()));
     }
+    if req.group_id.0.is_empty() {
+        let e = kafka_protocol::error::ResponseError::InvalidGroupId;
+        return Some(LeaveGroupResponse::default().with_error_code(e.code()));
+    }
     let leaving: Vec<Leaving> = if ctx.version >= 3 {
         req.members
             .iter()
@@ -31,9 +35,11 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> Option<Leav
         }]
     };
     let group = req.group_id.0.to_string();
-    let result = match groups.run(|c, now| c.leave(now, &group, leaving)) {
-        Ok(r) => r,
-        Err(e) => return Some(LeaveGroupResponse::default().with_error_code(e.code())),
+    let result = match groups.run(&group, |c, now| c.leave(now, &group, leaving)) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) | Err(e) => {
+            return Some(LeaveGroupResponse::default().with_error_code(e.code()))
+        }
     };
     if ctx.version < 3 {
         let code = result.first().and_then(|l| l.error).map_or(0, |e| e.code());

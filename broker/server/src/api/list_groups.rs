@@ -27,8 +27,7 @@ pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> Option<List
         .map(|s| GroupState::parse(s))
         .collect();
     let listed = groups
-        .run(|c, _| c.list(&[]))
-        .unwrap_or_default()
+        .list(&[])
         .into_iter()
         .filter(|_| wants_classic)
         .filter(|g| states.is_empty() || states.contains(&Some(g.state)))

@@ -116,7 +116,7 @@ fn fetch(
     if group.is_empty() {
         return (Some(ResponseError::InvalidGroupId), Vec::new());
     }
-    match groups.run(|c, _| c.fetch_offsets(group, wanted)) {
+    match groups.run(group, |c, _| c.fetch_offsets(group, wanted)) {
         Ok(offsets) => (None, offsets),
         Err(e) => (Some(e), Vec::new()),
     }

@@ -3,6 +3,7 @@
 use super::str_bytes;
 use crate::group::SyncRequest;
 use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 pub const MIN_VERSION: i16 = 0;
@@ -10,7 +11,15 @@ pub const MAX_VERSION: i16 = 5;
 
 pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> Option<SyncGroupResponse> {
     let broker = &ctx.broker;
-    if let Err(e) = broker.groups.ready(broker) {
+    let refused = match broker.groups.ready(broker) {
+        // Kafka: while loading, the rebalance state is lost; REBALANCE_IN_PROGRESS
+        // sends the member back to JoinGroup without rediscovering the coordinator.
+        Err(ResponseError::CoordinatorLoadInProgress) => Some(ResponseError::RebalanceInProgress),
+        Err(e) => Some(e),
+        Ok(()) if req.group_id.0.is_empty() => Some(ResponseError::InvalidGroupId),
+        Ok(()) => None,
+    };
+    if let Some(e) = refused {
         return Some(SyncGroupResponse::default().with_error_code(e.code()));
     }
     let sync = SyncRequest {

@@ -43,6 +43,8 @@ pub struct ClassicGroup {
     /// CompletingRebalance/Stable: members still in `pending_sync` are dropped at this time.
     pub sync_deadline_ms: Option<i64>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// The deadline of this group's live entry in the coordinator's timer heap.
+    pub(crate) scheduled_ms: Option<i64>,
 }
 
 impl ClassicGroup {
@@ -63,6 +65,7 @@ impl ClassicGroup {
             initial_delay: None,
             sync_deadline_ms: None,
             offsets: BTreeMap::new(),
+            scheduled_ms: None,
         }
     }
 
@@ -82,33 +85,94 @@ impl ClassicGroup {
         self.state_timestamp_ms = now;
     }
 
-    /// A static member's id differs from the one the request names: an older
-    /// instance with the same `group.instance.id` is still talking.
-    pub fn is_static_member_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
-        match instance_id.and_then(|i| self.static_members.get(i)) {
-            Some(current) => current != member_id,
-            None => false,
+    /// Kafka's `ClassicGroup.validateMember`, shared by SyncGroup, Heartbeat,
+    /// LeaveGroup, OffsetCommit and a known member's JoinGroup. Order:
+    /// 1. an instance id that maps to no member -> UNKNOWN_MEMBER_ID;
+    /// 2. an instance id mapped to another member id -> FENCED_INSTANCE_ID;
+    /// 3. a member id that is not in the group -> UNKNOWN_MEMBER_ID.
+    ///
+    /// The generation is checked by each caller afterwards (Kafka does the same).
+    pub fn validate_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), kafka_protocol::error::ResponseError> {
+        use kafka_protocol::error::ResponseError as E;
+        if let Some(instance) = instance_id {
+            match self.static_members.get(instance) {
+                None => return Err(E::UnknownMemberId),
+                Some(current) if current != member_id => return Err(E::FencedInstanceId),
+                Some(_) => {}
+            }
         }
+        if !self.members.contains_key(member_id) {
+            return Err(E::UnknownMemberId);
+        }
+        Ok(())
     }
 
-    /// Kafka's `validateCurrentMember` for heartbeat and sync.
-    pub fn validate_member(
+    /// [`ClassicGroup::validate_member`], then the generation (ILLEGAL_GENERATION).
+    pub fn validate_member_generation(
         &self,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), kafka_protocol::error::ResponseError> {
-        use kafka_protocol::error::ResponseError as E;
-        if self.is_static_member_fenced(instance_id, member_id) {
-            return Err(E::FencedInstanceId);
-        }
-        if !self.members.contains_key(member_id) {
-            return Err(E::UnknownMemberId);
-        }
+        self.validate_member(member_id, instance_id)?;
         if generation != self.generation {
-            return Err(E::IllegalGeneration);
+            return Err(kafka_protocol::error::ResponseError::IllegalGeneration);
         }
         Ok(())
+    }
+
+    /// The earliest time any of this group's timers fires: the initial delay, the join
+    /// or sync deadline, a pending member id lapsing, or a member session expiring.
+    pub fn next_deadline(&self) -> Option<i64> {
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.can_expire())
+            .map(|m| m.deadline_ms);
+        let pending = self.pending_members.values().copied();
+        // The sync deadline only matters while someone has yet to sync.
+        let sync = self
+            .sync_deadline_ms
+            .filter(|_| !self.pending_sync.is_empty());
+        let group = [
+            self.initial_delay.map(|d| d.deadline_ms),
+            self.join_deadline_ms,
+            sync,
+        ];
+        sessions
+            .chain(pending)
+            .chain(group.into_iter().flatten())
+            .min()
+    }
+
+    /// Kafka's `maybeElectNewJoinedLeader`: the leader must be a member that rejoined;
+    /// if the current one did not, any member that did takes over. `false` when no
+    /// member rejoined at all.
+    pub fn elect_joined_leader(&mut self) -> bool {
+        let current_joined = self
+            .leader
+            .as_ref()
+            .and_then(|l| self.members.get(l))
+            .is_some_and(|m| m.awaiting_join.is_some());
+        if current_joined {
+            return true;
+        }
+        let joined = self
+            .members
+            .values()
+            .find(|m| m.awaiting_join.is_some())
+            .map(|m| m.id.clone());
+        match joined {
+            Some(id) => {
+                self.leader = Some(id);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The longest rebalance timeout of the members: how long a join waits.

@@ -1,7 +1,15 @@
-//! The coordinator state machine: every group on this broker, driven by requests and
-//! `tick(now)`, producing [`Effects`] (parked responses to complete, records to
-//! persist) that the caller carries out. No I/O and no clock of its own, so tests
-//! drive it with an injected `now`.
+//! The coordinator state machine: the groups of one `__consumer_offsets` partition,
+//! driven by requests and `tick(now)`, producing [`Effects`] (parked responses to
+//! complete, records to persist) that the caller carries out. No I/O and no clock of
+//! its own, so tests drive it with an injected `now`.
+//!
+//! Timers live in a min-heap of (deadline, group) entries rather than being found by
+//! scanning every group: each input re-arms its group's earliest deadline
+//! ([`Coordinator::reschedule`]), and [`Coordinator::tick`] pops only what is due. A
+//! group keeps at most one live entry (`ClassicGroup::scheduled_ms`); entries left
+//! behind when a deadline moved earlier are recognised as stale and dropped when they
+//! surface. A deadline that moved later (a heartbeat) keeps its early entry, which
+//! then fires, finds nothing due and re-arms at the new time.
 
 use super::classic::ClassicGroup;
 use super::member::{JoinReply, SyncReply};
@@ -11,7 +19,8 @@ use super::store::GroupSnapshot;
 use super::{JoinResponse, SyncResponse};
 use crate::config::BrokerConfig;
 use kafka_protocol::error::ResponseError;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// The coordinator's settings, from the broker's `group.*` and `offsets.*` keys.
 #[derive(Debug, Clone)]
@@ -65,12 +74,23 @@ pub enum StoreRecord {
 }
 
 /// What the caller must do after an input: persist `records` (in order), then
-/// complete the parked responses.
+/// complete the parked responses. If the records cannot be written, the caller hands
+/// `undo` back to [`Coordinator::rollback`] so memory never holds a commit that
+/// `__consumer_offsets` does not.
 #[derive(Debug, Default)]
 pub struct Effects {
     pub records: Vec<StoreRecord>,
     pub joins: Vec<(JoinReply, JoinResponse)>,
     pub syncs: Vec<(SyncReply, SyncResponse)>,
+    pub undo: Vec<OffsetUndo>,
+}
+
+/// A committed offset as it was before an OffsetCommit replaced it (`None`: absent).
+#[derive(Debug)]
+pub struct OffsetUndo {
+    pub group: String,
+    pub key: (String, i32),
+    pub previous: Option<CommittedOffset>,
 }
 
 impl Effects {
@@ -113,12 +133,15 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
 }
 
-/// Every group this broker coordinates. Single-threaded; the caller serialises access.
+/// The groups of one shard (one `__consumer_offsets` partition). Single-threaded;
+/// the caller serialises access.
 #[derive(Debug)]
 pub struct Coordinator {
     pub config: GroupConfig,
     pub(crate) groups: BTreeMap<String, ClassicGroup>,
     pub(crate) out: Effects,
+    /// (deadline, group id), earliest first; see the module comment.
+    timers: BinaryHeap<Reverse<(i64, String)>>,
 }
 
 impl Coordinator {
@@ -127,6 +150,44 @@ impl Coordinator {
             config,
             groups: BTreeMap::new(),
             out: Effects::default(),
+            timers: BinaryHeap::new(),
+        }
+    }
+
+    /// The earliest timer of any group here; `None` when nothing is scheduled.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.timers.peek().map(|Reverse((d, _))| *d)
+    }
+
+    /// Re-arms `id`'s earliest deadline after an input changed the group. Costs one
+    /// pass over the group's members, no more than the input itself.
+    pub(crate) fn reschedule(&mut self, id: &str) {
+        let Some(g) = self.groups.get_mut(id) else {
+            return;
+        };
+        let Some(deadline) = g.next_deadline() else {
+            return;
+        };
+        if g.scheduled_ms.is_none_or(|s| deadline < s) {
+            g.scheduled_ms = Some(deadline);
+            self.timers.push(Reverse((deadline, id.to_string())));
+        }
+    }
+
+    /// Puts back the offsets an unwritten commit replaced.
+    pub fn rollback(&mut self, undo: Vec<OffsetUndo>) {
+        for u in undo.into_iter().rev() {
+            let Some(g) = self.groups.get_mut(&u.group) else {
+                continue;
+            };
+            match u.previous {
+                Some(v) => {
+                    g.offsets.insert(u.key, v);
+                }
+                None => {
+                    g.offsets.remove(&u.key);
+                }
+            }
         }
     }
 
@@ -139,12 +200,26 @@ impl Coordinator {
         self.groups.get(id)
     }
 
-    /// Advances every timer to `now`: initial delays, join and sync deadlines, member
-    /// sessions and lapsed pending member ids.
+    /// Runs every timer due at `now`: initial delays, join and sync deadlines, member
+    /// sessions and lapsed pending member ids. Touches only the groups whose timers
+    /// are due.
     pub fn tick(&mut self, now: i64) {
-        let ids: Vec<String> = self.groups.keys().cloned().collect();
-        for id in ids {
-            self.tick_group(&id, now);
+        while let Some(Reverse((deadline, _))) = self.timers.peek() {
+            if *deadline > now {
+                break;
+            }
+            let Some(Reverse((deadline, id))) = self.timers.pop() else {
+                break;
+            };
+            let live = self
+                .groups
+                .get_mut(&id)
+                .filter(|g| g.scheduled_ms == Some(deadline));
+            if let Some(g) = live {
+                g.scheduled_ms = None;
+                self.tick_group(&id, now);
+                self.reschedule(&id);
+            }
         }
     }
 
@@ -305,10 +380,30 @@ impl Coordinator {
         }
     }
 
-    /// After replay: groups with neither members nor offsets are gone.
+    /// After replay: groups with neither members nor offsets are gone; restored
+    /// members' sessions are put on the timer heap.
     pub fn finish_load(&mut self) {
         self.groups.retain(|_, g| {
             !g.members.is_empty() || !g.offsets.is_empty() || g.protocol_type.is_some()
         });
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            self.reschedule(&id);
+        }
+    }
+
+    /// Every group's state, for the metrics endpoint (no copies).
+    pub fn states(&self) -> impl Iterator<Item = GroupState> + '_ {
+        self.groups.values().map(|g| g.state)
+    }
+
+    /// Every committed offset as (group, topic, partition, offset), for the metrics
+    /// endpoint: borrowed, so a scrape copies nothing while it holds the shard.
+    pub fn committed(&self) -> impl Iterator<Item = (&str, &str, i32, i64)> + '_ {
+        self.groups.values().flat_map(|g| {
+            g.offsets
+                .iter()
+                .map(|((t, p), o)| (g.id.as_str(), t.as_str(), *p, o.offset))
+        })
     }
 }

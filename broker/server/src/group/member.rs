@@ -64,9 +64,11 @@ impl Member {
     /// Members in the middle of a rebalance satisfy their heartbeat by waiting, except
     /// new ones, which are bounded by the new-member join timeout instead.
     pub fn has_expired(&self, now: i64) -> bool {
-        if !self.is_new && (self.awaiting_join.is_some() || self.awaiting_sync.is_some()) {
-            return false;
-        }
-        now >= self.deadline_ms
+        self.can_expire() && now >= self.deadline_ms
+    }
+
+    /// Whether the session clock runs at all right now.
+    pub fn can_expire(&self) -> bool {
+        self.is_new || (self.awaiting_join.is_none() && self.awaiting_sync.is_none())
     }
 }

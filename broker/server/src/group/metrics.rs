@@ -1,48 +1,39 @@
 //! What the metrics endpoint shows about groups: counts by state, committed offsets.
+//! Read shard by shard under each shard's lock, without copying the offsets.
 
 use super::state::GroupState;
 use super::GroupCoordinator;
 
-/// A point-in-time view of the coordinator for one scrape.
-pub struct GroupsSnapshot {
-    /// Every state with the number of groups in it (zeros included).
-    pub by_state: Vec<(&'static str, usize)>,
-    /// (group, topic, partition, committed offset).
-    pub committed: Vec<(String, String, i32, i64)>,
-}
+const STATES: [GroupState; 5] = [
+    GroupState::Empty,
+    GroupState::PreparingRebalance,
+    GroupState::CompletingRebalance,
+    GroupState::Stable,
+    GroupState::Dead,
+];
 
 impl GroupCoordinator {
-    /// Copies what a scrape needs; holds the coordinator lock only while copying.
-    pub fn snapshot(&self) -> GroupsSnapshot {
-        let machine = self.machine.lock();
-        let states = [
-            GroupState::Empty,
-            GroupState::PreparingRebalance,
-            GroupState::CompletingRebalance,
-            GroupState::Stable,
-            GroupState::Dead,
-        ];
-        let by_state = states
-            .iter()
-            .map(|s| {
-                (
-                    s.name(),
-                    machine.groups.values().filter(|g| g.is(*s)).count(),
-                )
-            })
-            .collect();
-        let committed = machine
-            .groups
-            .values()
-            .flat_map(|g| {
-                g.offsets
-                    .iter()
-                    .map(|((t, p), o)| (g.id.clone(), t.clone(), *p, o.offset))
-            })
-            .collect();
-        GroupsSnapshot {
-            by_state,
-            committed,
-        }
+    /// Every state with the number of groups in it (zeros included).
+    pub fn count_by_state(&self) -> Vec<(&'static str, usize)> {
+        let mut counts = [0usize; STATES.len()];
+        self.visit(|c| {
+            for state in c.states() {
+                if let Some(i) = STATES.iter().position(|s| *s == state) {
+                    counts[i] += 1;
+                }
+            }
+        });
+        STATES.iter().map(|s| s.name()).zip(counts).collect()
+    }
+
+    /// Calls `f(group, topic, partition, committed offset)` for every committed
+    /// offset. `f` runs under a shard's lock: it must be quick and must not call
+    /// back into the coordinator.
+    pub fn for_each_committed(&self, mut f: impl FnMut(&str, &str, i32, i64)) {
+        self.visit(|c| {
+            for (g, t, p, o) in c.committed() {
+                f(g, t, p, o);
+            }
+        });
     }
 }

@@ -1,24 +1,43 @@
 //! The group coordinator: Kafka's classic consumer group protocol and committed offsets.
 //!
 //! [`Coordinator`] is the deterministic state machine (no I/O, no clock); this module's
-//! [`GroupCoordinator`] is its edge: it serialises inputs under one lock, writes the
-//! records the machine asks for to `__consumer_offsets` before any response leaves,
-//! completes parked JoinGroup/SyncGroup responses through oneshot channels, and runs
-//! the timers from a background thread. It loads `__consumer_offsets` at start-up;
-//! until then requests get COORDINATOR_LOAD_IN_PROGRESS.
+//! [`GroupCoordinator`] is its edge. Groups are sharded by their `__consumer_offsets`
+//! partition (Kafka's `abs(hashCode) % partitions`, as FindCoordinator uses), the unit
+//! that will fail over between brokers once replication lands: each shard is one
+//! [`Coordinator`] under its own lock, so groups on different partitions never wait for
+//! each other. Per input the edge locks the group's shard, runs the machine, writes the
+//! records it asks for to `__consumer_offsets` before any response leaves (rolling back
+//! a commit that could not be written), then completes parked JoinGroup/SyncGroup
+//! responses through oneshot channels. A background thread loads `__consumer_offsets`
+//! at start-up (until then requests get COORDINATOR_LOAD_IN_PROGRESS) and then runs the
+//! timers, sleeping until the earliest one (`timer.rs`).
+//!
+//! The state machine is kept in this crate rather than a `broker/group` crate: it
+//! depends on the broker's config type and `kafka-protocol` error codes only, but its
+//! persistence (`store.rs`) and loader are being changed by other work at the same
+//! time; moving the files now would turn those changes into conflicts. The machine has
+//! no I/O, so the move stays mechanical for later.
 
+#[cfg(test)]
+mod check_order_tests;
 mod classic;
 pub mod coordinator;
+mod heartbeat;
+mod join;
+mod leave;
 pub mod member;
 pub mod metrics;
 pub mod offsets;
 pub mod rebalance;
 pub mod state;
 pub mod store;
+mod sync;
 #[cfg(test)]
 mod tests;
+mod timer;
 
-pub use coordinator::{Coordinator, Effects, GroupConfig, StoreRecord};
+pub use classic::ClassicGroup;
+pub use coordinator::{Coordinator, Effects, GroupConfig, GroupListing, StoreRecord};
 pub use offsets::{CommitRequest, FetchedOffset};
 pub use rebalance::{JoinMember, JoinRequest, JoinResponse, Leaving, SyncRequest, SyncResponse};
 pub use state::GroupState;
@@ -29,37 +48,53 @@ use crate::partition::Partition;
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// How often timers (sessions, rebalance deadlines) are checked.
-const TICK: Duration = Duration::from_millis(50);
 /// Kafka's `offsets.retention.check.interval.ms` default.
 const EXPIRY_CHECK_MS: i64 = 600_000;
 
+/// The groups of one `__consumer_offsets` partition.
+struct Shard {
+    machine: Mutex<Coordinator>,
+    /// The machine's earliest timer ([`timer::NONE`]: none), published so the driver
+    /// finds due shards without taking every lock.
+    next_deadline: AtomicI64,
+}
+
 /// The coordinator of every group on this broker. Safe to share between threads.
 pub struct GroupCoordinator {
-    machine: Mutex<Coordinator>,
+    /// One per `__consumer_offsets` partition, by partition index.
+    shards: Box<[Shard]>,
     /// `__consumer_offsets` partitions by index, once the topic exists.
     partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
     num_partitions: i32,
     loaded: AtomicBool,
     stopped: AtomicBool,
+    wakeup: Arc<timer::Wakeup>,
 }
 
 impl GroupCoordinator {
     pub fn new(config: &crate::config::BrokerConfig) -> Arc<GroupCoordinator> {
+        let num_partitions = config.offsets_topic_num_partitions.max(1);
+        let group_config = GroupConfig::from_broker(config);
+        let shards = (0..num_partitions)
+            .map(|_| Shard {
+                machine: Mutex::new(Coordinator::new(group_config.clone())),
+                next_deadline: AtomicI64::new(timer::NONE),
+            })
+            .collect();
         Arc::new(GroupCoordinator {
-            machine: Mutex::new(Coordinator::new(GroupConfig::from_broker(config))),
+            shards,
             partitions: RwLock::new(BTreeMap::new()),
-            num_partitions: config.offsets_topic_num_partitions.max(1),
+            num_partitions,
             loaded: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            wakeup: Arc::new(timer::Wakeup::default()),
         })
     }
 
@@ -75,19 +110,22 @@ impl GroupCoordinator {
             .write()
             .extend(parts.iter().map(|p| (p.index, p.clone())));
         let weak = Arc::downgrade(self);
+        let wakeup = self.wakeup.clone();
         let spawned = std::thread::Builder::new()
             .name("group-coordinator".into())
-            .spawn(move || run(weak, parts));
+            .spawn(move || run(weak, wakeup, parts));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the group coordinator thread");
         }
     }
 
     /// Stops the timer thread and releases the `__consumer_offsets` partitions, so the
-    /// broker can close their logs cleanly.
+    /// broker can close their logs cleanly. Takes every shard's lock so no input is
+    /// still writing.
     pub fn shutdown(&self) {
         self.stopped.store(true, Ordering::Release);
-        let _guard = self.machine.lock();
+        self.wakeup.stop();
+        let _guards: Vec<_> = self.shards.iter().map(|s| s.machine.lock()).collect();
         self.partitions.write().clear();
     }
 
@@ -98,6 +136,13 @@ impl GroupCoordinator {
     /// The `__consumer_offsets` partition that stores `group`.
     pub fn partition_for(&self, group: &str) -> i32 {
         store::partition_for(group, self.num_partitions)
+    }
+
+    /// The shard of a `__consumer_offsets` partition index (an existing topic with
+    /// more partitions than configured folds onto the configured shards).
+    fn shard(&self, index: i32) -> &Shard {
+        let i = usize::try_from(index).unwrap_or(0) % self.shards.len().max(1);
+        &self.shards[i]
     }
 
     /// Checks a request may be served: loaded, not shutting down, and the offsets
@@ -149,44 +194,55 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// Runs one input through the state machine, persists what it asks for, then
+    /// Runs one input about `group` through its shard's state machine, persists what
+    /// it asks for (putting back committed offsets that could not be written), then
     /// completes the responses. Returns the input's direct result, or the storage
     /// error that kept its records from being written.
     pub fn run<R>(
         &self,
+        group: &str,
         input: impl FnOnce(&mut Coordinator, i64) -> R,
     ) -> Result<R, ResponseError> {
-        let mut machine = self.machine.lock();
+        self.run_shard(self.partition_for(group), input)
+    }
+
+    fn run_shard<R>(
+        &self,
+        index: i32,
+        input: impl FnOnce(&mut Coordinator, i64) -> R,
+    ) -> Result<R, ResponseError> {
+        let shard = self.shard(index);
+        let mut machine = shard.machine.lock();
         let now = now_ms();
         let result = input(&mut machine, now);
-        let effects = machine.take_effects();
+        let mut effects = machine.take_effects();
         let written = self.persist(&effects.records, now);
+        let undo = std::mem::take(&mut effects.undo);
+        if written.is_err() {
+            machine.rollback(undo);
+        }
+        let next = machine.next_deadline().unwrap_or(timer::NONE);
+        drop(machine);
+        shard.next_deadline.store(next, Ordering::SeqCst);
+        self.wakeup.arm(next);
         // Parked responses go out even if persisting failed: members must not hang.
         effects.deliver();
         written.map(|()| result)
     }
 
-    /// [`GroupCoordinator::run`] for an input that changes `group`'s committed offsets
-    /// (OffsetCommit): if they cannot be written, the group's offsets are put back as
-    /// they were, so memory never holds a commit that `__consumer_offsets` does not.
-    pub fn run_offsets<R>(
-        &self,
-        group: &str,
-        input: impl FnOnce(&mut Coordinator, i64) -> R,
-    ) -> Result<R, ResponseError> {
-        let mut machine = self.machine.lock();
-        let before = machine.groups.get(group).map(|g| g.offsets.clone());
-        let now = now_ms();
-        let result = input(&mut machine, now);
-        let effects = machine.take_effects();
-        let written = self.persist(&effects.records, now);
-        if written.is_err() {
-            if let Some(g) = machine.groups.get_mut(group) {
-                g.offsets = before.unwrap_or_default();
-            }
+    /// Reads every shard in turn (each under its own lock, briefly), for requests and
+    /// scrapes that span all groups.
+    pub fn visit(&self, mut f: impl FnMut(&Coordinator)) {
+        for shard in self.shards.iter() {
+            f(&shard.machine.lock());
         }
-        effects.deliver();
-        written.map(|()| result)
+    }
+
+    /// ListGroups: every group (not Dead) in the given states (all when empty).
+    pub fn list(&self, states: &[GroupState]) -> Vec<GroupListing> {
+        let mut out = Vec::new();
+        self.visit(|c| out.extend(c.list(states)));
+        out
     }
 
     fn persist(&self, records: &[StoreRecord], now: i64) -> Result<(), ResponseError> {
@@ -225,8 +281,9 @@ impl GroupCoordinator {
     /// JoinGroup: waits (without holding any lock) until the rebalance answers.
     pub async fn join(&self, req: JoinRequest) -> JoinResponse {
         let member_id = req.member_id.clone();
+        let group = req.group_id.clone();
         let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.run(|c, now| c.join(now, req, tx)) {
+        if let Err(e) = self.run(&group, |c, now| c.join(now, req, tx)) {
             return JoinResponse::error(e, &member_id);
         }
         rx.await.unwrap_or_else(|_| {
@@ -236,28 +293,54 @@ impl GroupCoordinator {
 
     /// SyncGroup: waits until the leader's assignment arrives.
     pub async fn sync(&self, req: SyncRequest) -> SyncResponse {
+        let group = req.group_id.clone();
         let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.run(|c, now| c.sync(now, req, tx)) {
+        if let Err(e) = self.run(&group, |c, now| c.sync(now, req, tx)) {
             return SyncResponse::error(e);
         }
         rx.await
             .unwrap_or_else(|_| SyncResponse::error(ResponseError::CoordinatorNotAvailable))
     }
+
+    /// The earliest published timer of any shard.
+    fn next_deadline(&self) -> i64 {
+        self.shards
+            .iter()
+            .map(|s| s.next_deadline.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(timer::NONE)
+    }
 }
 
-/// The coordinator thread: load, then tick until the broker stops.
-fn run(coordinator: Weak<GroupCoordinator>, parts: Vec<Arc<Partition>>) {
+impl Drop for GroupCoordinator {
+    fn drop(&mut self) {
+        // A coordinator dropped without `shutdown` must not leave its driver asleep.
+        self.wakeup.stop();
+    }
+}
+
+/// The coordinator thread: load, then run due timers until the broker stops.
+fn run(
+    coordinator: Weak<GroupCoordinator>,
+    wakeup: Arc<timer::Wakeup>,
+    parts: Vec<Arc<Partition>>,
+) {
     let started = std::time::Instant::now();
     if let Some(c) = coordinator.upgrade() {
-        let mut machine = c.machine.lock();
         let now = now_ms();
         let mut records = 0usize;
         for p in &parts {
+            let mut machine = c.shard(p.index).machine.lock();
             records += load_partition(&mut machine, p, now);
         }
-        machine.finish_load();
-        let groups = machine.groups.len();
-        drop(machine);
+        let mut groups = 0usize;
+        for shard in c.shards.iter() {
+            let mut machine = shard.machine.lock();
+            machine.finish_load();
+            groups += machine.groups.len();
+            let next = machine.next_deadline().unwrap_or(timer::NONE);
+            shard.next_deadline.store(next, Ordering::SeqCst);
+        }
         c.loaded.store(true, Ordering::Release);
         tracing::info!(
             groups,
@@ -267,30 +350,40 @@ fn run(coordinator: Weak<GroupCoordinator>, parts: Vec<Arc<Partition>>) {
         );
     }
     drop(parts);
-    let mut last_expiry = now_ms();
+    let mut next_expiry = now_ms().saturating_add(EXPIRY_CHECK_MS);
     loop {
-        std::thread::sleep(TICK);
         let Some(c) = coordinator.upgrade() else {
             return;
         };
         if c.stopped.load(Ordering::Acquire) {
             return;
         }
-        let expiry_due = now_ms() - last_expiry >= EXPIRY_CHECK_MS;
-        let _ = c.run(|m, now| {
-            m.tick(now);
-            if expiry_due {
-                m.expire_offsets(now);
+        let now = now_ms();
+        for (index, shard) in c.shards.iter().enumerate() {
+            if shard.next_deadline.load(Ordering::SeqCst) <= now {
+                let _ = c.run_shard(index as i32, |m, now| m.tick(now));
             }
-        });
-        if expiry_due {
-            last_expiry = now_ms();
-            let parts: Vec<_> = c.partitions.read().values().cloned().collect();
-            for p in parts {
-                if let Err(e) = p.log.compact() {
-                    tracing::warn!(partition = p.index, error = %e, "{OFFSETS_TOPIC} compaction failed");
-                }
-            }
+        }
+        if now >= next_expiry {
+            next_expiry = now.saturating_add(EXPIRY_CHECK_MS);
+            expire_and_compact(&c);
+        }
+        let next = move || c.next_deadline().min(next_expiry);
+        if !wakeup.sleep(now_ms, next) {
+            return;
+        }
+    }
+}
+
+/// Offset expiry in every shard, then compaction of `__consumer_offsets`.
+fn expire_and_compact(c: &GroupCoordinator) {
+    for index in 0..c.shards.len() {
+        let _ = c.run_shard(index as i32, |m, now| m.expire_offsets(now));
+    }
+    let parts: Vec<_> = c.partitions.read().values().cloned().collect();
+    for p in parts {
+        if let Err(e) = p.log.compact() {
+            tracing::warn!(partition = p.index, error = %e, "{OFFSETS_TOPIC} compaction failed");
         }
     }
 }
@@ -365,9 +458,11 @@ mod persistence_tests {
             offsets: vec![("t".into(), 0, 42, -1, None)],
             ..CommitRequest::default()
         };
-        let result = coordinator.run_offsets("g", |c, now| c.commit(now, commit));
+        let result = coordinator.run("g", |c, now| c.commit(now, commit));
         assert_eq!(result.err(), Some(ResponseError::CoordinatorNotAvailable));
-        let fetched = coordinator.machine.lock().fetch_offsets("g", None);
+        let fetched = coordinator
+            .run("g", |c, _| c.fetch_offsets("g", None))
+            .unwrap_or_default();
         assert!(fetched.iter().all(|f| f.offset == -1), "{fetched:?}");
     }
 }

@@ -1,8 +1,28 @@
 //! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and expiry, as Kafka's
-//! `GroupCoordinator.handleCommitOffsets` and `GroupMetadata.removeExpiredOffsets`.
+//! `OffsetMetadataManager` and `ClassicGroup.validateOffsetCommit`.
+//!
+//! OffsetCommit's checks, in Kafka's order (the handler has already answered an
+//! empty group id with INVALID_GROUP_ID and unknown partitions per partition):
+//! 1. unknown group: generation < 0 creates an offsets-only group and commits;
+//!    otherwise ILLEGAL_GENERATION (Kafka's answer before v9, GROUP_ID_NOT_FOUND
+//!    from v9 on, which is not served here);
+//! 2. Dead -> COORDINATOR_NOT_AVAILABLE;
+//! 3. generation < 0 and the group Empty: commit (admin or a consumer outside group
+//!    management);
+//! 4. a generation, member id or instance id given: `validate_member` (unknown
+//!    instance id or member, including an empty member id -> UNKNOWN_MEMBER_ID;
+//!    another member's instance -> FENCED_INSTANCE_ID), then the generation
+//!    (ILLEGAL_GENERATION); none of them given on a non-empty group ->
+//!    UNKNOWN_MEMBER_ID;
+//! 5. CompletingRebalance -> REBALANCE_IN_PROGRESS: the member is current but has not
+//!    got its assignment, so it must not commit yet (a member of an older generation
+//!    got ILLEGAL_GENERATION in step 4 and rejoins);
+//! 6. then per partition: metadata longer than `offset.metadata.max.bytes` ->
+//!    OFFSET_METADATA_TOO_LARGE. A commit in Stable or PreparingRebalance also
+//!    restarts the member's session, as Kafka does.
 
 use super::classic::ClassicGroup;
-use super::coordinator::{Coordinator, StoreRecord};
+use super::coordinator::{Coordinator, OffsetUndo, StoreRecord};
 use super::state::GroupState;
 use kafka_protocol::error::ResponseError as E;
 
@@ -62,7 +82,13 @@ impl Coordinator {
                         .then(|| now.saturating_add(req.retention_time_ms)),
                 };
                 if let Some(g) = self.groups.get_mut(&req.group_id) {
-                    g.offsets.insert((topic.clone(), partition), value.clone());
+                    let key = (topic.clone(), partition);
+                    let previous = g.offsets.insert(key.clone(), value.clone());
+                    self.out.undo.push(OffsetUndo {
+                        group: req.group_id.clone(),
+                        key,
+                        previous,
+                    });
                 }
                 self.out.records.push(StoreRecord::Offset {
                     group: req.group_id.clone(),
@@ -79,7 +105,6 @@ impl Coordinator {
     fn commit_error(&mut self, now: i64, req: &CommitRequest) -> Option<E> {
         let Some(g) = self.groups.get_mut(&req.group_id) else {
             if req.generation < 0 {
-                // Offsets only: the group exists from its first commit on.
                 let g = ClassicGroup::new(&req.group_id, now);
                 self.groups.insert(req.group_id.clone(), g);
                 return None;
@@ -92,20 +117,24 @@ impl Coordinator {
         if req.generation < 0 && g.is(GroupState::Empty) {
             return None;
         }
-        if g.is_static_member_fenced(req.instance_id.as_deref(), &req.member_id) {
-            return Some(E::FencedInstanceId);
+        if req.generation >= 0 || !req.member_id.is_empty() || req.instance_id.is_some() {
+            if let Err(e) = g.validate_member_generation(
+                &req.member_id,
+                req.instance_id.as_deref(),
+                req.generation,
+            ) {
+                return Some(e);
+            }
+        } else if !g.is(GroupState::Empty) {
+            return Some(E::UnknownMemberId);
         }
         if g.is(GroupState::CompletingRebalance) {
             return Some(E::RebalanceInProgress);
         }
-        if !req.member_id.is_empty() && !g.members.contains_key(&req.member_id) {
-            return Some(E::UnknownMemberId);
-        }
-        if req.generation != g.generation {
-            return Some(E::IllegalGeneration);
-        }
-        if let Some(m) = g.members.get_mut(&req.member_id) {
-            m.heartbeat(now);
+        if g.is(GroupState::Stable) || g.is(GroupState::PreparingRebalance) {
+            if let Some(m) = g.members.get_mut(&req.member_id) {
+                m.heartbeat(now);
+            }
         }
         None
     }

@@ -1,9 +1,12 @@
-//! JoinGroup, SyncGroup, Heartbeat and LeaveGroup: Kafka's classic rebalance protocol
-//! (`GroupCoordinator.handleJoinGroup` and friends), as transitions of the state machine.
+//! The classic rebalance protocol's requests and answers, and the transitions that
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the timers share: removing a
+//! member, preparing a rebalance, completing the join phase (Kafka's
+//! `prepareRebalance`, `maybeCompleteJoinPhase`, `completeClassicGroupJoin`). The
+//! requests themselves are in `join.rs`, `sync.rs`, `heartbeat.rs` and `leave.rs`.
 
 use super::classic::{ClassicGroup, InitialDelay};
 use super::coordinator::{Coordinator, Effects};
-use super::member::{JoinReply, Member, SyncReply, NEW_MEMBER_JOIN_TIMEOUT_MS};
+use super::member::Member;
 use super::state::GroupState;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
@@ -23,6 +26,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// v4+: a new dynamic member first gets MEMBER_ID_REQUIRED and its id.
     pub require_known_member_id: bool,
+    /// v9+: the answer may carry KIP-814's `skip_assignment`.
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,389 +100,6 @@ pub struct Leaving {
 }
 
 impl Coordinator {
-    /// JoinGroup. The response arrives on `reply`, at once or when the rebalance completes.
-    pub fn join(&mut self, now: i64, req: JoinRequest, reply: JoinReply) {
-        match self.join_error(now, &req) {
-            Some(e) => {
-                let resp = JoinResponse::error(e, &req.member_id);
-                self.out.joins.push((reply, resp));
-            }
-            None if req.member_id.is_empty() => self.join_unknown(now, req, reply),
-            None => self.join_known(now, req, reply),
-        }
-    }
-
-    /// Checks that apply to every join; creates the group for a first member.
-    fn join_error(&mut self, now: i64, req: &JoinRequest) -> Option<E> {
-        if req.session_timeout_ms < self.config.min_session_timeout_ms
-            || req.session_timeout_ms > self.config.max_session_timeout_ms
-        {
-            return Some(E::InvalidSessionTimeout);
-        }
-        if !self.groups.contains_key(&req.group_id) {
-            if !req.member_id.is_empty() {
-                // A known member id cannot belong to a group that does not exist.
-                return Some(E::UnknownMemberId);
-            }
-            let g = ClassicGroup::new(&req.group_id, now);
-            self.groups.insert(req.group_id.clone(), g);
-        }
-        let g = self.groups.get(&req.group_id)?;
-        if g.is(GroupState::Dead) {
-            return Some(E::CoordinatorNotAvailable);
-        }
-        if !g.supports_protocols(&req.protocol_type, &req.protocols) {
-            return Some(E::InconsistentGroupProtocol);
-        }
-        None
-    }
-
-    fn join_unknown(&mut self, now: i64, req: JoinRequest, reply: JoinReply) {
-        let new_id = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
-        let Some(g) = self.groups.get_mut(&req.group_id) else {
-            return;
-        };
-        if let Some(instance) = req.instance_id.clone() {
-            match g.static_members.get(&instance).cloned() {
-                Some(old_id) => self.replace_static_member(now, req, reply, &old_id, new_id),
-                None => self.add_member_and_rebalance(now, req, reply, new_id),
-            }
-        } else if req.require_known_member_id {
-            g.pending_members
-                .insert(new_id.clone(), now + i64::from(req.session_timeout_ms));
-            self.out
-                .joins
-                .push((reply, JoinResponse::error(E::MemberIdRequired, &new_id)));
-        } else {
-            self.add_member_and_rebalance(now, req, reply, new_id);
-        }
-    }
-
-    fn join_known(&mut self, now: i64, req: JoinRequest, reply: JoinReply) {
-        let Some(g) = self.groups.get_mut(&req.group_id) else {
-            return;
-        };
-        if g.pending_members.remove(&req.member_id).is_some() {
-            let id = req.member_id.clone();
-            return self.add_member_and_rebalance(now, req, reply, id);
-        }
-        if g.is_static_member_fenced(req.instance_id.as_deref(), &req.member_id) {
-            let resp = JoinResponse::error(E::FencedInstanceId, &req.member_id);
-            return self.out.joins.push((reply, resp));
-        }
-        let Some(member) = g.members.get(&req.member_id) else {
-            let resp = JoinResponse::error(E::UnknownMemberId, &req.member_id);
-            return self.out.joins.push((reply, resp));
-        };
-        let is_leader = g.leader.as_deref() == Some(&*req.member_id);
-        let unchanged = member.matches(&req.protocols);
-        match g.state {
-            GroupState::PreparingRebalance => self.update_member_and_rebalance(now, req, reply),
-            GroupState::CompletingRebalance if unchanged => {
-                // A retried join of this generation: answer as the first time.
-                let resp = join_result(g, &req.member_id, is_leader, false);
-                self.out.joins.push((reply, resp));
-            }
-            GroupState::Stable if unchanged && !is_leader => {
-                if let Some(m) = g.members.get_mut(&req.member_id) {
-                    m.heartbeat(now);
-                }
-                let resp = join_result(g, &req.member_id, false, false);
-                self.out.joins.push((reply, resp));
-            }
-            // The leader rejoining a Stable group (metadata changed, or the follow-up
-            // round of a cooperative rebalance) or a changed member starts a rebalance.
-            GroupState::CompletingRebalance | GroupState::Stable => {
-                self.update_member_and_rebalance(now, req, reply)
-            }
-            GroupState::Empty | GroupState::Dead => {
-                let resp = JoinResponse::error(E::UnknownMemberId, &req.member_id);
-                self.out.joins.push((reply, resp));
-            }
-        }
-    }
-
-    fn add_member_and_rebalance(
-        &mut self,
-        now: i64,
-        req: JoinRequest,
-        reply: JoinReply,
-        id: String,
-    ) {
-        let Some(g) = self.groups.get_mut(&req.group_id) else {
-            return;
-        };
-        if g.is(GroupState::PreparingRebalance) && g.generation == 0 {
-            if let Some(d) = g.initial_delay.as_mut() {
-                d.new_member_added = true;
-            }
-        }
-        if g.members.is_empty() {
-            g.protocol_type = Some(req.protocol_type.clone());
-        }
-        if let Some(instance) = &req.instance_id {
-            g.static_members.insert(instance.clone(), id.clone());
-        }
-        if g.leader.is_none() {
-            g.leader = Some(id.clone());
-        }
-        let member = Member {
-            id: id.clone(),
-            instance_id: req.instance_id,
-            client_id: req.client_id,
-            client_host: req.client_host,
-            session_timeout_ms: req.session_timeout_ms,
-            rebalance_timeout_ms: req.rebalance_timeout_ms,
-            protocol_type: req.protocol_type,
-            protocols: req.protocols,
-            assignment: Bytes::new(),
-            awaiting_join: Some(reply),
-            awaiting_sync: None,
-            is_new: true,
-            deadline_ms: now + NEW_MEMBER_JOIN_TIMEOUT_MS,
-        };
-        tracing::debug!(group = %g.id, member = %id, "member joined");
-        g.members.insert(id, member);
-        let group = g.id.clone();
-        self.maybe_prepare_rebalance(&group, now);
-        self.maybe_complete_join(&group, now);
-    }
-
-    fn update_member_and_rebalance(&mut self, now: i64, req: JoinRequest, reply: JoinReply) {
-        let Some(g) = self.groups.get_mut(&req.group_id) else {
-            return;
-        };
-        if let Some(m) = g.members.get_mut(&req.member_id) {
-            m.protocols = req.protocols;
-            m.rebalance_timeout_ms = req.rebalance_timeout_ms;
-            m.session_timeout_ms = req.session_timeout_ms;
-            if let Some(old) = m.awaiting_join.replace(reply) {
-                // A duplicate join supersedes the first; the first learns it lost.
-                self.out
-                    .joins
-                    .push((old, JoinResponse::error(E::UnknownMemberId, &req.member_id)));
-            }
-        }
-        self.maybe_prepare_rebalance(&req.group_id, now);
-        self.maybe_complete_join(&req.group_id, now);
-    }
-
-    /// A static member rejoined with a new member id: the old id is fenced. A Stable
-    /// group whose protocol choice is unchanged hands it the old assignment without a
-    /// rebalance (KIP-345).
-    fn replace_static_member(
-        &mut self,
-        now: i64,
-        req: JoinRequest,
-        reply: JoinReply,
-        old_id: &str,
-        new_id: String,
-    ) {
-        let Some(g) = self.groups.get_mut(&req.group_id) else {
-            return;
-        };
-        let Some(mut m) = g.members.remove(old_id) else {
-            return;
-        };
-        // Parked responses of the old instance learn it was fenced.
-        fail_parked(&mut self.out, &mut m, E::FencedInstanceId, old_id);
-        m.id = new_id.clone();
-        m.protocols = req.protocols;
-        m.session_timeout_ms = req.session_timeout_ms;
-        m.rebalance_timeout_ms = req.rebalance_timeout_ms;
-        m.client_id = req.client_id;
-        m.client_host = req.client_host;
-        m.heartbeat(now);
-        m.awaiting_join = Some(reply);
-        if g.leader.as_deref() == Some(old_id) {
-            g.leader = Some(new_id.clone());
-        }
-        if g.pending_sync.remove(old_id) {
-            g.pending_sync.insert(new_id.clone());
-        }
-        if let Some(i) = &req.instance_id {
-            g.static_members.insert(i.clone(), new_id.clone());
-        }
-        g.members.insert(new_id.clone(), m);
-        tracing::info!(group = %g.id, old = old_id, new = %new_id, "static member rejoined");
-        let group = g.id.clone();
-        match g.state {
-            GroupState::Stable if g.select_protocol() == g.protocol_name => {
-                let is_leader = g.leader.as_deref() == Some(&*new_id);
-                let resp = join_result(g, &new_id, is_leader, is_leader);
-                if let Some(tx) = g
-                    .members
-                    .get_mut(&new_id)
-                    .and_then(|m| m.awaiting_join.take())
-                {
-                    self.out.joins.push((tx, resp));
-                }
-                self.store_group(&group);
-            }
-            // In CompletingRebalance the leader may already have assigned the old id, so
-            // a new round is needed; in PreparingRebalance the member simply joins it.
-            _ => {
-                self.maybe_prepare_rebalance(&group, now);
-                self.maybe_complete_join(&group, now);
-            }
-        }
-    }
-
-    /// SyncGroup. The response arrives on `reply`, at once or when the leader syncs.
-    pub fn sync(&mut self, now: i64, req: SyncRequest, reply: SyncReply) {
-        let Some(g) = self.groups.get_mut(&req.group_id) else {
-            return self
-                .out
-                .syncs
-                .push((reply, SyncResponse::error(E::UnknownMemberId)));
-        };
-        if g.is(GroupState::Dead) {
-            return self
-                .out
-                .syncs
-                .push((reply, SyncResponse::error(E::CoordinatorNotAvailable)));
-        }
-        if let Err(e) =
-            g.validate_member(&req.member_id, req.instance_id.as_deref(), req.generation)
-        {
-            return self.out.syncs.push((reply, SyncResponse::error(e)));
-        }
-        let mismatch =
-            |given: &Option<String>, ours: &Option<String>| given.is_some() && given != ours;
-        if mismatch(&req.protocol_type, &g.protocol_type)
-            || mismatch(&req.protocol_name, &g.protocol_name)
-        {
-            return self
-                .out
-                .syncs
-                .push((reply, SyncResponse::error(E::InconsistentGroupProtocol)));
-        }
-        g.pending_sync.remove(&req.member_id);
-        match g.state {
-            GroupState::Empty => self
-                .out
-                .syncs
-                .push((reply, SyncResponse::error(E::UnknownMemberId))),
-            GroupState::PreparingRebalance => self
-                .out
-                .syncs
-                .push((reply, SyncResponse::error(E::RebalanceInProgress))),
-            GroupState::Stable => {
-                let resp = sync_result(g, &req.member_id);
-                if let Some(m) = g.members.get_mut(&req.member_id) {
-                    m.heartbeat(now);
-                }
-                self.out.syncs.push((reply, resp));
-            }
-            GroupState::CompletingRebalance => {
-                if let Some(m) = g.members.get_mut(&req.member_id) {
-                    m.heartbeat(now);
-                    m.awaiting_sync = Some(reply);
-                }
-                if g.leader.as_deref() != Some(&*req.member_id) {
-                    return;
-                }
-                let mut assignments: std::collections::BTreeMap<String, Bytes> =
-                    req.assignments.into_iter().collect();
-                for m in g.members.values_mut() {
-                    m.assignment = assignments.remove(&m.id).unwrap_or_default();
-                }
-                g.transition(GroupState::Stable, now);
-                for m in g.members.values_mut() {
-                    if let Some(tx) = m.awaiting_sync.take() {
-                        let resp = SyncResponse {
-                            error: None,
-                            protocol_type: g.protocol_type.clone(),
-                            protocol_name: g.protocol_name.clone(),
-                            assignment: m.assignment.clone(),
-                        };
-                        self.out.syncs.push((tx, resp));
-                    }
-                }
-                tracing::info!(group = %g.id, generation = g.generation, members = g.members.len(), "group stable");
-                let id = g.id.clone();
-                self.store_group(&id);
-            }
-            GroupState::Dead => {}
-        }
-    }
-
-    /// Heartbeat: `None` is success.
-    pub fn heartbeat(
-        &mut self,
-        now: i64,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-    ) -> Option<E> {
-        let Some(g) = self.groups.get_mut(group_id) else {
-            return Some(E::UnknownMemberId);
-        };
-        match g.state {
-            GroupState::Dead => return Some(E::CoordinatorNotAvailable),
-            GroupState::Empty => return Some(E::UnknownMemberId),
-            _ => {}
-        }
-        if let Err(e) = g.validate_member(member_id, instance_id, generation) {
-            return Some(e);
-        }
-        if let Some(m) = g.members.get_mut(member_id) {
-            m.heartbeat(now);
-        }
-        match g.state {
-            GroupState::PreparingRebalance => Some(E::RebalanceInProgress),
-            _ => None,
-        }
-    }
-
-    /// LeaveGroup for a batch of members (v3+; older versions send one).
-    pub fn leave(&mut self, now: i64, group_id: &str, leaving: Vec<Leaving>) -> Vec<Leaving> {
-        let mut out = Vec::with_capacity(leaving.len());
-        for mut l in leaving {
-            l.error = self.leave_one(now, group_id, &l.member_id, l.instance_id.as_deref());
-            out.push(l);
-        }
-        out
-    }
-
-    fn leave_one(
-        &mut self,
-        now: i64,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-    ) -> Option<E> {
-        let Some(g) = self.groups.get_mut(group_id) else {
-            return Some(E::UnknownMemberId);
-        };
-        if g.is(GroupState::Dead) {
-            return Some(E::CoordinatorNotAvailable);
-        }
-        // An admin removing a static member names only its instance id.
-        let member_id = match (member_id.is_empty(), instance_id) {
-            (true, Some(i)) => match g.static_members.get(i) {
-                Some(id) => id.clone(),
-                None => return Some(E::UnknownMemberId),
-            },
-            _ => member_id.to_string(),
-        };
-        if g.pending_members.remove(&member_id).is_some() {
-            let group = g.id.clone();
-            self.maybe_complete_join(&group, now);
-            return None;
-        }
-        if g.is_static_member_fenced(instance_id, &member_id) {
-            return Some(E::FencedInstanceId);
-        }
-        if !g.members.contains_key(&member_id) {
-            return Some(E::UnknownMemberId);
-        }
-        tracing::info!(group = group_id, member = %member_id, "member left");
-        self.remove_member(group_id, &member_id, now);
-        None
-    }
-
     /// Removes a member (left, expired, or missed the sync deadline) and rebalances.
     pub(crate) fn remove_member(&mut self, group_id: &str, member_id: &str, now: i64) {
         let Some(g) = self.groups.get_mut(group_id) else {
@@ -510,7 +132,7 @@ impl Coordinator {
         }
     }
 
-    fn maybe_prepare_rebalance(&mut self, group_id: &str, now: i64) {
+    pub(crate) fn maybe_prepare_rebalance(&mut self, group_id: &str, now: i64) {
         let can = self.groups.get(group_id).is_some_and(|g| {
             matches!(
                 g.state,
@@ -522,7 +144,10 @@ impl Coordinator {
         }
     }
 
-    fn prepare_rebalance(&mut self, group_id: &str, now: i64) {
+    /// Kafka's `prepareRebalance`: waiting syncs learn of the new round; an Empty
+    /// group waits the initial delay, any other starts the join deadline and completes
+    /// at once if nobody needs to rejoin (e.g. the last member just left).
+    pub(crate) fn prepare_rebalance(&mut self, group_id: &str, now: i64) {
         let delay = self.config.initial_rebalance_delay_ms;
         let Some(g) = self.groups.get_mut(group_id) else {
             return;
@@ -555,6 +180,7 @@ impl Coordinator {
         }
         tracing::info!(group = %g.id, generation = g.generation, members = g.members.len(), "preparing rebalance");
         g.transition(GroupState::PreparingRebalance, now);
+        self.maybe_complete_join(group_id, now);
     }
 
     /// Completes the join phase once everyone has rejoined (not during an initial delay).
@@ -625,15 +251,25 @@ impl Coordinator {
             .collect();
         for id in &missing {
             g.members.remove(id);
+            g.pending_sync.remove(id);
             tracing::info!(group = group_id, member = %id, "member did not rejoin in time");
         }
-        if g.leader.as_ref().is_none_or(|l| !g.members.contains_key(l)) {
-            g.leader = g
-                .members
-                .values()
-                .find(|m| m.awaiting_join.is_some())
-                .or_else(|| g.members.values().next())
-                .map(|m| m.id.clone());
+        if g.leader
+            .as_ref()
+            .is_some_and(|l| !g.members.contains_key(l))
+        {
+            g.leader = g.members.keys().next().cloned();
+        }
+        if !g.elect_joined_leader() && !g.members.is_empty() {
+            // Only static members that have not rejoined are left: Kafka postpones the
+            // generation by another rebalance timeout until their sessions decide.
+            g.initial_delay = None;
+            g.join_deadline_ms = Some(now + g.rebalance_timeout_ms());
+            tracing::warn!(
+                group = group_id,
+                "no member rejoined; the join phase waits another rebalance timeout"
+            );
+            return;
         }
         g.initial_delay = None;
         g.join_deadline_ms = None;
@@ -669,9 +305,8 @@ impl Coordinator {
     }
 }
 
-/// The JoinGroup answer for `member_id` in the group's current generation.
 /// Answers a departing member's parked JoinGroup and SyncGroup with `code`.
-fn fail_parked(out: &mut Effects, m: &mut Member, code: E, member_id: &str) {
+pub(crate) fn fail_parked(out: &mut Effects, m: &mut Member, code: E, member_id: &str) {
     if let Some(tx) = m.awaiting_join.take() {
         out.joins.push((tx, JoinResponse::error(code, member_id)));
     }
@@ -680,7 +315,8 @@ fn fail_parked(out: &mut Effects, m: &mut Member, code: E, member_id: &str) {
     }
 }
 
-fn join_result(
+/// The JoinGroup answer for `member_id` in the group's current generation.
+pub(crate) fn join_result(
     g: &ClassicGroup,
     member_id: &str,
     with_members: bool,
@@ -710,7 +346,7 @@ fn join_result(
     }
 }
 
-fn sync_result(g: &ClassicGroup, member_id: &str) -> SyncResponse {
+pub(crate) fn sync_result(g: &ClassicGroup, member_id: &str) -> SyncResponse {
     SyncResponse {
         error: None,
         protocol_type: g.protocol_type.clone(),

@@ -5,17 +5,17 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 use tokio::sync::oneshot::{self, error::TryRecvError, Receiver};
 
-const SESSION: i32 = 10_000;
-const REBALANCE: i32 = 30_000;
+pub(super) const SESSION: i32 = 10_000;
+pub(super) const REBALANCE: i32 = 30_000;
 
-fn machine(initial_delay_ms: i64) -> Coordinator {
+pub(super) fn machine(initial_delay_ms: i64) -> Coordinator {
     Coordinator::new(GroupConfig {
         initial_rebalance_delay_ms: initial_delay_ms,
         ..GroupConfig::default()
     })
 }
 
-fn join_req(member: &str, instance: Option<&str>, protocols: &[&str]) -> JoinRequest {
+pub(super) fn join_req(member: &str, instance: Option<&str>, protocols: &[&str]) -> JoinRequest {
     JoinRequest {
         group_id: "g".into(),
         member_id: member.into(),
@@ -30,17 +30,18 @@ fn join_req(member: &str, instance: Option<&str>, protocols: &[&str]) -> JoinReq
             .map(|p| (p.to_string(), Bytes::from(format!("meta-{p}"))))
             .collect(),
         require_known_member_id: true,
+        supports_skip_assignment: true,
     }
 }
 
-fn join(c: &mut Coordinator, now: i64, req: JoinRequest) -> Receiver<JoinResponse> {
+pub(super) fn join(c: &mut Coordinator, now: i64, req: JoinRequest) -> Receiver<JoinResponse> {
     let (tx, rx) = oneshot::channel();
     c.join(now, req, tx);
     c.take_effects().deliver();
     rx
 }
 
-fn sync(
+pub(super) fn sync(
     c: &mut Coordinator,
     now: i64,
     member: &str,
@@ -63,13 +64,17 @@ fn sync(
     rx
 }
 
-fn tick(c: &mut Coordinator, now: i64) {
+pub(super) fn tick(c: &mut Coordinator, now: i64) {
     c.tick(now);
     c.take_effects().deliver();
 }
 
 /// A dynamic member through the MEMBER_ID_REQUIRED round trip; the join is parked.
-fn join_new(c: &mut Coordinator, now: i64, protocols: &[&str]) -> (String, Receiver<JoinResponse>) {
+pub(super) fn join_new(
+    c: &mut Coordinator,
+    now: i64,
+    protocols: &[&str],
+) -> (String, Receiver<JoinResponse>) {
     let first = join(c, now, join_req("", None, protocols))
         .try_recv()
         .unwrap();
@@ -79,12 +84,12 @@ fn join_new(c: &mut Coordinator, now: i64, protocols: &[&str]) -> (String, Recei
     (id.clone(), join(c, now, join_req(&id, None, protocols)))
 }
 
-fn state(c: &Coordinator) -> GroupState {
+pub(super) fn state(c: &Coordinator) -> GroupState {
     c.group("g").map_or(GroupState::Dead, |g| g.state)
 }
 
 /// Two members through a full join/sync round; returns (leader, follower, generation).
-fn stable_pair(c: &mut Coordinator) -> (String, String, i32) {
+pub(super) fn stable_pair(c: &mut Coordinator) -> (String, String, i32) {
     let (a, mut ra) = join_new(c, 0, &["range"]);
     let (b, mut rb) = join_new(c, 0, &["range"]);
     // Both arrive within the initial delay, so they share the first generation; the
@@ -226,7 +231,7 @@ fn a_new_member_triggers_a_rebalance_that_waits_for_everyone() {
 fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let mut c = machine(100);
     let (leader, follower, gen) = stable_pair(&mut c);
-    assert_eq!(c.leave(10, "g", vec![]).len(), 0);
+    assert_eq!(c.leave(10, "g", vec![]).unwrap().len(), 0);
     let mut rl = join(&mut c, 10, join_req(&leader, None, &["range"]));
     // The follower keeps heartbeating but never rejoins.
     for t in (1000..REBALANCE as i64).step_by(3000) {
@@ -243,22 +248,24 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
 fn leave_group_rebalances_and_the_last_leave_empties_the_group() {
     let mut c = machine(100);
     let (leader, follower, _) = stable_pair(&mut c);
-    let out = c.leave(
-        5,
-        "g",
-        vec![
-            Leaving {
-                member_id: follower.clone(),
-                instance_id: None,
-                error: None,
-            },
-            Leaving {
-                member_id: "nobody".into(),
-                instance_id: None,
-                error: None,
-            },
-        ],
-    );
+    let out = c
+        .leave(
+            5,
+            "g",
+            vec![
+                Leaving {
+                    member_id: follower.clone(),
+                    instance_id: None,
+                    error: None,
+                },
+                Leaving {
+                    member_id: "nobody".into(),
+                    instance_id: None,
+                    error: None,
+                },
+            ],
+        )
+        .unwrap();
     assert_eq!(out[0].error, None);
     assert_eq!(out[1].error, Some(E::UnknownMemberId));
     assert_eq!(state(&c), GroupState::PreparingRebalance);
@@ -270,7 +277,8 @@ fn leave_group_rebalances_and_the_last_leave_empties_the_group() {
             instance_id: None,
             error: None,
         }],
-    );
+    )
+    .unwrap();
     assert_eq!(state(&c), GroupState::Empty);
     let effects = c.take_effects();
     assert!(effects
@@ -365,8 +373,8 @@ fn commits_check_generation_and_member() {
     );
     assert_eq!(
         c.commit(10, commit("", -1))[0].2,
-        Some(E::IllegalGeneration),
-        "a simple commit needs an Empty group"
+        Some(E::UnknownMemberId),
+        "a simple commit needs an Empty group (Kafka: only members commit otherwise)"
     );
     assert_eq!(
         c.heartbeat(10, "g", &leader, None, gen + 1),
@@ -430,7 +438,8 @@ fn only_empty_groups_can_be_deleted() {
                 error: None,
             },
         ],
-    );
+    )
+    .unwrap();
     c.take_effects();
     assert_eq!(c.delete_group("g"), Ok(()));
     assert!(c.list(&[]).is_empty());
@@ -470,7 +479,8 @@ fn offsets_expire_retention_after_the_group_became_empty() {
             instance_id: None,
             error: None,
         }],
-    );
+    )
+    .unwrap();
     let all: Vec<Leaving> = c
         .group("g")
         .unwrap()
@@ -482,7 +492,7 @@ fn offsets_expire_retention_after_the_group_became_empty() {
             error: None,
         })
         .collect();
-    c.leave(left, "g", all);
+    c.leave(left, "g", all).unwrap();
     assert_eq!(state(&c), GroupState::Empty);
     c.take_effects();
     assert_eq!(c.expire_offsets(left + retention - 1), 0);
