@@ -7,6 +7,7 @@
 //! Anything malformed ends this connection with a log line and nothing else.
 
 use crate::broker::Broker;
+use crate::budget::{BudgetPermit, RequestBudget};
 use crate::router::{RequestContext, RequestError};
 use crate::shutdown::Shutdown;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -39,17 +40,24 @@ pub enum ConnectionError {
 
 pub struct Connection {
     broker: Arc<Broker>,
+    budget: Arc<RequestBudget>,
     peer: SocketAddr,
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
 }
 
 impl Connection {
-    pub fn new(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Connection {
+    pub fn new(
+        broker: Arc<Broker>,
+        budget: Arc<RequestBudget>,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Connection {
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
         Connection {
             broker,
+            budget,
             peer,
             reader,
             writer,
@@ -62,7 +70,7 @@ impl Connection {
         let idle = std::time::Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let result = loop {
             let max = self.broker.config.socket_request_max_bytes;
-            let read = tokio::time::timeout(idle, read_frame(&mut self.reader, max));
+            let read = tokio::time::timeout(idle, read_frame(&mut self.reader, max, &self.budget));
             let frame = tokio::select! {
                 f = read => match f {
                     Ok(f) => f,
@@ -70,7 +78,7 @@ impl Connection {
                 },
                 _ = shutdown.recv() => break Ok(()),
             };
-            let frame = match frame {
+            let (frame, permit) = match frame {
                 Ok(Some(f)) => f,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
@@ -84,6 +92,9 @@ impl Connection {
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
+            // The request's bytes count against queued.max.request.bytes until its
+            // response is written, as in Kafka.
+            drop(permit);
         };
         let _ = self.writer.shutdown().await;
         result
@@ -130,13 +141,20 @@ fn frame_response(correlation_id: i32, body: BytesMut) -> Bytes {
     out.freeze()
 }
 
-/// Reads one frame; `None` when the client closed between frames. The buffer grows
-/// with the bytes that actually arrive, so a large claimed size costs nothing until
-/// the client sends it.
+/// The first allocation for a frame body; later ones double, capped at the frame size.
+const INITIAL_FRAME_CAPACITY: usize = 64 * 1024;
+
+/// Reads one frame; `None` when the client closed between frames.
+///
+/// The frame's size is reserved in the broker-wide `budget` before its body is read: when the
+/// budget is short this waits without reading, so TCP holds the client back. Memory follows
+/// the bytes that actually arrive (capacity at most twice what was received, never more than
+/// the frame), so a client that claims a large frame and stalls costs little.
 async fn read_frame(
     reader: &mut OwnedReadHalf,
     max: usize,
-) -> Result<Option<Bytes>, ConnectionError> {
+    budget: &Arc<RequestBudget>,
+) -> Result<Option<(Bytes, BudgetPermit)>, ConnectionError> {
     let size = match reader.read_i32().await {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -153,17 +171,22 @@ async fn read_frame(
         return Err(ConnectionError::FrameTooShort(size));
     }
     let size = size as usize;
-    let mut buf = BytesMut::with_capacity(size.min(64 * 1024));
+    let permit = budget.acquire(size).await;
+    let mut buf: Vec<u8> = Vec::with_capacity(size.min(INITIAL_FRAME_CAPACITY));
     while buf.len() < size {
-        if buf.capacity() == buf.len() {
-            buf.reserve((size - buf.len()).min(1 << 20));
+        if buf.len() == buf.capacity() {
+            // reserve_exact: Vec::reserve would round up past the frame's end.
+            // Not `clamp`: the frame may be smaller than the initial capacity.
+            let doubled = buf.capacity().saturating_mul(2).max(INITIAL_FRAME_CAPACITY);
+            let target = doubled.min(size);
+            buf.reserve_exact(target - buf.len());
         }
         let want = size - buf.len();
-        let mut limited = (&mut *reader).take(want as u64);
-        let n = limited.read_buf(&mut buf).await?;
+        // read_buf fills spare capacity in place: nothing is zeroed first.
+        let n = (&mut *reader).take(want as u64).read_buf(&mut buf).await?;
         if n == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
     }
-    Ok(Some(buf.freeze()))
+    Ok(Some((Bytes::from(buf), permit)))
 }

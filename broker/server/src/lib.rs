@@ -7,8 +7,10 @@
 
 pub mod api;
 pub mod broker;
+pub mod budget;
 pub mod config;
 pub mod connection;
+pub mod connection_quotas;
 pub mod gauges;
 pub mod group;
 pub mod http;
@@ -17,8 +19,10 @@ pub mod maintenance;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod rlimit;
 pub mod router;
 pub mod server;
 pub mod shutdown;
+pub mod throttled_log;
 pub mod topic_config;
 pub mod topics;

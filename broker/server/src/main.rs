@@ -30,6 +30,7 @@ enum LogFormat {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logging(args.log_format);
+    raise_descriptor_limit();
     let cfg = BrokerConfig::load(args.config.as_deref(), std::env::vars(), &args.sets)
         .context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -39,6 +40,25 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(fjord_broker::server::run(cfg, stop_signal()))?;
     Ok(())
+}
+
+/// Before the runtime starts, so every thread and every later descriptor sees the new limit.
+fn raise_descriptor_limit() {
+    match fjord_broker::rlimit::raise_nofile() {
+        Ok(l) if l.soft > l.soft_before => tracing::info!(
+            from = l.soft_before,
+            to = l.soft,
+            hard = l.hard,
+            "raised the open-file limit (RLIMIT_NOFILE)"
+        ),
+        Ok(l) => tracing::info!(
+            soft = l.soft,
+            hard = l.hard,
+            "open-file limit (RLIMIT_NOFILE)"
+        ),
+        // Not fatal: the broker runs with the limit it was given, and says so.
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit (RLIMIT_NOFILE)"),
+    }
 }
 
 fn init_logging(format: LogFormat) {

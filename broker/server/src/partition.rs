@@ -2,6 +2,7 @@
 
 use fjord_storage::Log;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -12,8 +13,25 @@ pub struct Partition {
     pub topic_id: Uuid,
     pub index: i32,
     pub log: Log,
-    /// Fetches waiting for data on this partition (the fetch purgatory, keyed here).
-    waiters: Mutex<Vec<Arc<Notify>>>,
+    /// Fetches waiting for data on this partition (the fetch purgatory, keyed here), by
+    /// registration id. A fetch registers once and stays until its [`Watch`] is dropped.
+    waiters: Mutex<Vec<(u64, Arc<Notify>)>>,
+    next_watch: AtomicU64,
+}
+
+/// A fetch's registration on a partition; removed when dropped (when the fetch completes).
+pub struct Watch {
+    partition: Arc<Partition>,
+    id: u64,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut waiters = self.partition.waiters.lock();
+        if let Some(i) = waiters.iter().position(|(id, _)| *id == self.id) {
+            waiters.swap_remove(i);
+        }
+    }
 }
 
 impl Partition {
@@ -24,6 +42,7 @@ impl Partition {
             index,
             log,
             waiters: Mutex::new(Vec::new()),
+            next_watch: AtomicU64::new(0),
         }
     }
 
@@ -32,19 +51,21 @@ impl Partition {
         self.log.log_end_offset()
     }
 
-    /// Parks a fetch: `waker` is notified at the next append.
-    pub fn watch(&self, waker: &Arc<Notify>) {
-        let mut waiters = self.waiters.lock();
-        // Drop wakers whose fetch already returned (only this list still holds them),
-        // so idle partitions with long-polling consumers do not accumulate them.
-        waiters.retain(|w| Arc::strong_count(w) > 1);
-        waiters.push(waker.clone());
+    /// Parks a fetch: `waker` is notified at every append until the returned [`Watch`] is
+    /// dropped. Notifications coalesce (one stored permit), so a fetch wakes once for any
+    /// number of appends that happened while it was busy.
+    pub fn watch(self: &Arc<Self>, waker: Arc<Notify>) -> Watch {
+        let id = self.next_watch.fetch_add(1, Ordering::Relaxed);
+        self.waiters.lock().push((id, waker));
+        Watch {
+            partition: self.clone(),
+            id,
+        }
     }
 
     /// Wakes every parked fetch; called after each append.
     pub fn wake_waiters(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.lock());
-        for w in waiters {
+        for (_, w) in self.waiters.lock().iter() {
             w.notify_one();
         }
     }
@@ -52,5 +73,32 @@ impl Partition {
     /// Number of fetches parked here (for the purgatory gauge).
     pub fn waiting(&self) -> usize {
         self.waiters.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(dir: &std::path::Path) -> Arc<Partition> {
+        let log = Log::open(dir, fjord_storage::LogConfig::default()).unwrap();
+        Arc::new(Partition::new("t".into(), Uuid::nil(), 0, log))
+    }
+
+    #[test]
+    fn a_watch_stays_registered_across_wakes_and_leaves_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path());
+        let waker = Arc::new(Notify::new());
+        let watch = p.watch(waker.clone());
+        let other = p.watch(Arc::new(Notify::new()));
+        for _ in 0..100 {
+            p.wake_waiters();
+        }
+        assert_eq!(p.waiting(), 2, "waking does not register or unregister");
+        drop(watch);
+        assert_eq!(p.waiting(), 1);
+        drop(other);
+        assert_eq!(p.waiting(), 0, "nothing piles up once fetches complete");
     }
 }

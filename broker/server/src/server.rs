@@ -53,6 +53,11 @@ pub async fn run(
     let advertised = config::advertised(&cfg, bound);
     let (trigger, shutdown) = Shutdown::new();
     let max_connections = cfg.max_connections;
+    let budget = crate::budget::RequestBudget::new(cfg.queued_max_request_bytes);
+    let quotas = crate::connection_quotas::ConnectionQuotas::new(
+        cfg.max_connections_per_ip,
+        cfg.max_connections_per_ip_overrides.clone(),
+    );
 
     // Probes can see the process is alive while logs load; /readyz waits for them.
     tracing::info!(kafka_addr = %bound, metrics_addr = %metrics_bound, "loading logs");
@@ -74,6 +79,8 @@ pub async fn run(
         listener: kafka,
         broker: broker.clone(),
         limit: Arc::new(Semaphore::new(max_connections)),
+        budget,
+        quotas,
     };
     broker.set_ready();
     tracing::info!(

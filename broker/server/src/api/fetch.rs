@@ -1,13 +1,22 @@
 //! Fetch (key 1): whole batches from the log, up to the high watermark, with
 //! long-polling until `min_bytes` arrive or `max_wait_ms` passes.
 //!
+//! The response is capped by the smaller of the request's `max_bytes` and the broker's
+//! `fetch.max.bytes`, and each partition by its `partition_max_bytes`; as in Kafka (KIP-74)
+//! the first batch of the response is returned whole even when larger, so a consumer always
+//! makes progress (a batch is itself bounded by `message.max.bytes` when produced).
+//!
+//! A long-poll registers on its partitions once, wakes once per append (or at its deadline),
+//! and then reads only what was appended since its last read: the bytes it already holds are
+//! kept, not read again.
+//!
 //! Fetch sessions (KIP-227) are declined the way the protocol allows: a request to
 //! open a session gets `session_id = 0`, so clients keep sending full fetches.
 
-use crate::partition::Partition;
+use crate::partition::{Partition, Watch};
 use crate::router::RequestContext;
-use bytes::Bytes;
-use fjord_storage::StorageError;
+use bytes::{Bytes, BytesMut};
+use fjord_storage::{BatchHeader, StorageError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -44,62 +53,34 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResp
         );
         return Some(resp);
     }
-    let partitions: Vec<Vec<Option<Arc<Partition>>>> = req
-        .topics
-        .iter()
-        .map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| ctx.broker.partition(&t.topic.0, p.partition))
-                .collect()
-        })
-        .collect();
+    // Kafka's rule: the response is capped by the request and by the broker, and min_bytes
+    // can never ask for more than that cap.
+    let max_bytes = (req.max_bytes.max(0) as usize).min(ctx.broker.config.fetch_max_bytes);
+    let min_bytes = (req.min_bytes.max(0) as usize).min(max_bytes);
+    let mut fetch = PendingFetch::new(ctx, &req, max_bytes);
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
-    let waker = Arc::new(Notify::new());
-    loop {
-        // Park before reading, so an append between the read and the wait still wakes us.
-        for p in partitions.iter().flatten().flatten() {
-            p.watch(&waker);
-        }
-        let (responses, bytes, failed) = read_all(ctx, &req, &partitions);
-        let done = bytes >= req.min_bytes.max(0) as usize
-            || failed
-            || tokio::time::Instant::now() >= deadline;
-        if done {
-            for (t, topic) in responses.iter().zip(&req.topics) {
-                let n: usize = t
-                    .partitions
-                    .iter()
-                    .map(|p| p.records.as_ref().map_or(0, Bytes::len))
-                    .sum();
-                if n > 0 {
-                    ctx.broker
-                        .metrics
-                        .bytes_out
-                        .with_label_values(&[&*topic.topic.0])
-                        .inc_by(n as u64);
-                }
+
+    fetch.read_new();
+    if !fetch.satisfied(min_bytes) && tokio::time::Instant::now() < deadline {
+        // Register once, then read again: an append between the first read and the
+        // registration is picked up by this read, any later one wakes us.
+        let waker = Arc::new(Notify::new());
+        let _watches = fetch.watch(&waker);
+        fetch.read_new();
+        while !fetch.satisfied(min_bytes) {
+            if tokio::time::timeout_at(deadline, waker.notified())
+                .await
+                .is_err()
+            {
+                // Timed out: one last look answers with whatever is there.
+                fetch.read_new();
+                break;
             }
-            return Some(
-                FetchResponse::default()
-                    .with_session_id(0)
-                    .with_responses(responses),
-            );
-        }
-        if tokio::time::timeout_at(deadline, waker.notified())
-            .await
-            .is_err()
-        {
-            // Timed out: one last read answers with whatever is there.
-            let (responses, _, _) = read_all(ctx, &req, &partitions);
-            return Some(
-                FetchResponse::default()
-                    .with_session_id(0)
-                    .with_responses(responses),
-            );
+            fetch.read_new();
         }
     }
+    Some(fetch.respond(ctx, &req))
 }
 
 /// KIP-227 without sessions: only sessionless full fetches are served.
@@ -114,72 +95,225 @@ fn session_error(req: &FetchRequest) -> Option<ResponseError> {
     }
 }
 
-/// Reads every requested partition once. Returns the responses, total record bytes,
-/// and whether any partition failed (a failure answers at once).
-fn read_all(
-    ctx: &RequestContext,
-    req: &FetchRequest,
-    partitions: &[Vec<Option<Arc<Partition>>>],
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
-    let mut remaining = if ctx.version >= 3 {
-        req.max_bytes.max(0) as usize
-    } else {
-        i32::MAX as usize
-    };
-    let mut total = 0usize;
-    let mut failed = false;
-    let mut out = Vec::with_capacity(req.topics.len());
-    for (topic, parts) in req.topics.iter().zip(partitions) {
-        let mut resps = Vec::with_capacity(topic.partitions.len());
-        for (fp, part) in topic.partitions.iter().zip(parts) {
-            let Some(p) = part else {
-                failed = true;
-                resps.push(error(fp.partition, ResponseError::UnknownTopicOrPartition));
-                continue;
-            };
-            if ctx.version >= 9 && fp.current_leader_epoch > LEADER_EPOCH {
-                failed = true;
-                resps.push(error(fp.partition, ResponseError::UnknownLeaderEpoch));
+/// One requested partition while its fetch is served: what was read so far and where the
+/// next read starts.
+struct Slot {
+    partition: Option<Arc<Partition>>,
+    index: i32,
+    next_offset: i64,
+    max_bytes: usize,
+    chunks: Vec<Bytes>,
+    bytes: usize,
+    error: Option<i16>,
+    /// Read at least once (the response then carries `records`, possibly empty).
+    read: bool,
+    /// The read data could not be walked to find the next offset: no further reads.
+    frozen: bool,
+}
+
+/// The state of one Fetch request across its wake-ups.
+struct PendingFetch {
+    topics: Vec<Vec<Slot>>,
+    /// Record bytes held for the response.
+    total: usize,
+    /// Response bytes still allowed (`min(max_bytes, fetch.max.bytes)` minus `total`).
+    remaining: usize,
+    /// A partition failed: the fetch answers at once.
+    failed: bool,
+}
+
+impl PendingFetch {
+    fn new(ctx: &RequestContext, req: &FetchRequest, max_bytes: usize) -> PendingFetch {
+        let mut failed = false;
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|fp| {
+                        let partition = ctx.broker.partition(&t.topic.0, fp.partition);
+                        let error = if partition.is_none() {
+                            Some(ResponseError::UnknownTopicOrPartition.code())
+                        } else if ctx.version >= 9 && fp.current_leader_epoch > LEADER_EPOCH {
+                            Some(ResponseError::UnknownLeaderEpoch.code())
+                        } else {
+                            None
+                        };
+                        failed |= error.is_some();
+                        Slot {
+                            partition,
+                            index: fp.partition,
+                            next_offset: fp.fetch_offset,
+                            max_bytes: fp.partition_max_bytes.max(0) as usize,
+                            chunks: Vec::new(),
+                            bytes: 0,
+                            error,
+                            read: false,
+                            frozen: false,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        PendingFetch {
+            topics,
+            total: 0,
+            remaining: max_bytes,
+            failed,
+        }
+    }
+
+    fn satisfied(&self, min_bytes: usize) -> bool {
+        self.failed || self.total >= min_bytes
+    }
+
+    /// Registers `waker` once on every distinct partition of the request.
+    fn watch(&self, waker: &Arc<Notify>) -> Vec<Watch> {
+        let mut seen: Vec<&Arc<Partition>> = Vec::new();
+        for p in self
+            .topics
+            .iter()
+            .flatten()
+            .filter_map(|s| s.partition.as_ref())
+        {
+            if !seen.iter().any(|q| Arc::ptr_eq(q, p)) {
+                seen.push(p);
+            }
+        }
+        seen.into_iter().map(|p| p.watch(waker.clone())).collect()
+    }
+
+    /// Reads, for every partition, only what was appended since its last read.
+    fn read_new(&mut self) {
+        let PendingFetch {
+            topics,
+            total,
+            remaining,
+            failed,
+        } = self;
+        for slot in topics.iter_mut().flatten() {
+            if slot.error.is_some() || slot.frozen {
                 continue;
             }
-            let hwm = p.high_watermark();
-            let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
-            let min_one = total == 0;
-            let resp = PartitionData::default()
-                .with_partition_index(fp.partition)
-                .with_high_watermark(hwm)
-                .with_last_stable_offset(hwm)
-                .with_log_start_offset(p.log.log_start_offset());
-            let resp = if limit == 0 && !min_one {
-                resp
-            } else {
-                match p.log.read(fp.fetch_offset, limit, hwm, min_one) {
-                    Ok(r) => {
-                        total += r.records.len();
-                        remaining = remaining.saturating_sub(r.records.len());
-                        resp.with_records(Some(r.records))
-                    }
-                    Err(e @ StorageError::OffsetOutOfRange { .. }) => {
-                        tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "fetch out of range");
-                        failed = true;
-                        resp.with_error_code(ResponseError::OffsetOutOfRange.code())
-                    }
-                    Err(e) => {
-                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "read failed");
-                        failed = true;
-                        resp.with_error_code(e.kafka_error_code())
-                    }
-                }
+            let Some(p) = slot.partition.clone() else {
+                continue;
             };
-            resps.push(resp);
+            let hwm = p.high_watermark();
+            if slot.read && slot.next_offset >= hwm {
+                continue; // nothing new since the last read
+            }
+            let limit = (slot.max_bytes - slot.bytes).min(*remaining);
+            // KIP-74: the first batch of the whole response is returned even if larger.
+            let min_one = *total == 0;
+            if limit == 0 && !min_one {
+                continue;
+            }
+            match p.log.read(slot.next_offset, limit, hwm, min_one) {
+                Ok(r) => {
+                    slot.read = true;
+                    if r.records.is_empty() {
+                        continue;
+                    }
+                    match next_offset_after(&r.records) {
+                        Some(next) => slot.next_offset = next,
+                        None => slot.frozen = true,
+                    }
+                    let n = r.records.len();
+                    slot.bytes += n;
+                    *total += n;
+                    *remaining = remaining.saturating_sub(n);
+                    slot.chunks.push(r.records);
+                }
+                Err(e @ StorageError::OffsetOutOfRange { .. }) => {
+                    tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "fetch out of range");
+                    slot.fail(ResponseError::OffsetOutOfRange.code(), total, failed);
+                }
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "read failed");
+                    slot.fail(e.kafka_error_code(), total, failed);
+                }
+            }
         }
-        out.push(
-            FetchableTopicResponse::default()
-                .with_topic(topic.topic.clone())
-                .with_partitions(resps),
-        );
     }
-    (out, total, failed)
+
+    fn respond(self, ctx: &RequestContext, req: &FetchRequest) -> FetchResponse {
+        let mut responses = Vec::with_capacity(self.topics.len());
+        for (slots, topic) in self.topics.into_iter().zip(&req.topics) {
+            let bytes: usize = slots.iter().map(|s| s.bytes).sum();
+            if bytes > 0 {
+                ctx.broker
+                    .metrics
+                    .bytes_out
+                    .with_label_values(&[&*topic.topic.0])
+                    .inc_by(bytes as u64);
+            }
+            let partitions = slots.into_iter().map(Slot::into_response).collect();
+            responses.push(
+                FetchableTopicResponse::default()
+                    .with_topic(topic.topic.clone())
+                    .with_partitions(partitions),
+            );
+        }
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(responses)
+    }
+}
+
+impl Slot {
+    /// A failed partition answers with its error alone; what it had read is dropped.
+    fn fail(&mut self, code: i16, total: &mut usize, failed: &mut bool) {
+        *failed = true;
+        *total -= self.bytes;
+        self.bytes = 0;
+        self.chunks.clear();
+        self.error = Some(code);
+    }
+
+    fn into_response(self) -> PartitionData {
+        let Some(p) = self.partition else {
+            return error(self.index, ResponseError::UnknownTopicOrPartition);
+        };
+        let hwm = p.high_watermark();
+        let resp = PartitionData::default()
+            .with_partition_index(self.index)
+            .with_high_watermark(hwm)
+            .with_last_stable_offset(hwm)
+            .with_log_start_offset(p.log.log_start_offset());
+        match self.error {
+            Some(code) if code == ResponseError::UnknownLeaderEpoch.code() => {
+                error(self.index, ResponseError::UnknownLeaderEpoch)
+            }
+            Some(code) => resp.with_error_code(code),
+            None if self.read => resp.with_records(Some(concat(self.chunks))),
+            None => resp,
+        }
+    }
+}
+
+/// The offset after the last batch in `records` (whole v2 batches as stored).
+fn next_offset_after(records: &[u8]) -> Option<i64> {
+    let mut at = 0;
+    let mut next = None;
+    while at < records.len() {
+        let h = BatchHeader::parse(&records[at..]).ok()?;
+        next = Some(h.last_offset() + 1);
+        at += h.size();
+    }
+    next
+}
+
+/// One chunk is handed over as is; several (one per wake-up) are joined once, at the end.
+fn concat(chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() <= 1 {
+        return chunks.into_iter().next().unwrap_or_default();
+    }
+    let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for c in &chunks {
+        out.extend_from_slice(c);
+    }
+    out.freeze()
 }
 
 fn error(partition: i32, code: ResponseError) -> PartitionData {

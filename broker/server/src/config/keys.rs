@@ -68,6 +68,15 @@ fn segment_bytes(v: &str) -> Result<(), String> {
 fn request_max(v: &str) -> Result<(), String> {
     int_in(v, 1024, i32::MAX as i64)
 }
+fn queued_bytes(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "-1" => Ok(()),
+        _ => int_in(v, 1, i64::MAX).map_err(|_| "must be -1 (unbounded) or positive".into()),
+    }
+}
+fn ip_overrides(v: &str) -> Result<(), String> {
+    crate::connection_quotas::parse_overrides(v).map(|_| ())
+}
 
 /// Every key the broker accepts. Unknown keys are refused at start-up.
 pub const KEYS: &[ConfigKey] = &[
@@ -169,6 +178,22 @@ pub const KEYS: &[ConfigKey] = &[
         "Largest request frame; a larger one closes the connection.",
     ),
     key(
+        "queued.max.request.bytes",
+        // Kafka's default is -1 (unbounded). Bounded here so that stalled or slow clients
+        // cannot make the broker hold more request memory than this: 256 MiB admits two
+        // requests of the largest size (socket.request.max.bytes, 100 MiB) at once while small
+        // ones keep flowing, and is an eighth of a 2 GiB broker.
+        "268435456",
+        queued_bytes,
+        "Request bytes read and not yet answered, over all connections; a connection whose next frame does not fit stops reading until some is released. -1: unbounded.",
+    ),
+    key(
+        "fetch.max.bytes",
+        "57671680",
+        |v| int_in(v, 1024, i32::MAX as i64),
+        "Largest Fetch response the broker builds (the first batch is returned whole even if larger).",
+    ),
+    key(
         "log.flush.interval.messages",
         "9223372036854775807",
         positive,
@@ -197,6 +222,18 @@ pub const KEYS: &[ConfigKey] = &[
         "2147483647",
         int32_positive,
         "Connections served at once.",
+    ),
+    key(
+        "max.connections.per.ip",
+        "2147483647",
+        |v| int_in(v, 0, i32::MAX as i64),
+        "Connections allowed from one IP address; more are closed at accept.",
+    ),
+    key(
+        "max.connections.per.ip.overrides",
+        "",
+        ip_overrides,
+        "Per-IP exceptions to max.connections.per.ip, as ip:count,ip:count.",
     ),
     key(
         "metrics.port",

@@ -125,12 +125,21 @@ pub struct BrokerConfig {
     pub message_max_bytes: u64,
     /// `socket.request.max.bytes`: larger request frames close the connection.
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: request bytes held at once over all connections (`None`:
+    /// unbounded, Kafka's -1).
+    pub queued_max_request_bytes: Option<usize>,
+    /// `fetch.max.bytes`: the largest Fetch response built (the first batch excepted).
+    pub fetch_max_bytes: usize,
     /// `log.flush.interval.messages`: fsync after this many messages (default: never forced).
     pub flush_interval_messages: u64,
     /// `log.flush.interval.ms`: fsync when the oldest unflushed message is this old.
     pub flush_interval_ms: u64,
     /// `max.connections`: connections accepted at once; more wait in the backlog.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: connections from one address; more are closed at accept.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`: per-address exceptions to `max.connections.per.ip`.
+    pub max_connections_per_ip_overrides: BTreeMap<std::net::IpAddr, usize>,
     /// `producer.id.expiration.ms`: idempotent producer state is forgotten after this idle time.
     pub producer_id_expiration_ms: i64,
     /// `connections.max.idle.ms`: close connections idle this long; a request frame must
@@ -220,9 +229,16 @@ impl BrokerConfig {
             index_interval_bytes: num("log.index.interval.bytes") as u64,
             message_max_bytes: num("message.max.bytes") as u64,
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
+            queued_max_request_bytes: usize::try_from(num("queued.max.request.bytes")).ok(),
+            fetch_max_bytes: num("fetch.max.bytes") as usize,
             flush_interval_messages: num("log.flush.interval.messages") as u64,
             flush_interval_ms: num("log.flush.interval.ms") as u64,
             max_connections: num("max.connections") as usize,
+            max_connections_per_ip: num("max.connections.per.ip") as usize,
+            max_connections_per_ip_overrides: crate::connection_quotas::parse_overrides(get(
+                "max.connections.per.ip.overrides",
+            ))
+            .unwrap_or_default(),
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             producer_id_expiration_ms: num("producer.id.expiration.ms"),
             metrics_port: num("metrics.port") as u16,
