@@ -38,12 +38,14 @@ mod retention;
 mod segment;
 #[cfg(test)]
 mod testutil;
+pub mod validate;
 
 pub use batch::{BatchHeader, HEADER_LEN};
 pub use compaction::CompactionStats;
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use log::Log;
+pub use validate::{decompressed_limit, RecordReader, RecordView};
 
 use bytes::Bytes;
 
