@@ -23,7 +23,7 @@ const ATTRIBUTES_AT: usize = 21;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(crate) const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 1 << 3;
 const TRANSACTIONAL_BIT: i16 = 1 << 4;
 const CONTROL_BIT: i16 = 1 << 5;
@@ -179,6 +179,24 @@ pub fn check_produced(header: &BatchHeader, max_message_bytes: u64) -> Result<()
 pub fn stamp_offsets(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
     batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Writes the batch's `maxTimestamp` and recomputes the CRC (the validator's correction of a
+/// producer's header, as Kafka's `setMaxTimestamp` for `CreateTime`).
+pub(crate) fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    recompute_crc(batch);
+}
+
+/// Writes the attributes field; the caller recomputes the CRC.
+pub(crate) fn set_attributes(batch: &mut [u8], attributes: i16) {
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+}
+
+/// Recomputes the CRC-32C over `attributes..end` after a change inside it.
+pub(crate) fn recompute_crc(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Marks a batch as `LogAppendTime` with `maxTimestamp = now_ms` and recomputes the CRC, as

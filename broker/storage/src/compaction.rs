@@ -15,7 +15,7 @@ use std::fs;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 
 use crate::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use crate::error::StorageError;
@@ -23,6 +23,8 @@ use crate::log::Log;
 use crate::records::split_records;
 use crate::recovery::rebuild_segment;
 use crate::segment::{SealedSegment, SegmentFiles};
+use crate::validate::codec::decompress_all;
+use crate::validate::decompressed_limit;
 
 /// What one compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +47,14 @@ impl Log {
         }
         let _pass = self.compaction.lock();
         let sealed: Vec<SealedSegment> = self.writer.lock().sealed.values().cloned().collect();
+        let limit = decompressed_limit(self.config().max_message_bytes);
         let mut latest = KeyMap::new();
         for segment in &sealed {
             for_each_batch(segment.files(), |header, batch| {
-                for r in records_of(header, batch)?.iter() {
+                let Some(records) = records_or_skip(segment.files(), header, batch, limit) else {
+                    return Ok(());
+                };
+                for r in records.iter() {
                     if let Some(key) = r.key {
                         latest.insert(key.to_vec(), header.base_offset + i64::from(r.offset_delta));
                     }
@@ -58,7 +64,7 @@ impl Log {
         }
         let mut stats = CompactionStats::default();
         for segment in &sealed {
-            let (cleaned, removed) = clean_segment(segment.files(), &latest)?;
+            let (cleaned, removed) = clean_segment(segment.files(), &latest, limit)?;
             if removed == 0 {
                 continue;
             }
@@ -132,19 +138,38 @@ fn decode_error(header: &BatchHeader, reason: impl ToString) -> StorageError {
     }
 }
 
-/// The uncompressed records section of a batch.
-fn records_section(header: &BatchHeader, batch: Bytes) -> Result<Bytes, StorageError> {
-    let mut body = batch.slice(HEADER_LEN..);
-    let take = |b: &mut Bytes| Ok(std::mem::take(b));
-    let out = match header.compression() {
-        0 => Ok(body),
-        1 => Gzip::decompress(&mut body, take),
-        2 => Snappy::decompress(&mut body, take),
-        3 => Lz4::decompress(&mut body, take),
-        4 => Zstd::decompress(&mut body, take),
-        other => return Err(decode_error(header, format!("unknown compression {other}"))),
-    };
-    out.map_err(|e| decode_error(header, e))
+/// The uncompressed records section of a batch, decompressed with a bound (`limit` bytes).
+fn records_section(header: &BatchHeader, batch: Bytes, limit: u64) -> Result<Bytes, StorageError> {
+    if header.compression() == 0 {
+        return Ok(batch.slice(HEADER_LEN..));
+    }
+    let section = batch.get(HEADER_LEN..).unwrap_or_default();
+    decompress_all(header.compression(), section, limit)
+        .map(Bytes::from)
+        .map_err(|e| decode_error(header, e))
+}
+
+/// The records of a batch, or `None` (with a log line naming the file and offset) for a batch
+/// that does not decode: it is kept as it is and its keys take no part in compaction, rather
+/// than one bad batch stopping every pass.
+fn records_or_skip(
+    files: &SegmentFiles,
+    header: &BatchHeader,
+    batch: Bytes,
+    limit: u64,
+) -> Option<Records> {
+    match records_of(header, batch, limit) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(
+                file = %files.log_path().display(),
+                offset = header.base_offset,
+                error = %e,
+                "compaction skips an undecodable batch"
+            );
+            None
+        }
+    }
 }
 
 /// Section and the records inside it (borrowing the section).
@@ -159,14 +184,14 @@ impl Records {
     }
 }
 
-fn records_of(header: &BatchHeader, batch: Bytes) -> Result<Records, StorageError> {
+fn records_of(header: &BatchHeader, batch: Bytes, limit: u64) -> Result<Records, StorageError> {
     if header.is_control() {
         return Ok(Records {
             section: Bytes::new(),
             count: 0,
         });
     }
-    let section = records_section(header, batch)?;
+    let section = records_section(header, batch, limit)?;
     let count = usize::try_from(header.record_count).unwrap_or(0);
     if split_records(&section, count).is_none() {
         return Err(decode_error(
@@ -199,11 +224,18 @@ fn compress(header: &BatchHeader, raw: &[u8]) -> Result<Vec<u8>, StorageError> {
 }
 
 /// The segment's bytes with superseded records removed, and how many were removed.
-fn clean_segment(files: &SegmentFiles, latest: &KeyMap) -> Result<(Vec<u8>, u64), StorageError> {
+fn clean_segment(
+    files: &SegmentFiles,
+    latest: &KeyMap,
+    limit: u64,
+) -> Result<(Vec<u8>, u64), StorageError> {
     let mut out = Vec::with_capacity(files.len() as usize);
     let mut removed = 0u64;
     for_each_batch(files, |header, batch| {
-        let records = records_of(header, batch.clone())?;
+        let Some(records) = records_or_skip(files, header, batch.clone(), limit) else {
+            out.extend_from_slice(&batch);
+            return Ok(());
+        };
         let all = records.iter();
         let kept: Vec<&[u8]> = all
             .iter()

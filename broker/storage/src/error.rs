@@ -36,6 +36,51 @@ pub enum BatchError {
     /// Control batches are written by the broker, never by producers.
     #[error("control batches cannot be produced")]
     Control,
+    /// An idempotent producer's batch without a base sequence.
+    #[error("invalid base sequence {0} for a batch with a producer id")]
+    InvalidSequence(i32),
+    /// The compression codec id is not one Kafka defines.
+    #[error("unknown compression codec {0}")]
+    UnknownCompression(i16),
+    /// The compressed records cannot be decompressed.
+    #[error("cannot decompress records: {0}")]
+    Compression(String),
+    /// The records decompress to more than the limit (`validate::decompressed_limit`).
+    #[error("records decompress to more than {limit} bytes")]
+    DecompressedTooLarge { limit: u64 },
+    /// A record does not decode, or the records do not match the header.
+    #[error("invalid record {index}: {reason}")]
+    InvalidRecord { index: usize, reason: String },
+    /// A record of a compacted topic has no key.
+    #[error("record {index}: a compacted topic cannot accept a record without a key")]
+    NoKey { index: usize },
+    /// A record's timestamp is outside what the topic accepts.
+    #[error("record {index}: {reason}")]
+    InvalidTimestamp { index: usize, reason: String },
+}
+
+impl BatchError {
+    /// The Kafka protocol error code for a batch refused for this reason.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            BatchError::Truncated { .. }
+            | BatchError::InvalidLength(_)
+            | BatchError::CrcMismatch { .. }
+            | BatchError::UnknownCompression(_)
+            | BatchError::Compression(_) => 2, // CORRUPT_MESSAGE
+            // A producer splits a batch refused as too large and retries.
+            BatchError::TooLarge { .. } | BatchError::DecompressedTooLarge { .. } => 10, // MESSAGE_TOO_LARGE
+            BatchError::InvalidTimestamp { .. } => 32, // INVALID_TIMESTAMP
+            BatchError::UnsupportedMagic(_) => 43,     // UNSUPPORTED_FOR_MESSAGE_FORMAT
+            BatchError::NoRecords
+            | BatchError::CountMismatch { .. }
+            | BatchError::Transactional
+            | BatchError::Control
+            | BatchError::InvalidSequence(_)
+            | BatchError::InvalidRecord { .. }
+            | BatchError::NoKey { .. } => 87, // INVALID_RECORD
+        }
+    }
 }
 
 /// Every failure of the storage layer. Callers match on the variant; the broker maps them to
@@ -105,17 +150,7 @@ impl StorageError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             StorageError::OffsetOutOfRange { .. } => 1,
-            StorageError::InvalidBatch { kind, .. } => match kind {
-                BatchError::Truncated { .. }
-                | BatchError::InvalidLength(_)
-                | BatchError::CrcMismatch { .. } => 2, // CORRUPT_MESSAGE
-                BatchError::TooLarge { .. } => 10, // MESSAGE_TOO_LARGE
-                BatchError::UnsupportedMagic(_) => 43, // UNSUPPORTED_FOR_MESSAGE_FORMAT
-                BatchError::NoRecords
-                | BatchError::CountMismatch { .. }
-                | BatchError::Transactional
-                | BatchError::Control => 87, // INVALID_RECORD
-            },
+            StorageError::InvalidBatch { kind, .. } => kind.kafka_error_code(),
             StorageError::RecordListTooLarge { .. } => 18,
             StorageError::OutOfOrderSequence { .. } => 45,
             StorageError::InvalidProducerEpoch { .. } => 47,

@@ -39,6 +39,7 @@ mod retention;
 mod segment;
 #[cfg(test)]
 mod testutil;
+pub mod validate;
 
 pub use batch::{BatchHeader, HEADER_LEN};
 pub use compaction::CompactionStats;
@@ -46,6 +47,7 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use file_cache::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};
 pub use log::{Log, ScrubProgress};
+pub use validate::{decompressed_limit, RecordReader, RecordView};
 
 use bytes::Bytes;
 

@@ -1,35 +1,39 @@
 //! Looking inside one stored batch: per-record offsets and timestamps, for the exact timestamp
-//! lookups of ListOffsets. Off the hot path; decompresses with kafka-protocol's decoder.
-
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
+//! lookups of ListOffsets, and the record split used by compaction. Off the hot path; decodes
+//! with the bounded, streaming reader of `validate::reader`, one record at a time.
 
 use crate::batch::BatchHeader;
 use crate::error::StorageError;
+use crate::validate::{decompressed_limit, RecordReader};
 
-/// (offset, timestamp) of every record of `batch`, in order. For `LogAppendTime` batches every
-/// record carries the batch's `maxTimestamp`, as consumers see it.
-pub(crate) fn record_timestamps(
+/// The first (offset, timestamp) of `batch`'s records, in order, accepted by `accept`. For
+/// `LogAppendTime` batches every record carries the batch's `maxTimestamp`, as consumers see
+/// it. Decompression stops at [`decompressed_limit`] of `max_message_bytes`; memory holds one
+/// record at a time.
+pub(crate) fn find_record(
     header: &BatchHeader,
-    batch: Bytes,
-) -> Result<Vec<(i64, i64)>, StorageError> {
-    let mut buf = batch;
-    let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| StorageError::Decode {
+    batch: &[u8],
+    max_message_bytes: u64,
+    mut accept: impl FnMut(i64, i64) -> bool,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    let decode = |e: crate::error::BatchError| StorageError::Decode {
         offset: header.base_offset,
         reason: e.to_string(),
-    })?;
-    Ok(set
-        .records
-        .iter()
-        .map(|r| {
-            let ts = if header.is_log_append_time() {
-                header.max_timestamp
-            } else {
-                r.timestamp
-            };
-            (r.offset, ts)
-        })
-        .collect())
+    };
+    let mut reader =
+        RecordReader::new(header, batch, decompressed_limit(max_message_bytes)).map_err(decode)?;
+    while let Some(r) = reader.next_record().map_err(decode)? {
+        let offset = header.base_offset + i64::from(r.offset_delta);
+        let ts = if header.is_log_append_time() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.saturating_add(r.timestamp_delta)
+        };
+        if accept(offset, ts) {
+            return Ok(Some((offset, ts)));
+        }
+    }
+    Ok(None)
 }
 
 /// One record of an uncompressed records section, located but not decoded.
@@ -58,7 +62,8 @@ fn varint(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<i64> {
 /// Splits a (decompressed) records section into its `count` records, reading only each
 /// record's length, offset delta and key. `None` if the bytes do not hold that many records.
 pub(crate) fn split_records(section: &[u8], count: usize) -> Option<Vec<RawRecord<'_>>> {
-    let mut out = Vec::with_capacity(count.min(section.len()));
+    // Capacity from the bytes present (a record takes at least 7), never from `count` alone.
+    let mut out = Vec::with_capacity(count.min(section.len() / 7));
     let mut pos = 0;
     for _ in 0..count {
         let start = pos;

@@ -20,7 +20,10 @@ struct Candidate {
 
 fn candidate(files: &SegmentFiles) -> Candidate {
     let max = files.max_timestamp().timestamp;
-    let largest_timestamp = if max >= 0 {
+    // Kafka falls back to the file's mtime when no record has a timestamp (-1). 0 is treated the
+    // same: before produce recomputed `maxTimestamp` from the records, batches from librdkafka
+    // without timestamps were stored with 0 there, and those segments must not look 55 years old.
+    let largest_timestamp = if max > 0 {
         max
     } else {
         std::fs::metadata(files.log_path())

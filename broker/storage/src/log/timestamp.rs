@@ -2,7 +2,7 @@
 
 use super::Log;
 use crate::error::StorageError;
-use crate::records::record_timestamps;
+use crate::records::find_record;
 use crate::segment::SegmentFiles;
 use crate::TimestampOffset;
 
@@ -27,6 +27,7 @@ impl Log {
             _ => {}
         }
         let log_start = self.log_start_offset();
+        let max_message_bytes = self.config().max_message_bytes;
         let segments: Vec<_> = self.segments.read().values().cloned().collect();
         for segment in segments {
             if segment.next_offset() <= log_start || segment.max_timestamp().timestamp < ts {
@@ -37,7 +38,7 @@ impl Log {
                 .time
                 .lookup_before(ts)
                 .map_or(log_start, |(_, offset)| (offset + 1).max(log_start));
-            if let Some(found) = search_segment(&segment, from, ts)? {
+            if let Some(found) = search_segment(&segment, from, ts, max_message_bytes)? {
                 return Ok(Some(found));
             }
         }
@@ -57,15 +58,16 @@ impl Log {
             }
         }
         let (shallow, segment) = best?;
+        let max_message_bytes = self.config().max_message_bytes;
         let exact = || -> Result<Option<TimestampOffset>, StorageError> {
             let Some((position, header)) = segment.find_batch(shallow.offset)? else {
                 return Ok(None);
             };
             let batch = segment.read_bytes(position, header.size())?;
-            Ok(record_timestamps(&header, batch)?
-                .into_iter()
-                .find(|(_, t)| *t == shallow.timestamp)
-                .map(|(offset, timestamp)| TimestampOffset { timestamp, offset }))
+            Ok(find_record(&header, &batch, max_message_bytes, |_, t| {
+                t == shallow.timestamp
+            })?
+            .map(|(offset, timestamp)| TimestampOffset { timestamp, offset }))
         };
         Some(exact().ok().flatten().unwrap_or(shallow))
     }
@@ -76,6 +78,7 @@ fn search_segment(
     segment: &SegmentFiles,
     from: i64,
     ts: i64,
+    max_message_bytes: u64,
 ) -> Result<Option<TimestampOffset>, StorageError> {
     let Some((mut position, _)) = segment.find_batch(from)? else {
         return Ok(None);
@@ -85,11 +88,21 @@ fn search_segment(
         segment.find_batch_from(position, limit, |h| h.max_timestamp >= ts)?
     {
         let batch = segment.read_bytes(at, header.size())?;
-        let hit = record_timestamps(&header, batch)?
-            .into_iter()
-            .find(|(offset, t)| *offset >= from && *t >= ts);
-        if let Some((offset, timestamp)) = hit {
-            return Ok(Some(TimestampOffset { timestamp, offset }));
+        match find_record(&header, &batch, max_message_bytes, |o, t| {
+            o >= from && t >= ts
+        }) {
+            Ok(Some((offset, timestamp))) => {
+                return Ok(Some(TimestampOffset { timestamp, offset }))
+            }
+            Ok(None) => {}
+            // A batch written before validation existed (or damaged since): skip it rather
+            // than fail every lookup past it.
+            Err(e) => tracing::warn!(
+                file = %segment.log_path().display(),
+                offset = header.base_offset,
+                error = %e,
+                "skipping an undecodable batch in a timestamp lookup"
+            ),
         }
         position = at + header.size() as u64;
     }

@@ -210,3 +210,22 @@ fn truncation_below_the_log_start_restarts_the_log_there() {
     assert_eq!(log.segment_count(), 1);
     assert_eq!(log.append(&batch(0), 0, 0).unwrap().base_offset, 4);
 }
+
+#[test]
+fn segments_whose_batches_carry_no_timestamp_or_zero_age_by_file_time() {
+    // -1 is "no timestamp"; 0 is what librdkafka's headers held for such records before
+    // produce recomputed maxTimestamp. Either way the file's mtime (now) decides, as in Kafka.
+    let dir = tempfile::tempdir().unwrap();
+    let base = LogConfig {
+        retention_ms: 60_000,
+        ..config(0)
+    };
+    let (log, _) = log_with_segments(dir.path(), base, [0, -1, 0]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(log.apply_retention(now).unwrap(), 0);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.log_start_offset(), 0);
+}
