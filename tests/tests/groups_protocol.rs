@@ -232,7 +232,7 @@ fn the_last_leave_group_empties_the_group_at_once_and_delete_groups_succeeds() {
     let state = listed
         .groups
         .iter()
-        .find(|g| g.group_id.0.as_str() == group)
+        .find(|g| &*g.group_id.0 == group)
         .map(|g| g.group_state.to_string());
     assert_eq!(state.as_deref(), Some("Empty"), "{listed:?}");
     let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(group))]);

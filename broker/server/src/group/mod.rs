@@ -465,4 +465,41 @@ mod persistence_tests {
             .unwrap_or_default();
         assert!(fetched.iter().all(|f| f.offset == -1), "{fetched:?}");
     }
+
+    #[test]
+    fn groups_live_in_the_shard_of_their_offsets_partition() {
+        let coordinator = GroupCoordinator::new(&crate::config::BrokerConfig::default());
+        let (a, b) = ("alpha", "beta");
+        assert_ne!(coordinator.partition_for(a), coordinator.partition_for(b));
+        for g in [a, b] {
+            let commit = CommitRequest {
+                group_id: g.into(),
+                generation: -1,
+                offsets: vec![("t".into(), 0, 1, -1, None)],
+                ..CommitRequest::default()
+            };
+            // Not written (no partitions), but the offsets-only group now exists.
+            let _ = coordinator.run(g, |c, now| c.commit(now, commit));
+        }
+        for g in [a, b] {
+            let shard = coordinator
+                .shard(coordinator.partition_for(g))
+                .machine
+                .lock();
+            assert!(shard.group(g).is_some(), "{g} in its own shard");
+        }
+        let other = coordinator
+            .shard(coordinator.partition_for(a))
+            .machine
+            .lock();
+        assert!(other.group(b).is_none(), "beta is not in alpha's shard");
+        drop(other);
+        let mut listed: Vec<String> = coordinator
+            .list(&[])
+            .into_iter()
+            .map(|l| l.group_id)
+            .collect();
+        listed.sort();
+        assert_eq!(listed, vec![a.to_string(), b.to_string()]);
+    }
 }
