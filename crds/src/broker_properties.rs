@@ -23,6 +23,7 @@ pub const KNOWN: &[&str] = &[
     "log.retention.check.interval.ms",
     "log.index.interval.bytes",
     "message.max.bytes",
+    "compression.type",
     "socket.request.max.bytes",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
