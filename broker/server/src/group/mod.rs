@@ -140,13 +140,30 @@ impl GroupCoordinator {
                 }
             }
         }
-        let mut parts = self.partitions.write();
         for i in 0..self.num_partitions {
             if let Some(p) = broker.partition(OFFSETS_TOPIC, i) {
-                parts.insert(i, p);
+                self.partition_online(p);
             }
         }
         Ok(())
+    }
+
+    /// Takes over a `__consumer_offsets` partition that came online after start-up (its
+    /// log could not be opened then): replays it, then writes to it. Idempotent.
+    pub fn partition_online(&self, p: Arc<Partition>) {
+        let mut machine = self.machine.lock();
+        if self.stopped.load(Ordering::Acquire) || self.partitions.read().contains_key(&p.index) {
+            return;
+        }
+        let records = load_partition(&mut machine, &p, now_ms());
+        if records > 0 {
+            tracing::info!(
+                partition = p.index,
+                records,
+                "{OFFSETS_TOPIC} partition loaded"
+            );
+        }
+        self.partitions.write().insert(p.index, p);
     }
 
     /// Runs one input through the state machine, persists what it asks for, then
