@@ -23,6 +23,7 @@ pub const KNOWN: &[&str] = &[
     "log.retention.check.interval.ms",
     "log.index.interval.bytes",
     "message.max.bytes",
+    "compression.type",
     "socket.request.max.bytes",
     "queued.max.request.bytes",
     "fetch.max.bytes",

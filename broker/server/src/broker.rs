@@ -1,7 +1,7 @@
 //! The broker's shared state: configuration, metadata, partitions, metrics.
 
 use crate::config::{BrokerConfig, Listener};
-use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore};
+use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::topic_config;
@@ -40,6 +40,11 @@ pub struct Broker {
     pub advertised: Listener,
     pub metadata: MetadataStore,
     partitions: RwLock<PartitionMap>,
+    /// Partitions this broker should host that could not be opened, with the error.
+    offline: RwLock<BTreeMap<(Arc<str>, i32), String>>,
+    /// Serialises topic creation, growth and the offline retries: each opens logs
+    /// before committing, and they must not open the same directory twice.
+    pub(crate) topic_changes: Mutex<()>,
     pub metrics: Metrics,
     /// The route table; ApiVersions answers from it.
     pub router: crate::router::Router,
@@ -60,7 +65,8 @@ struct ProducerIdBlock {
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Broker {
-    /// Opens the metadata log and every partition log under `log.dirs`.
+    /// Opens the metadata log and every partition log under `log.dirs`. A partition that
+    /// cannot be opened is reported offline and retried later; it does not stop the start.
     pub fn open(config: BrokerConfig, advertised: Listener) -> Result<Broker, StartError> {
         let dir = config.log_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|error| StartError::DataDir {
@@ -68,77 +74,189 @@ impl Broker {
             error,
         })?;
         let metadata = MetadataStore::open(&dir)?;
-        if metadata.image().cluster_id.is_none() {
-            let cluster_id = new_cluster_id();
-            let _ = metadata.commit(|_| {
-                Ok::<_, ()>(vec![MetadataRecord::ClusterFormatted {
-                    cluster_id: cluster_id.clone(),
-                }])
-            });
-            tracing::info!(%cluster_id, dir = %dir.display(), "formatted a new cluster");
-        }
+        let cluster_id = crate::metadata::format::check_or_format(&dir, config.node_id, &metadata)?;
+        tracing::info!(%cluster_id, node_id = config.node_id, dir = %dir.display(), "data directory identity checked");
         let groups = crate::group::GroupCoordinator::new(&config);
         let broker = Broker {
             config,
             advertised,
             metadata,
             partitions: RwLock::new(HashMap::new()),
+            offline: RwLock::new(BTreeMap::new()),
+            topic_changes: Mutex::new(()),
             metrics: Metrics::new(),
             router: crate::router::Router::new(),
             producer_ids: Mutex::new(ProducerIdBlock::default()),
             ready: AtomicBool::new(false),
             groups,
         };
-        broker.open_all_logs()?;
+        broker.open_all_logs();
         broker.groups.start(&broker);
-        broker.remove_orphan_dirs();
+        broker.mark_stray_dirs();
         Ok(broker)
     }
 
-    fn open_all_logs(&self) -> Result<(), StartError> {
+    fn open_all_logs(&self) {
         let image = self.metadata.image();
         let started = std::time::Instant::now();
-        let mut count = 0;
+        let (mut count, mut offline) = (0, 0);
         for topic in image.topics.values() {
             for p in 0..topic.partition_count() {
-                self.open_partition(topic, p)?;
-                count += 1;
+                if !self.hosts(topic, p) {
+                    continue;
+                }
+                match self.open_log(topic, p) {
+                    Ok(partition) => {
+                        self.register(partition);
+                        count += 1;
+                    }
+                    Err(e) => {
+                        self.set_offline(&topic.name, p, &e);
+                        offline += 1;
+                    }
+                }
             }
         }
         tracing::info!(
             partitions = count,
+            offline,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "logs loaded"
         );
-        Ok(())
     }
 
-    /// Opens (creating if needed) one partition's log and registers it.
-    pub fn open_partition(
-        &self,
-        topic: &crate::metadata::TopicImage,
-        index: i32,
-    ) -> Result<Arc<Partition>, StartError> {
+    /// Whether this node holds a replica of `topic`'s partition `p`.
+    pub(crate) fn hosts(&self, topic: &TopicImage, p: i32) -> bool {
+        topic
+            .replicas
+            .get(p as usize)
+            .is_some_and(|r| r.contains(&self.config.node_id))
+    }
+
+    /// Opens (creating if needed) one partition's log, without registering it.
+    pub fn open_log(&self, topic: &TopicImage, index: i32) -> Result<Arc<Partition>, StartError> {
         let dir = self.partition_dir(&topic.name, index);
-        let err = |error| StartError::Log {
-            topic: topic.name.to_string(),
-            partition: index,
-            error,
-        };
         std::fs::create_dir_all(&dir).map_err(|error| StartError::DataDir {
             path: dir.clone(),
             error,
         })?;
         let log =
             fjord_storage::Log::open(&dir, topic_config::log_config(&self.config, &topic.configs))
-                .map_err(err)?;
-        let p = Arc::new(Partition::new(topic.name.clone(), topic.id, index, log));
+                .map_err(|error| StartError::Log {
+                    topic: topic.name.to_string(),
+                    partition: index,
+                    error,
+                })?;
+        Ok(Arc::new(Partition::new(
+            topic.name.clone(),
+            topic.id,
+            index,
+            log,
+        )))
+    }
+
+    /// Makes an opened partition visible to requests (and takes it off the offline list).
+    pub fn register(&self, p: Arc<Partition>) {
+        self.offline.write().remove(&(p.topic.clone(), p.index));
         self.partitions
             .write()
-            .entry(topic.name.clone())
+            .entry(p.topic.clone())
             .or_default()
-            .insert(index, p.clone());
-        Ok(p)
+            .insert(p.index, p);
+    }
+
+    fn set_offline(&self, topic: &Arc<str>, index: i32, error: &StartError) {
+        tracing::error!(topic = %topic, partition = index, %error, "partition is offline: its log cannot be opened; retrying periodically");
+        self.offline
+            .write()
+            .insert((topic.clone(), index), error.to_string());
+    }
+
+    /// Partitions this broker should host whose log is not open, with the reason.
+    pub fn offline_partitions(&self) -> Vec<(Arc<str>, i32, String)> {
+        self.offline
+            .read()
+            .iter()
+            .map(|((t, p), why)| (t.clone(), *p, why.clone()))
+            .collect()
+    }
+
+    /// Whether `topic`'s partition `index` should be here but could not be opened.
+    pub fn is_offline(&self, topic: &str, index: i32) -> bool {
+        let image = self.image();
+        let Some(t) = image.topic(topic) else {
+            return false;
+        };
+        self.hosts(t, index) && self.partition(topic, index).is_none()
+    }
+
+    /// Partitions of the image that this broker should host but has not open: the
+    /// offline-partitions gauge.
+    pub fn offline_partition_count(&self) -> usize {
+        let image = self.image();
+        let parts = self.partitions.read();
+        image
+            .topics
+            .values()
+            .map(|t| {
+                (0..t.partition_count())
+                    .filter(|&p| self.hosts(t, p))
+                    .filter(|p| !parts.get(&*t.name).is_some_and(|m| m.contains_key(p)))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Partitions whose ISR in the image is smaller than their replica set.
+    pub fn under_replicated_partition_count(&self) -> usize {
+        self.image()
+            .topics
+            .values()
+            .map(|t| {
+                (0..t.replicas.len())
+                    .filter(|&p| t.is_under_replicated(p))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Tries again to open the partitions that could not be opened (disk full, too many
+    /// open files). Ones that open are served from now on; a `__consumer_offsets`
+    /// partition is handed to the group coordinator, which loads it.
+    pub fn retry_offline(&self) {
+        let pending: Vec<(Arc<str>, i32)> = self.offline.read().keys().cloned().collect();
+        if pending.is_empty() {
+            return;
+        }
+        for (name, index) in pending {
+            let _guard = self.topic_changes.lock();
+            let image = self.image();
+            let topic = match image.topic(&name) {
+                Some(t) if self.hosts(t, index) => t,
+                _ => {
+                    // Deleted meanwhile: nothing to bring back.
+                    self.offline.write().remove(&(name, index));
+                    continue;
+                }
+            };
+            if self.partition(&name, index).is_some() {
+                self.offline.write().remove(&(name, index));
+                continue;
+            }
+            match self.open_log(topic, index) {
+                Ok(p) => {
+                    tracing::info!(topic = %name, partition = index, "offline partition opened; it is online again");
+                    self.register(p.clone());
+                    if &*name == crate::group::OFFSETS_TOPIC {
+                        self.groups.partition_online(p);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %name, partition = index, error = %e, "offline partition still cannot be opened");
+                    self.offline.write().insert((name, index), e.to_string());
+                }
+            }
+        }
     }
 
     /// `<log.dirs>/<topic>-<partition>`, Kafka's layout.
@@ -146,26 +264,41 @@ impl Broker {
         self.config.log_dir.join(format!("{topic}-{index}"))
     }
 
-    /// Partition directories that no topic owns (a delete interrupted by a crash).
-    fn remove_orphan_dirs(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.config.log_dir) else {
-            return;
+    /// Renames partition directories that the metadata does not know (a delete
+    /// interrupted by a crash, a directory copied in by hand) to `<name>-stray`, as Kafka
+    /// does, and logs each. Nothing is deleted: the data stays for an operator to judge.
+    fn mark_stray_dirs(&self) {
+        let entries = match std::fs::read_dir(&self.config.log_dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(dir = %self.config.log_dir.display(), error = %e, "cannot list the data directory to look for stray partitions");
+                return;
+            }
         };
-        let parts = self.partitions.read();
+        let image = self.image();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            let Some((topic, idx)) = name.rsplit_once('-') else {
+            let Some((topic, idx)) = crate::metadata::format::parse_partition_dir(&name) else {
                 continue;
             };
-            let Ok(idx) = idx.parse::<i32>() else {
-                continue;
-            };
-            if topic == "__cluster_metadata" || !e.path().is_dir() {
+            if !e.path().is_dir() {
                 continue;
             }
-            if !parts.get(topic).is_some_and(|t| t.contains_key(&idx)) {
-                tracing::warn!(dir = %e.path().display(), "removing partition directory of a deleted topic");
-                let _ = std::fs::remove_dir_all(e.path());
+            let known = image
+                .topic(topic)
+                .is_some_and(|t| idx < t.partition_count() && self.hosts(t, idx));
+            if known {
+                continue;
+            }
+            let target = stray_name(&self.config.log_dir, &name);
+            match std::fs::rename(e.path(), &target) {
+                Ok(()) => {
+                    let _ = crate::metadata::sync_dir(&self.config.log_dir);
+                    tracing::warn!(dir = %e.path().display(), renamed_to = %target.display(), "partition directory unknown to the cluster metadata; renamed it as stray (not deleted)")
+                }
+                Err(err) => {
+                    tracing::warn!(dir = %e.path().display(), error = %err, "partition directory unknown to the cluster metadata; could not rename it as stray")
+                }
             }
         }
     }
@@ -182,8 +315,10 @@ impl Broker {
             .collect()
     }
 
-    /// Unregisters and returns a topic's partitions (for deletion).
+    /// Unregisters and returns a topic's partitions (for deletion), and forgets which of
+    /// them were offline.
     pub fn take_partitions(&self, topic: &str) -> Vec<Arc<Partition>> {
+        self.offline.write().retain(|(t, _), _| &**t != topic);
         let removed = self.partitions.write().remove(topic);
         removed
             .map(|t| t.into_values().collect())
@@ -261,15 +396,14 @@ impl Broker {
     }
 }
 
-fn new_cluster_id() -> String {
-    // Kafka prints cluster ids as URL-safe base64 of a UUID (22 characters).
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut bits: u128 = u128::from_be_bytes(bytes);
-    let mut out = String::with_capacity(22);
-    for _ in 0..22 {
-        out.push(ALPHABET[(bits & 63) as usize] as char);
-        bits >>= 6;
+/// `<name>-stray`, or `<name>.<n>-stray` if that is taken.
+fn stray_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(format!("{name}-stray"));
+    if !first.exists() {
+        return first;
     }
-    out
+    (1..)
+        .map(|n| dir.join(format!("{name}.{n}-stray")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }

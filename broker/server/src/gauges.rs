@@ -81,11 +81,13 @@ pub fn render(broker: &Broker) -> String {
     out.push_str(&lag);
     let _ = writeln!(
         out,
-        "# HELP fjord_under_replicated_partitions Partitions with fewer in-sync replicas than replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions 0"
+        "# HELP fjord_under_replicated_partitions Partitions whose in-sync replicas (in the metadata image) are fewer than their replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions {}",
+        broker.under_replicated_partition_count()
     );
     let _ = writeln!(
         out,
-        "# HELP fjord_offline_partitions Partitions without a leader.\n# TYPE fjord_offline_partitions gauge\nfjord_offline_partitions 0"
+        "# HELP fjord_offline_partitions Partitions this broker should host whose log is not open (cannot be opened: disk full, too many open files, I/O errors).\n# TYPE fjord_offline_partitions gauge\nfjord_offline_partitions {}",
+        broker.offline_partition_count()
     );
     out
 }

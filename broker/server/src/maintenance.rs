@@ -1,5 +1,6 @@
 //! Background work on partition logs: time-based rolls, timed flushes (`flush.ms`,
-//! inside `maybe_roll`), retention and compaction.
+//! inside `maybe_roll`), retention and compaction, and retrying partitions that could
+//! not be opened (disk full, too many open files) so they come online by themselves.
 //!
 //! It runs on a blocking thread per pass, so appends and fetches never wait on it;
 //! the storage layer lets retention delete sealed segments while readers hold them.
@@ -12,10 +13,14 @@ use std::time::Duration;
 
 /// How often rolls and timed flushes are checked (Kafka's scheduler runs similarly often).
 const TICK: Duration = Duration::from_millis(500);
+/// How often offline partitions are tried again: often enough that freeing space brings
+/// them back within seconds, rarely enough that a full disk is not hammered.
+const OFFLINE_RETRY: Duration = Duration::from_secs(2);
 
 pub async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
     let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
     let mut last_retention = tokio::time::Instant::now();
+    let mut last_offline_retry = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -27,8 +32,18 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
         if retention_due {
             last_retention = tokio::time::Instant::now();
         }
+        let retry_due = last_offline_retry.elapsed() >= OFFLINE_RETRY;
+        if retry_due {
+            last_offline_retry = tokio::time::Instant::now();
+        }
         let b = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || pass(&b, retention_due)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            if retry_due {
+                b.retry_offline();
+            }
+            pass(&b, retention_due)
+        })
+        .await;
     }
 }
 

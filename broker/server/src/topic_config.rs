@@ -49,12 +49,95 @@ fn timestamp_type(v: &str) -> Result<(), String> {
         _ => Err("must be CreateTime or LogAppendTime".into()),
     }
 }
-fn compression_type(v: &str) -> Result<(), String> {
-    // Batches are stored as the producer sent them; recompression is not offered.
+fn compression_type_value(v: &str) -> Result<(), String> {
+    CompressionType::parse(v).map(|_| ())
+}
+fn boolean(v: &str) -> Result<(), String> {
     match v.trim() {
-        "producer" => Ok(()),
-        _ => Err("only `producer` is supported: batches are stored as sent".into()),
+        "true" | "false" => Ok(()),
+        _ => Err("must be true or false".into()),
     }
+}
+/// A Kafka message format version as `message.format.version` takes it: `0.8.0` to
+/// `3.9`, optionally with an `-IV<n>` suffix (`3.0-IV1`).
+fn message_format_version(v: &str) -> Result<(), String> {
+    let v = v.trim();
+    let base = match v.split_once("-IV") {
+        Some((base, iv)) if !iv.is_empty() && iv.bytes().all(|b| b.is_ascii_digit()) => base,
+        Some(_) => return Err("must be a Kafka version such as 2.8 or 3.0-IV1".into()),
+        None => v,
+    };
+    let parts: Vec<&str> = base.split('.').collect();
+    let numeric = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if numeric && (2..=4).contains(&parts.len()) {
+        Ok(())
+    } else {
+        Err("must be a Kafka version such as 2.8 or 3.0-IV1".into())
+    }
+}
+
+/// `compression.type` of a topic (or the broker's default): `producer` keeps batches as
+/// the producer compressed them; the others name the codec the broker stores them in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompressionType {
+    Producer,
+    Uncompressed,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl CompressionType {
+    /// Kafka's values, as `compression.type` accepts them.
+    pub const VALUES: &'static [&'static str] =
+        &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+    pub fn parse(v: &str) -> Result<CompressionType, String> {
+        Ok(match v.trim() {
+            "producer" => CompressionType::Producer,
+            "uncompressed" => CompressionType::Uncompressed,
+            "gzip" => CompressionType::Gzip,
+            "snappy" => CompressionType::Snappy,
+            "lz4" => CompressionType::Lz4,
+            "zstd" => CompressionType::Zstd,
+            _ => {
+                return Err(format!(
+                    "must be one of {}",
+                    CompressionType::VALUES.join(", ")
+                ))
+            }
+        })
+    }
+}
+
+/// Topic keys Kafka 3.9 still accepts but that no longer change anything (or that Fjord
+/// does not implement): stored and shown by DescribeConfigs, ignored otherwise, with a
+/// log line when set. The reason is what the log line says.
+pub const DEPRECATED_KEYS: &[(&str, &str)] = &[
+    (
+        "message.format.version",
+        "deprecated since Kafka 3.0; batches are always stored in message format v2",
+    ),
+    (
+        "message.downconversion.enable",
+        "down-conversion for old consumers is not offered; the value is ignored",
+    ),
+    (
+        "message.timestamp.difference.max.ms",
+        "deprecated since Kafka 3.6 in favour of message.timestamp.before.max.ms and message.timestamp.after.max.ms; the value is ignored",
+    ),
+];
+
+/// The deprecated keys among `configs`, with why they are ignored.
+pub fn deprecated_in(configs: &BTreeMap<String, String>) -> Vec<(&'static str, &'static str)> {
+    DEPRECATED_KEYS
+        .iter()
+        .filter(|(k, _)| configs.contains_key(*k))
+        .copied()
+        .collect()
 }
 
 /// Every key a topic may set.
@@ -69,11 +152,11 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     },
     TopicKey {
         name: "compression.type",
-        broker_key: None,
+        broker_key: Some("compression.type"),
         fixed_default: "producer",
         kind: ConfigType::String,
-        check: compression_type,
-        doc: "Batches are kept in the producer's compression.",
+        check: compression_type_value,
+        doc: "Codec batches are stored in: producer (as sent), uncompressed, gzip, snappy, lz4 or zstd.",
     },
     TopicKey {
         name: "flush.messages",
@@ -106,6 +189,30 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         kind: ConfigType::Int,
         check: |v| int_in(v, 0, i32::MAX as i64),
         doc: "Largest record batch accepted.",
+    },
+    TopicKey {
+        name: "message.downconversion.enable",
+        broker_key: None,
+        fixed_default: "true",
+        kind: ConfigType::Boolean,
+        check: boolean,
+        doc: "Accepted for compatibility; down-conversion is not offered.",
+    },
+    TopicKey {
+        name: "message.format.version",
+        broker_key: None,
+        fixed_default: "3.0-IV1",
+        kind: ConfigType::String,
+        check: message_format_version,
+        doc: "Deprecated (Kafka 3.0); accepted and ignored: batches are stored in format v2.",
+    },
+    TopicKey {
+        name: "message.timestamp.difference.max.ms",
+        broker_key: None,
+        fixed_default: "9223372036854775807",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 0),
+        doc: "Deprecated (Kafka 3.6); accepted and ignored.",
     },
     TopicKey {
         name: "message.timestamp.type",
@@ -263,6 +370,18 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     }
 }
 
+/// `compression.type` of a topic with these overrides (else the broker's default).
+pub fn compression_type(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> CompressionType {
+    overrides
+        .get("compression.type")
+        .or_else(|| broker.effective.get("compression.type"))
+        .and_then(|v| CompressionType::parse(v).ok())
+        .unwrap_or(CompressionType::Producer)
+}
+
 /// `min.insync.replicas` of a topic with these overrides.
 pub fn min_insync_replicas(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> i32 {
     overrides
@@ -289,6 +408,51 @@ mod tests {
             .find(|(k, _, _)| k.name == "retention.ms")
             .unwrap();
         assert_eq!(r.2, Source::DynamicTopic);
+    }
+
+    #[test]
+    fn every_kafka_compression_type_is_accepted_and_read_back() {
+        let broker = BrokerConfig::default();
+        for (v, want) in [
+            ("producer", CompressionType::Producer),
+            ("uncompressed", CompressionType::Uncompressed),
+            ("gzip", CompressionType::Gzip),
+            ("snappy", CompressionType::Snappy),
+            ("lz4", CompressionType::Lz4),
+            ("zstd", CompressionType::Zstd),
+        ] {
+            let c: BTreeMap<String, String> =
+                [("compression.type".to_string(), v.to_string())].into();
+            assert_eq!(validate(&c), Ok(()), "{v}");
+            assert_eq!(compression_type(&broker, &c), want);
+        }
+        assert_eq!(
+            compression_type(&broker, &BTreeMap::new()),
+            CompressionType::Producer
+        );
+        let bad: BTreeMap<String, String> =
+            [("compression.type".to_string(), "brotli".to_string())].into();
+        assert!(validate(&bad).unwrap_err().contains("compression.type"));
+    }
+
+    #[test]
+    fn deprecated_kafka_topic_configs_are_accepted() {
+        let c: BTreeMap<String, String> = [
+            ("message.format.version", "2.8"),
+            ("message.downconversion.enable", "false"),
+            ("message.timestamp.difference.max.ms", "60000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(validate(&c), Ok(()));
+        assert_eq!(deprecated_in(&c).len(), 3);
+        for v in ["3.0-IV1", "0.10.2", "3.9"] {
+            assert_eq!(message_format_version(v), Ok(()), "{v}");
+        }
+        for v in ["", "three", "3", "3.0-IV", "3.0-IVx"] {
+            assert!(message_format_version(v).is_err(), "{v}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::broker::Broker;
 use crate::metadata::{CommitError, MetadataRecord, TopicImage};
+use crate::partition::Partition;
 use crate::topic_config;
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
@@ -38,6 +39,29 @@ pub struct NewTopic {
     /// Explicit assignment, `replicas[p]`; overrides the two counts when given.
     pub assignment: Option<Vec<Vec<i32>>>,
     pub configs: BTreeMap<String, String>,
+}
+
+/// Kafka's cluster metadata topic. Here the metadata log lives outside the topic
+/// namespace, and the name is reserved so no client topic can take it.
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+/// Kafka's transaction coordinator's topic (reserved: transactions are not served yet).
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// Topics the broker itself owns: clients cannot create, delete, grow, truncate or
+/// reconfigure them.
+pub fn is_internal(name: &str) -> bool {
+    name == CLUSTER_METADATA_TOPIC
+        || name == crate::group::OFFSETS_TOPIC
+        || name == TRANSACTION_STATE_TOPIC
+}
+
+/// The refusal of a client operation on an internal topic: INVALID_REQUEST, as Kafka
+/// answers a CreateTopics of `__cluster_metadata`.
+pub fn internal_topic_error(name: &str, what: &str) -> TopicError {
+    TopicError::new(
+        ResponseError::InvalidRequest,
+        format!("topic `{name}` is internal to the broker: clients cannot {what} it"),
+    )
 }
 
 /// Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -170,82 +194,149 @@ impl Broker {
     }
 
     /// Creates a topic (or only validates it). Returns the created topic.
+    ///
+    /// All or nothing: every partition's log is created and opened before the topic is
+    /// committed to the metadata log. If one cannot be (disk full, too many open files),
+    /// the ones already created are removed and nothing is committed.
     pub fn create_topic(&self, t: NewTopic, validate_only: bool) -> Result<TopicImage, TopicError> {
         let replicas = self.plan_topic(&t)?;
-        if let Some(existing) = self.image().topic(&t.name) {
-            let _ = existing;
-            return Err(TopicError::new(
+        let exists = |name: &str| {
+            TopicError::new(
                 ResponseError::TopicAlreadyExists,
-                format!("topic `{}` already exists", t.name),
-            ));
+                format!("topic `{name}` already exists"),
+            )
+        };
+        if self.image().topic(&t.name).is_some() {
+            return Err(exists(&t.name));
         }
         let id = Uuid::new_v4();
-        let topic = TopicImage {
-            name: Arc::from(t.name.as_str()),
+        let topic = TopicImage::new(
+            Arc::from(t.name.as_str()),
             id,
-            replicas: replicas.clone(),
-            configs: t.configs.clone(),
-        };
+            replicas.clone(),
+            t.configs.clone(),
+        );
         if validate_only {
             return Ok(topic);
         }
-        let name = t.name.clone();
-        self.metadata
-            .commit(|img| {
-                if img.topic(&name).is_some() {
-                    return Err(TopicError::new(
-                        ResponseError::TopicAlreadyExists,
-                        format!("topic `{name}` already exists"),
-                    ));
-                }
-                Ok(vec![MetadataRecord::TopicCreated {
-                    name: name.clone(),
-                    id,
-                    replicas,
-                    configs: t.configs,
-                }])
-            })
-            .map_err(commit_error)?;
-        for p in 0..topic.partition_count() {
-            self.open_partition(&topic, p)
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        let _guard = self.topic_changes.lock();
+        if self.image().topic(&t.name).is_some() {
+            return Err(exists(&t.name));
         }
+        let opened = self.open_new_partitions(&topic, 0)?;
+        let name = t.name.clone();
+        let committed = self.metadata.commit(|img| {
+            if img.topic(&name).is_some() {
+                return Err(exists(&name));
+            }
+            Ok(vec![MetadataRecord::TopicCreated {
+                name: name.clone(),
+                id,
+                replicas,
+                configs: t.configs,
+            }])
+        });
+        if let Err(e) = committed {
+            let e = commit_error(e);
+            tracing::error!(topic = %name, error = %e.message, "cannot commit a new topic; removing its partitions");
+            self.discard_new_partitions(opened);
+            return Err(e);
+        }
+        for (p, _) in opened {
+            self.register(p);
+        }
+        log_deprecated(&topic.name, &topic.configs);
         tracing::info!(topic = %topic.name, partitions = topic.partition_count(), %id, "topic created");
         Ok(topic)
     }
 
+    /// Creates and opens the logs of `topic`'s partitions from `first` on, without
+    /// registering them. On the first failure the ones created so far are removed and a
+    /// KAFKA_STORAGE_ERROR names the partition and the cause. Each opened partition
+    /// comes with whether its directory was created here (and so may be removed).
+    fn open_new_partitions(
+        &self,
+        topic: &TopicImage,
+        first: i32,
+    ) -> Result<Vec<(Arc<Partition>, bool)>, TopicError> {
+        let mut opened = Vec::new();
+        for p in first..topic.partition_count() {
+            if !self.hosts(topic, p) {
+                continue;
+            }
+            let dir = self.partition_dir(&topic.name, p);
+            let created = !dir.exists();
+            match self.open_log(topic, p) {
+                Ok(partition) => opened.push((partition, created)),
+                Err(e) => {
+                    tracing::error!(topic = %topic.name, partition = p, error = %e, "cannot create a partition's log; the change is rolled back");
+                    if created {
+                        remove_dir(&dir);
+                    }
+                    self.discard_new_partitions(opened);
+                    return Err(TopicError::new(
+                        ResponseError::KafkaStorageError,
+                        format!(
+                            "cannot create partition {p} of topic `{}`: {e}; nothing was created",
+                            topic.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Closes partitions opened for a change that did not happen and removes the
+    /// directories that change created.
+    fn discard_new_partitions(&self, opened: Vec<(Arc<Partition>, bool)>) {
+        for (p, created) in opened {
+            let dir = self.partition_dir(&p.topic, p.index);
+            drop(p);
+            if created {
+                remove_dir(&dir);
+            }
+        }
+    }
+
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, id: Uuid) -> Result<Arc<str>, TopicError> {
-        let image = self
-            .metadata
+        let _guard = self.topic_changes.lock();
+        let mut deleted: Option<TopicImage> = None;
+        self.metadata
             .commit(|img| match img.topic_by_id(id) {
-                Some(_) => Ok(vec![MetadataRecord::TopicDeleted { id }]),
+                Some(t) => {
+                    deleted = Some(t.clone());
+                    Ok(vec![MetadataRecord::TopicDeleted { id }])
+                }
                 None => Err(TopicError::new(
                     ResponseError::UnknownTopicId,
                     format!("no topic with id {id}"),
                 )),
             })
             .map_err(commit_error)?;
-        let _ = image;
-        let name = self
-            .take_partitions_by_id(id)
-            .unwrap_or_else(|| Arc::from(""));
-        tracing::info!(topic = %name, %id, "topic deleted");
-        Ok(name)
-    }
-
-    fn take_partitions_by_id(&self, id: Uuid) -> Option<Arc<str>> {
-        let all = self.all_partitions();
-        let name = all.iter().find(|p| p.topic_id == id)?.topic.clone();
-        for p in self.take_partitions(&name) {
+        let Some(topic) = deleted else {
+            return Err(TopicError::new(
+                ResponseError::UnknownTopicId,
+                format!("no topic with id {id}"),
+            ));
+        };
+        for p in self.take_partitions(&topic.name) {
             p.wake_waiters();
-            let dir = self.partition_dir(&p.topic, p.index);
+        }
+        for p in 0..topic.partition_count() {
+            let dir = self.partition_dir(&topic.name, p);
             // Readers holding the partition keep their file handles; unlinking is safe.
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition's directory");
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition's directory")
+                }
             }
         }
-        Some(name)
+        tracing::info!(topic = %topic.name, %id, "topic deleted");
+        Ok(topic.name)
     }
 
     /// Grows a topic to `total` partitions.
@@ -304,31 +395,33 @@ impl Broker {
             return Ok(());
         }
         let id = topic.id;
-        let img = self
-            .metadata
-            .commit(|img| match img.topic_by_id(id) {
-                Some(t) if t.partition_count() == current => {
-                    Ok(vec![MetadataRecord::PartitionsAdded {
-                        id,
-                        replicas: new.clone(),
-                    }])
-                }
-                Some(_) => Err(TopicError::new(
-                    ResponseError::ConcurrentTransactions,
-                    "the topic changed meanwhile; retry",
-                )),
-                None => Err(TopicError::new(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic `{name}` does not exist"),
-                )),
-            })
-            .map_err(commit_error)?;
-        let Some(topic) = img.topic_by_id(id) else {
-            return Ok(());
-        };
-        for p in current..total {
-            self.open_partition(topic, p)
-                .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        let _guard = self.topic_changes.lock();
+        let mut grown = topic.clone();
+        grown.replicas.extend(new.iter().cloned());
+        grown.isr.extend(new.iter().cloned());
+        let opened = self.open_new_partitions(&grown, current)?;
+        let committed = self.metadata.commit(|img| match img.topic_by_id(id) {
+            Some(t) if t.partition_count() == current => {
+                Ok(vec![MetadataRecord::PartitionsAdded {
+                    id,
+                    replicas: new.clone(),
+                }])
+            }
+            Some(_) => Err(TopicError::new(
+                ResponseError::ConcurrentTransactions,
+                "the topic changed meanwhile; retry",
+            )),
+            None => Err(TopicError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic `{name}` does not exist"),
+            )),
+        });
+        if let Err(e) = committed {
+            self.discard_new_partitions(opened);
+            return Err(commit_error(e));
+        }
+        for (p, _) in opened {
+            self.register(p);
         }
         tracing::info!(topic = %name, from = current, to = total, "partitions added");
         Ok(())
@@ -373,8 +466,26 @@ impl Broker {
         for p in self.all_partitions().iter().filter(|p| p.topic_id == id) {
             p.log.set_config(log_config);
         }
+        log_deprecated(name, &configs);
         tracing::info!(topic = %name, "topic configuration changed");
         Ok(())
+    }
+}
+
+/// Says which of a topic's configs Kafka deprecated and this broker ignores.
+fn log_deprecated(topic: &str, configs: &BTreeMap<String, String>) {
+    for (key, why) in topic_config::deprecated_in(configs) {
+        tracing::warn!(
+            topic,
+            config = key,
+            "topic config is accepted but ignored: {why}"
+        );
+    }
+}
+
+fn remove_dir(dir: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the directory of a partition that was not created");
     }
 }
 

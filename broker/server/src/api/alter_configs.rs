@@ -23,7 +23,7 @@ pub async fn handle(
             let resp = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let outcome = alter_resource(r.resource_type, || {
+            let outcome = alter_resource(r.resource_type, &r.resource_name, || {
                 let configs: BTreeMap<String, String> = r
                     .configs
                     .iter()
@@ -44,13 +44,19 @@ pub async fn handle(
     Some(AlterConfigsResponse::default().with_responses(responses))
 }
 
-/// Alters one config resource: a topic through `alter_topic`; broker configuration is
-/// static, and other resource types are not served. Shared with IncrementalAlterConfigs.
+/// Alters one config resource: a topic through `alter_topic` (never an internal one);
+/// broker configuration is static, and other resource types are not served. Shared
+/// with IncrementalAlterConfigs.
 pub(super) fn alter_resource(
     resource_type: i8,
+    resource_name: &str,
     alter_topic: impl FnOnce() -> Result<(), (ResponseError, String)>,
 ) -> Result<(), (ResponseError, String)> {
     match resource_type {
+        TOPIC if crate::topics::is_internal(resource_name) => {
+            let e = crate::topics::internal_topic_error(resource_name, "reconfigure");
+            Err((e.code, e.message))
+        }
         TOPIC => alter_topic(),
         BROKER => Err((
             ResponseError::InvalidRequest,

@@ -26,6 +26,12 @@ pub async fn handle(
                         "topic appears more than once in the request",
                     )));
             }
+            if crate::topics::is_internal(&t.name.0) {
+                let e = crate::topics::internal_topic_error(&t.name.0, "add partitions to");
+                return r
+                    .with_error_code(e.code.code())
+                    .with_error_message(Some(str_bytes(e.message)));
+            }
             let assignment = t.assignments.map(|a| {
                 a.into_iter()
                     .map(|x| x.broker_ids.into_iter().map(|b| b.0).collect())

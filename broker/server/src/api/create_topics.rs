@@ -34,6 +34,18 @@ pub async fn handle(
             );
             continue;
         }
+        if crate::topics::is_internal(&name) {
+            let e = crate::topics::internal_topic_error(&name, "create");
+            tracing::warn!(topic = %name, "refused a client's CreateTopics of an internal topic");
+            results.push(
+                result
+                    .with_error_code(e.code.code())
+                    .with_error_message(Some(str_bytes(e.message)))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            );
+            continue;
+        }
         let mut configs = BTreeMap::new();
         let mut null_config = None;
         for c in &t.configs {

@@ -24,6 +24,10 @@ pub async fn handle(
                 .iter()
                 .map(|dp| {
                     let r = DeleteRecordsPartitionResult::default().with_partition_index(dp.partition_index).with_low_watermark(-1);
+                    // Kafka's ReplicaManager answers INVALID_TOPIC_EXCEPTION here.
+                    if crate::topics::is_internal(&t.name.0) {
+                        return r.with_error_code(ResponseError::InvalidTopicException.code());
+                    }
                     let Some(p) = ctx.broker.partition(&t.name.0, dp.partition_index) else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };

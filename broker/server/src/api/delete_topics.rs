@@ -54,6 +54,16 @@ pub async fn handle(
             );
             continue;
         }
+        if crate::topics::is_internal(&topic.name) {
+            let e = crate::topics::internal_topic_error(&topic.name, "delete");
+            tracing::warn!(topic = %topic.name, "refused a client's DeleteTopics of an internal topic");
+            results.push(
+                r.with_name(Some(topic_name(&topic.name)))
+                    .with_error_code(e.code.code())
+                    .with_error_message(Some(str_bytes(e.message))),
+            );
+            continue;
+        }
         let (tid, tname) = (topic.id, topic.name.clone());
         match ctx.broker.delete_topic(tid) {
             Ok(_) => {

@@ -30,7 +30,7 @@ pub async fn handle(
             let resp = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let outcome = alter_resource(r.resource_type, || {
+            let outcome = alter_resource(r.resource_type, &r.resource_name, || {
                 alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only)
             });
             match outcome {

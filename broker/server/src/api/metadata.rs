@@ -123,14 +123,25 @@ fn by_id(broker: &Broker, id: uuid::Uuid, version: i16) -> MetadataResponseTopic
     }
 }
 
+/// One topic's partitions as the image and this broker's open logs say. A partition
+/// this broker should host but cannot open (offline: disk full, too many open files) has
+/// no leader: LEADER_NOT_AVAILABLE with leader -1 and this broker among its offline
+/// replicas, as Kafka answers for a partition whose only replica's log dir failed.
 fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseTopic {
+    let node = broker.config.node_id;
     let partitions = t
         .replicas
         .iter()
         .enumerate()
         .map(|(p, replicas)| {
             let nodes: Vec<BrokerId> = replicas.iter().map(|&r| BrokerId(r)).collect();
+            let isr: Vec<BrokerId> = t.isr(p).iter().map(|&r| BrokerId(r)).collect();
             let online = broker.partition(&t.name, p as i32).is_some();
+            let offline_replicas = if !online && replicas.contains(&node) {
+                vec![BrokerId(node)]
+            } else {
+                Vec::new()
+            };
             MetadataResponsePartition::default()
                 .with_partition_index(p as i32)
                 .with_error_code(if online {
@@ -140,8 +151,9 @@ fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseT
                 })
                 .with_leader_id(BrokerId(if online { replicas[0] } else { -1 }))
                 .with_leader_epoch(0)
-                .with_replica_nodes(nodes.clone())
-                .with_isr_nodes(nodes)
+                .with_replica_nodes(nodes)
+                .with_isr_nodes(isr)
+                .with_offline_replicas(offline_replicas)
         })
         .collect();
     MetadataResponseTopic::default()

@@ -172,6 +172,12 @@ pub const KEYS: &[ConfigKey] = &[
         "Largest record batch accepted (topic default).",
     ),
     key(
+        "compression.type",
+        "producer",
+        |v| crate::topic_config::CompressionType::parse(v).map(|_| ()),
+        "Default compression.type of topics: producer, uncompressed, gzip, snappy, lz4 or zstd.",
+    ),
+    key(
         "socket.request.max.bytes",
         "104857600",
         request_max,

@@ -185,13 +185,36 @@ impl GroupCoordinator {
                 }
             }
         }
-        let mut parts = self.partitions.write();
         for i in 0..self.num_partitions {
             if let Some(p) = broker.partition(OFFSETS_TOPIC, i) {
-                parts.insert(i, p);
+                self.partition_online(p);
             }
         }
         Ok(())
+    }
+
+    /// Takes over a `__consumer_offsets` partition that came online after start-up (its
+    /// log could not be opened then): replays it into its shard, then writes to it.
+    /// Idempotent.
+    pub fn partition_online(&self, p: Arc<Partition>) {
+        let shard = self.shard(p.index);
+        let mut machine = shard.machine.lock();
+        if self.stopped.load(Ordering::Acquire) || self.partitions.read().contains_key(&p.index) {
+            return;
+        }
+        let records = load_partition(&mut machine, &p, now_ms());
+        machine.finish_load();
+        let next = machine.next_deadline().unwrap_or(timer::NONE);
+        shard.next_deadline.store(next, Ordering::SeqCst);
+        self.wakeup.arm(next);
+        if records > 0 {
+            tracing::info!(
+                partition = p.index,
+                records,
+                "{OFFSETS_TOPIC} partition loaded"
+            );
+        }
+        self.partitions.write().insert(p.index, p);
     }
 
     /// Runs one input about `group` through its shard's state machine, persists what

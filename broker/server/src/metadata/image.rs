@@ -12,6 +12,9 @@ pub struct TopicImage {
     pub id: Uuid,
     /// `replicas[p]`: partition p's replica node ids, preferred leader first.
     pub replicas: Vec<Vec<i32>>,
+    /// `isr[p]`: partition p's in-sync replicas. Every replica starts in sync; no record
+    /// shrinks an ISR yet (single-node build), but readers take it from here.
+    pub isr: Vec<Vec<i32>>,
     /// Topic-level configuration overrides (Kafka names).
     pub configs: BTreeMap<String, String>,
 }
@@ -19,6 +22,33 @@ pub struct TopicImage {
 impl TopicImage {
     pub fn partition_count(&self) -> i32 {
         self.replicas.len() as i32
+    }
+
+    /// A topic as TopicCreated describes it: every replica in sync.
+    pub fn new(
+        name: Arc<str>,
+        id: Uuid,
+        replicas: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+    ) -> TopicImage {
+        TopicImage {
+            name,
+            id,
+            isr: replicas.clone(),
+            replicas,
+            configs,
+        }
+    }
+
+    /// Partition `p`'s in-sync replicas (empty for a partition the topic does not have).
+    pub fn isr(&self, p: usize) -> &[i32] {
+        self.isr.get(p).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether partition `p` has fewer in-sync replicas than replicas.
+    pub fn is_under_replicated(&self, p: usize) -> bool {
+        let replicas = self.replicas.get(p).map_or(0, Vec::len);
+        self.isr(p).len() < replicas
     }
 }
 
@@ -46,18 +76,12 @@ impl MetadataImage {
             } => {
                 let name: Arc<str> = Arc::from(name);
                 self.topic_names_by_id.insert(id, name.clone());
-                self.topics.insert(
-                    name.clone(),
-                    TopicImage {
-                        name,
-                        id,
-                        replicas,
-                        configs,
-                    },
-                );
+                self.topics
+                    .insert(name.clone(), TopicImage::new(name, id, replicas, configs));
             }
             MetadataRecord::PartitionsAdded { id, replicas } => {
                 if let Some(t) = self.topic_by_id_mut(id) {
+                    t.isr.extend(replicas.iter().cloned());
                     t.replicas.extend(replicas);
                 }
             }
@@ -118,6 +142,8 @@ mod tests {
         let t = img.topic("t").unwrap();
         assert_eq!(t.partition_count(), 3);
         assert_eq!(t.configs["retention.ms"], "1");
+        assert_eq!(t.isr(2), &[0]);
+        assert!(!t.is_under_replicated(2));
         img.apply(MetadataRecord::TopicDeleted { id });
         assert!(img.topic("t").is_none());
         assert!(img.topic_by_id(id).is_none());
