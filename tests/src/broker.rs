@@ -79,7 +79,8 @@ pub struct Broker {
     log: LogBuf,
     readers: Vec<thread::JoinHandle<()>>,
     settings: Vec<(String, String)>,
-    /// An open-files limit (soft and hard) the process starts under, via `prlimit`.
+    /// An open-files (soft) limit the process starts under, via `prlimit`; the hard limit
+    /// is inherited, so a test can raise the running process's limit again.
     nofile: Option<u64>,
     _tmp: tempfile::TempDir,
 }
@@ -250,7 +251,7 @@ impl Broker {
         let mut cmd = match self.nofile {
             Some(n) => {
                 let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(&bin);
+                c.arg(format!("--nofile={n}:")).arg("--").arg(&bin);
                 c
             }
             None => Command::new(&bin),

@@ -228,8 +228,6 @@ fn create_topics_on_a_full_disk_creates_nothing_and_works_once_space_returns() {
     assert!(!topic_names(&broker.bootstrap).iter().any(|t| t == "big"));
     assert_eq!(topic_dirs(&data_dir, "big"), Vec::<String>::new());
     assert!(broker.log().contains("cannot create"), "{}", broker.log());
-    // The group coordinator cannot create its topic either, and says so.
-    assert_ne!(find_coordinator(&broker.bootstrap), 0);
 
     std::fs::remove_file(&filler).expect("free the space");
     let (code, message) = create_topic_raw(&broker.bootstrap, "big", 4);
@@ -292,7 +290,7 @@ fn running_out_of_file_descriptors_at_start_does_not_stop_the_broker_and_partiti
     let pid = broker.pid().expect("running");
     let raised = Command::new("prlimit")
         .arg(format!("--pid={pid}"))
-        .arg("--nofile=65536:65536")
+        .arg("--nofile=8192:")
         .status()
         .expect("run prlimit");
     assert!(raised.success());
