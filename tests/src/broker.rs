@@ -79,6 +79,9 @@ pub struct Broker {
     log: LogBuf,
     readers: Vec<thread::JoinHandle<()>>,
     settings: Vec<(String, String)>,
+    /// An open-files (soft) limit the process starts under, via `prlimit`; the hard limit
+    /// is inherited, so a test can raise the running process's limit again.
+    nofile: Option<u64>,
     _tmp: tempfile::TempDir,
 }
 
@@ -91,13 +94,25 @@ impl Broker {
     /// Like [`Broker::start`], with extra `--set key=value` settings (they come after, and so
     /// override, the defaults this helper passes).
     pub fn start_with(settings: &[(&str, &str)]) -> Broker {
+        Broker::start_with_options(settings, None, None)
+    }
+
+    /// Like [`Broker::start_with`], on `data_dir` if given (created if missing, not removed
+    /// on drop: e.g. a small filesystem the test mounted) and under an open-files limit if
+    /// given (see [`Broker::set_nofile`]).
+    pub fn start_with_options(
+        settings: &[(&str, &str)],
+        data_dir: Option<PathBuf>,
+        nofile: Option<u64>,
+    ) -> Broker {
         let tmp = tempfile::Builder::new()
             .prefix("fjord-test-")
             .tempdir()
             .expect("create temp dir");
-        let data_dir = tmp.path().join("data");
+        let data_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let mut broker = Broker {
+            nofile,
             bootstrap: String::new(),
             metrics_addr: String::new(),
             data_dir,
@@ -122,6 +137,12 @@ impl Broker {
             "start_again: the broker is still running"
         );
         self.spawn();
+    }
+
+    /// The open-files limit of the next start (`None`: inherited). The running process
+    /// keeps its limit; change that with `prlimit --pid`.
+    pub fn set_nofile(&mut self, limit: Option<u64>) {
+        self.nofile = limit;
     }
 
     /// Stops the broker (SIGTERM) if it is running, then starts it on the same data directory.
@@ -227,7 +248,14 @@ impl Broker {
             "broker binary {} does not exist: run `cargo build -p fjord-broker` or set FJORD_BROKER_BIN",
             bin.display()
         );
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:")).arg("--").arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         for (k, v) in self.settings() {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }

@@ -144,6 +144,9 @@ mod tests {
         assert_eq!(t.configs["retention.ms"], "1");
         assert_eq!(t.isr(2), &[0]);
         assert!(!t.is_under_replicated(2));
+        let mut shrunk = t.clone();
+        shrunk.replicas[0] = vec![0, 1];
+        assert!(shrunk.is_under_replicated(0), "ISR [0] < replicas [0, 1]");
         img.apply(MetadataRecord::TopicDeleted { id });
         assert!(img.topic("t").is_none());
         assert!(img.topic_by_id(id).is_none());

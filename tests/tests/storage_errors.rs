@@ -1,0 +1,420 @@
+//! Storage failures (disk full, too many open files, a partition that cannot be opened)
+//! never leave half-created topics, never stop the broker from starting, and heal by
+//! themselves: CreateTopics is all or nothing, unopenable partitions are reported offline
+//! (Metadata, the offline-partitions gauge, a log line) while the rest are served, and they
+//! come online — `__consumer_offsets` included, for the group coordinator — once the cause
+//! is gone, without a restart.
+
+use fjord_tests::*;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const KAFKA_STORAGE_ERROR: i16 = 56;
+const LEADER_NOT_AVAILABLE: i16 = 5;
+
+fn name(v: &str) -> TopicName {
+    TopicName(StrBytes::from_string(v.to_string()))
+}
+
+fn create_topic_raw(bootstrap: &str, topic: &str, partitions: i32) -> (i16, Option<String>) {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: CreateTopicsResponse = conn.request(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)]),
+    );
+    let r = &resp.topics[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// `(error code, leader, offline replicas)` of every partition of `topic`, by index.
+fn partitions(bootstrap: &str, topic: &str) -> BTreeMap<i32, (i16, i32, Vec<i32>)> {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: MetadataResponse = conn.request(
+        ApiKey::Metadata,
+        9,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name(topic)))
+            ]))
+            .with_allow_auto_topic_creation(false),
+    );
+    resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                (
+                    p.error_code,
+                    p.leader_id.0,
+                    p.offline_replicas.iter().map(|b| b.0).collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn topic_dirs(data_dir: &Path, topic: &str) -> Vec<String> {
+    std::fs::read_dir(data_dir)
+        .expect("read data dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&format!("{topic}-")))
+        .collect()
+}
+
+/// A sample of `/metrics`.
+fn gauge(metrics_addr: &str, metric: &str) -> f64 {
+    let mut s = TcpStream::connect(metrics_addr).expect("connect metrics");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{metric} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{metric} missing from /metrics:\n{text}"))
+}
+
+fn find_coordinator(bootstrap: &str) -> i16 {
+    let mut conn = RawConn::connect(bootstrap);
+    let r: FindCoordinatorResponse = conn.request(
+        ApiKey::FindCoordinator,
+        1,
+        &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+    );
+    r.error_code
+}
+
+/// A small ext4 filesystem on a loop device, unmounted (and its image removed) on drop.
+struct LoopMount {
+    mnt: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl LoopMount {
+    /// Mounts a fresh `size_mb` MiB ext4 (no blocks reserved for root); `None`, with the
+    /// reason printed, where mounting is impossible (not root, no loop devices).
+    fn new(size_mb: u32) -> Option<LoopMount> {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let img = tmp.path().join("fs.img");
+        let mnt = tmp.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let steps: [(&str, Vec<String>); 3] = [
+            (
+                "truncate",
+                vec![
+                    "-s".into(),
+                    format!("{size_mb}M"),
+                    img.display().to_string(),
+                ],
+            ),
+            (
+                "mkfs.ext4",
+                vec![
+                    "-q".into(),
+                    "-m".into(),
+                    "0".into(),
+                    img.display().to_string(),
+                ],
+            ),
+            (
+                "mount",
+                vec![
+                    "-o".into(),
+                    "loop".into(),
+                    img.display().to_string(),
+                    mnt.display().to_string(),
+                ],
+            ),
+        ];
+        for (cmd, args) in steps {
+            match Command::new(cmd).args(&args).output() {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => {
+                    eprintln!(
+                        "SKIPPED: cannot set up a small filesystem: `{cmd}` failed: {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    eprintln!("SKIPPED: cannot set up a small filesystem: `{cmd}`: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(LoopMount { mnt, _tmp: tmp })
+    }
+
+    /// Writes a filler file until the filesystem is full; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.mnt.join("filler");
+        let mut f = std::fs::File::create(&path).expect("create filler");
+        let chunk = vec![0x5a_u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        for size in [4096, 512, 1] {
+            while f.write_all(&chunk[..size]).is_ok() {}
+        }
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Busy (a process still has files open): detach it as soon as it is free.
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+    }
+}
+
+#[test]
+fn create_topics_on_a_full_disk_creates_nothing_and_works_once_space_returns() {
+    let Some(fs) = LoopMount::new(24) else {
+        return;
+    };
+    let data_dir = fs.mnt.join("data");
+    let broker = Broker::start_with_options(
+        &[("offsets.topic.num.partitions", "2")],
+        Some(data_dir.clone()),
+        None,
+    );
+    broker.create_topic("small", 1, &[]);
+    produce_n(&broker.bootstrap, "small", 5, 1);
+
+    let filler = fs.fill();
+    let (code, message) = create_topic_raw(&broker.bootstrap, "big", 4);
+    assert_eq!(code, KAFKA_STORAGE_ERROR, "{message:?}");
+    assert!(
+        message.is_some_and(|m| m.contains("big")),
+        "the message names the topic"
+    );
+    assert!(!topic_names(&broker.bootstrap).iter().any(|t| t == "big"));
+    assert_eq!(topic_dirs(&data_dir, "big"), Vec::<String>::new());
+    assert!(broker.log().contains("cannot create"), "{}", broker.log());
+
+    std::fs::remove_file(&filler).expect("free the space");
+    let (code, message) = create_topic_raw(&broker.bootstrap, "big", 4);
+    assert_eq!(code, 0, "{message:?}");
+    wait_for_partitions(&broker.bootstrap, "big", 4);
+    produce_n(&broker.bootstrap, "big", 8, 4);
+    // ... and the coordinator creates and uses __consumer_offsets without a restart.
+    wait_until(CLIENT_TIMEOUT, "FindCoordinator succeeds", || {
+        find_coordinator(&broker.bootstrap) == 0
+    });
+    wait_for_partitions(&broker.bootstrap, "__consumer_offsets", 2);
+    let consumed: usize = consume_all(&broker.bootstrap, "small")
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(consumed, 5);
+    drop(broker);
+}
+
+#[test]
+fn create_topics_with_too_few_file_descriptors_creates_nothing_and_the_broker_restarts() {
+    let mut broker = Broker::start_with_options(&[], None, Some(96));
+    broker.create_topic("small", 1, &[]);
+    produce_n(&broker.bootstrap, "small", 3, 1);
+
+    let (code, message) = create_topic_raw(&broker.bootstrap, "wide", 300);
+    assert_eq!(code, KAFKA_STORAGE_ERROR, "{message:?}");
+    assert!(
+        message.is_some(),
+        "KAFKA_STORAGE_ERROR comes with a message"
+    );
+    assert!(!topic_names(&broker.bootstrap).iter().any(|t| t == "wide"));
+    assert_eq!(topic_dirs(&broker.data_dir, "wide"), Vec::<String>::new());
+    assert!(broker.log().contains("cannot create"), "{}", broker.log());
+
+    // Under the same limit the broker starts again (no crash loop) and serves its data.
+    broker.restart();
+    let consumed: usize = consume_all(&broker.bootstrap, "small")
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(consumed, 3);
+    assert!(!topic_names(&broker.bootstrap).iter().any(|t| t == "wide"));
+}
+
+#[test]
+fn running_out_of_file_descriptors_at_start_does_not_stop_the_broker_and_partitions_come_back() {
+    let mut broker = Broker::start();
+    broker.create_topic("many", 150, &[]);
+    produce_n(&broker.bootstrap, "many", 150, 150);
+    broker.stop();
+
+    broker.set_nofile(Some(64));
+    broker.start_again();
+    assert!(
+        broker.log().contains("partition is offline"),
+        "{}",
+        broker.log()
+    );
+    let pid = broker.pid().expect("running");
+    let raised = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg("--nofile=8192:")
+        .status()
+        .expect("run prlimit");
+    assert!(raised.success());
+    wait_until(CLIENT_TIMEOUT, "every partition is online again", || {
+        partitions(&broker.bootstrap, "many")
+            .values()
+            .all(|(code, leader, _)| *code == 0 && *leader == 0)
+    });
+    assert_eq!(gauge(&broker.metrics_addr, "fjord_offline_partitions"), 0.0);
+    let consumed: usize = consume_all(&broker.bootstrap, "many")
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(consumed, 150);
+}
+
+#[test]
+fn a_partition_that_cannot_open_is_offline_while_the_others_serve_and_comes_back() {
+    let mut broker = Broker::start();
+    broker.create_topic("many", 3, &[]);
+    produce_n(&broker.bootstrap, "many", 9, 3);
+    broker.stop();
+    // Make partition 1 unopenable: a file where its directory should be.
+    let dir = broker.data_dir.join("many-1");
+    let aside = broker
+        .data_dir
+        .parent()
+        .expect("parent")
+        .join("many-1.aside");
+    std::fs::rename(&dir, &aside).expect("move aside");
+    std::fs::write(&dir, b"not a directory").expect("write");
+
+    broker.start_again();
+    let parts = partitions(&broker.bootstrap, "many");
+    assert_eq!(parts[&0], (0, 0, vec![]));
+    assert_eq!(parts[&2], (0, 0, vec![]));
+    assert_eq!(parts[&1], (LEADER_NOT_AVAILABLE, -1, vec![0]), "{parts:?}");
+    assert_eq!(gauge(&broker.metrics_addr, "fjord_offline_partitions"), 1.0);
+    assert_eq!(
+        gauge(&broker.metrics_addr, "fjord_under_replicated_partitions"),
+        0.0
+    );
+    let log = broker.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("partition is offline") && l.contains("many")),
+        "{log}"
+    );
+    produce_n(&broker.bootstrap, "many", 3, 1);
+
+    std::fs::remove_file(&dir).expect("rm");
+    std::fs::rename(&aside, &dir).expect("move back");
+    wait_until(CLIENT_TIMEOUT, "partition 1 is online again", || {
+        partitions(&broker.bootstrap, "many")[&1] == (0, 0, vec![])
+    });
+    assert_eq!(gauge(&broker.metrics_addr, "fjord_offline_partitions"), 0.0);
+    let consumed = consume_all(&broker.bootstrap, "many");
+    assert_eq!(consumed.get(&1).map(Vec::len), Some(3));
+}
+
+fn commit(bootstrap: &str, offset: i64) -> i16 {
+    let mut conn = RawConn::connect(bootstrap);
+    let r: OffsetCommitResponse = conn.request(
+        ApiKey::OffsetCommit,
+        2,
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("g")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_retention_time_ms(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(name("t"))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])]),
+    );
+    r.topics[0].partitions[0].error_code
+}
+
+fn fetch_committed(bootstrap: &str) -> (i16, i64) {
+    let mut conn = RawConn::connect(bootstrap);
+    let r: OffsetFetchResponse = conn.request(
+        ApiKey::OffsetFetch,
+        1,
+        &OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("g")))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(name("t"))
+                .with_partition_indexes(vec![0])])),
+    );
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
+#[test]
+fn the_group_coordinator_loads_an_offsets_partition_that_comes_online_later() {
+    let mut broker = Broker::start_with(&[("offsets.topic.num.partitions", "1")]);
+    broker.create_topic("t", 1, &[]);
+    wait_until(CLIENT_TIMEOUT, "the offset is committed", || {
+        commit(&broker.bootstrap, 42) == 0
+    });
+    assert_eq!(fetch_committed(&broker.bootstrap), (0, 42));
+    broker.stop();
+    let dir = broker.data_dir.join("__consumer_offsets-0");
+    let aside = broker
+        .data_dir
+        .parent()
+        .expect("parent")
+        .join("offsets.aside");
+    std::fs::rename(&dir, &aside).expect("move aside");
+    std::fs::write(&dir, b"not a directory").expect("write");
+
+    broker.start_again();
+    assert_ne!(
+        fetch_committed(&broker.bootstrap),
+        (0, 42),
+        "the offsets partition is offline"
+    );
+    std::fs::remove_file(&dir).expect("rm");
+    std::fs::rename(&aside, &dir).expect("move back");
+    wait_until(
+        CLIENT_TIMEOUT,
+        "the committed offset is back without a restart",
+        || fetch_committed(&broker.bootstrap) == (0, 42),
+    );
+    assert_eq!(commit(&broker.bootstrap, 43), 0);
+    assert_eq!(fetch_committed(&broker.bootstrap), (0, 43));
+}
