@@ -50,10 +50,9 @@ fn timestamp_type(v: &str) -> Result<(), String> {
     }
 }
 fn compression_type(v: &str) -> Result<(), String> {
-    // Batches are stored as the producer sent them; recompression is not offered.
     match v.trim() {
-        "producer" => Ok(()),
-        _ => Err("only `producer` is supported: batches are stored as sent".into()),
+        "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
+        _ => Err("must be one of producer, uncompressed, gzip, snappy, lz4, zstd".into()),
     }
 }
 
@@ -73,7 +72,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         fixed_default: "producer",
         kind: ConfigType::String,
         check: compression_type,
-        doc: "Batches are kept in the producer's compression.",
+        doc: "producer keeps the producer's codec; uncompressed, gzip, snappy, lz4 or zstd recompress on the broker.",
     },
     TopicKey {
         name: "flush.messages",
@@ -261,6 +260,18 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             _ => TimestampType::CreateTime,
         },
     }
+}
+
+/// The effective `compression.type` of a topic with these overrides: its own, else the
+/// broker's `compression.type`, else `producer` (keep the producer's codec).
+pub fn effective_compression_type<'a>(
+    broker: &'a BrokerConfig,
+    overrides: &'a BTreeMap<String, String>,
+) -> &'a str {
+    overrides
+        .get("compression.type")
+        .or_else(|| broker.effective.get("compression.type"))
+        .map_or("producer", |v| v.trim())
 }
 
 /// `min.insync.replicas` of a topic with these overrides.
