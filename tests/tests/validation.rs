@@ -247,15 +247,16 @@ fn the_batch_max_timestamp_is_recomputed_so_retention_keeps_fresh_records() {
     broker.create_topic(
         "untimed",
         1,
-        &[("retention.ms", "3600000"), ("segment.bytes", "200")],
+        &[("retention.ms", "3600000"), ("segment.bytes", "1000")],
     );
     let mut conn = RawConn::connect(&broker.bootstrap);
     let now = now_ms();
-    // An old batch in its own segment: retention deleting it shows a pass has run.
+    // An old batch filling its own segment: retention deleting it shows a pass has run.
+    let old_record = record(0, 0, Some(b"old"), &[b'o'; 850]);
     let old = produce(
         &mut conn,
         "untimed",
-        batch(&keyed(3, 0), 3, 0, now - 7_200_000, now - 7_200_000),
+        batch(&old_record, 1, 0, now - 7_200_000, now - 7_200_000),
     );
     assert_eq!(old.error_code, 0, "{old:?}");
     let section: Vec<u8> = (0..3)
@@ -264,7 +265,7 @@ fn the_batch_max_timestamp_is_recomputed_so_retention_keeps_fresh_records() {
     let untimed = produce(&mut conn, "untimed", batch(&section, 3, 0, -1, 0));
     assert_eq!(
         (untimed.error_code, untimed.base_offset),
-        (0, 3),
+        (0, 1),
         "{untimed:?}"
     );
     wait_until(
@@ -273,7 +274,7 @@ fn the_batch_max_timestamp_is_recomputed_so_retention_keeps_fresh_records() {
         || watermarks(&broker.bootstrap, "untimed")[&0].0 > 0,
     );
     // The same pass looked at the untimed segment after the old one and kept it.
-    assert_eq!(watermarks(&broker.bootstrap, "untimed")[&0], (3, 6));
+    assert_eq!(watermarks(&broker.bootstrap, "untimed")[&0], (1, 4));
     let kept = consume_all(&broker.bootstrap, "untimed");
     assert_eq!(kept[&0].len(), 3);
     assert!(kept[&0].iter().all(|c| c.timestamp.is_none()), "{kept:?}");
@@ -285,10 +286,11 @@ fn records_produced_by_librdkafka_without_timestamps_survive_time_retention() {
     broker.create_topic(
         "rdkafka-untimed",
         1,
-        &[("retention.ms", "3600000"), ("segment.bytes", "200")],
+        &[("retention.ms", "3600000"), ("segment.bytes", "1000")],
     );
     let cfg = producer_config(&broker.bootstrap, "none");
-    let mut old = Outgoing::new(0, "old", vec![b'o'; 300]);
+    // Fills its own segment: every later batch rolls.
+    let mut old = Outgoing::new(0, "old", vec![b'o'; 850]);
     old.timestamp = Some(now_ms() - 7_200_000);
     produce_ok(&cfg, "rdkafka-untimed", &[old]);
     let untimed: Vec<Outgoing> = (0..3)
