@@ -39,13 +39,15 @@ pub fn config(bootstrap: &str, settings: &[(&str, String)], extra: &[Property]) 
     cfg
 }
 
-/// The partition count of `topic`, creating it (replication factor 1) with `partitions` if
-/// it does not exist. An existing topic keeps its own count.
+/// The partition count of `topic`, creating it (replication factor 1) with `partitions` and
+/// the topic configs `topic_configs` if it does not exist. An existing topic keeps its own
+/// count and configs.
 pub fn ensure_topic(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     extra: &[Property],
+    topic_configs: &[Property],
 ) -> anyhow::Result<i32> {
     let admin: AdminClient<DefaultClientContext> = config(bootstrap, &[], extra)
         .create()
@@ -53,7 +55,10 @@ pub fn ensure_topic(
     if let Some(n) = partitions_of(&admin, topic)? {
         return Ok(n);
     }
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for Property(k, v) in topic_configs {
+        new = new.set(k, v);
+    }
     let opts = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

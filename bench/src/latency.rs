@@ -82,7 +82,8 @@ pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
     if args.rate == 0 {
         bail!("--rate must be positive");
     }
-    let partitions = client::ensure_topic(bootstrap, &args.topic, args.partitions, &args.props)?;
+    let partitions =
+        client::ensure_topic(bootstrap, &args.topic, args.partitions, &args.props, &[])?;
     let consumer = positioned_consumer(bootstrap, args, partitions)?;
     let producer_settings = [
         ("acks", args.acks.clone()),

@@ -45,6 +45,10 @@ pub struct Args {
     /// Extra librdkafka property, `-X key=value` (repeatable; wins over the flags above).
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub props: Vec<Property>,
+    /// Topic config used when the topic is created, e.g. `--topic-config compression.type=zstd`
+    /// to measure broker-side recompression (repeatable).
+    #[arg(long = "topic-config", value_name = "KEY=VALUE")]
+    pub topic_configs: Vec<Property>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -107,7 +111,13 @@ impl ProducerContext for Deliveries {
 }
 
 pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
-    let partitions = client::ensure_topic(bootstrap, &args.topic, args.partitions, &args.props)?;
+    let partitions = client::ensure_topic(
+        bootstrap,
+        &args.topic,
+        args.partitions,
+        &args.props,
+        &args.topic_configs,
+    )?;
     let settings = [
         ("acks", args.acks.clone()),
         ("linger.ms", args.linger_ms.to_string()),

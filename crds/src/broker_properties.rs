@@ -35,6 +35,8 @@ pub const KNOWN: &[&str] = &[
     "max.connections.per.ip.overrides",
     "connections.max.idle.ms",
     "producer.id.expiration.ms",
+    "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.after.max.ms",
     "broker.rack",
     "controller.quorum.voters",
     "group.initial.rebalance.delay.ms",

@@ -1,15 +1,23 @@
-//! Produce (key 0): append record batches as sent, stamping only offsets.
+//! Produce (key 0): validate each partition's batch as Kafka's `LogValidator` does, then
+//! append it.
 //!
-//! Batches are validated by the storage layer (header, CRC-32C, counts) and stored
-//! byte for byte; nothing here looks inside records. `acks=0` gets no response.
+//! Internal topics are refused first (Kafka's `ReplicaManager`). The storage validator decodes
+//! every record with bounds, applies the topic's timestamp and key rules, corrects the batch's
+//! max timestamp and recompresses per `compression.type`; with nothing to change the bytes are
+//! stored as sent. A refused batch gets its error code, message and, from v8, the per-record
+//! `record_errors`, and nothing of it is written. `acks=0` gets no response.
 
 use super::{now_ms, str_bytes};
 use crate::partition::Partition;
 use crate::router::RequestContext;
-use crate::topic_config;
+use crate::topic_config::{self, CompressionType};
+use fjord_storage::validate::{self, Rejection, ValidationConfig};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use std::collections::BTreeMap;
 
 pub const MIN_VERSION: i16 = 3;
 pub const MAX_VERSION: i16 = 11;
@@ -24,6 +32,12 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
         for pd in topic.partition_data {
             let resp = if bad_acks {
                 failed(pd.index, ResponseError::InvalidRequiredAcks, None)
+            } else if is_internal(&name) {
+                failed(
+                    pd.index,
+                    ResponseError::InvalidTopicException,
+                    Some(format!("Cannot append to internal topic {}", &*name)),
+                )
             } else {
                 match ctx.broker.partition(&name, pd.index) {
                     None => failed(pd.index, ResponseError::UnknownTopicOrPartition, None),
@@ -65,13 +79,11 @@ fn append(
         );
     }
     let broker = &ctx.broker;
+    let image = broker.image();
+    let no_overrides = BTreeMap::new();
+    let configs = image.topic(&p.topic).map_or(&no_overrides, |t| &t.configs);
     if acks == -1 {
-        let image = broker.image();
-        let configs = image
-            .topic(&p.topic)
-            .map(|t| t.configs.clone())
-            .unwrap_or_default();
-        let required = topic_config::min_insync_replicas(&broker.config, &configs);
+        let required = topic_config::min_insync_replicas(&broker.config, configs);
         // This node is the whole ISR of every partition it leads.
         let isr = 1;
         if isr < required {
@@ -84,7 +96,18 @@ fn append(
             );
         }
     }
-    match p.log.append(records, 0, now_ms()) {
+    let now = now_ms();
+    let rules = ValidationConfig {
+        timestamp_before_max_ms: broker.config.message_timestamp_before_max_ms,
+        timestamp_after_max_ms: broker.config.message_timestamp_after_max_ms,
+        target_compression: codec(topic_config::compression_type(&broker.config, configs)),
+        ..ValidationConfig::for_log(&p.log.config())
+    };
+    let validated = match validate::validate_produced(records, &rules, now) {
+        Ok(v) => v,
+        Err(rejection) => return rejected(p, rejection),
+    };
+    match p.log.append(&validated, 0, now) {
         Ok(info) => {
             if !info.duplicate {
                 let topic = &*p.topic;
@@ -120,6 +143,48 @@ fn append(
                 .with_error_message(Some(str_bytes(e.to_string())))
         }
     }
+}
+
+/// Topics only the broker writes: Kafka's `Topic.isInternal`, plus the metadata log's name.
+fn is_internal(topic: &str) -> bool {
+    matches!(
+        topic,
+        "__consumer_offsets" | "__transaction_state" | "__cluster_metadata"
+    )
+}
+
+/// The codec id for a `compression.type` value; `None` keeps the producer's codec.
+/// The codec id a batch is stored in, `None` to keep the producer's.
+fn codec(compression_type: CompressionType) -> Option<i16> {
+    match compression_type {
+        CompressionType::Producer => None,
+        CompressionType::Uncompressed => Some(0),
+        CompressionType::Gzip => Some(1),
+        CompressionType::Snappy => Some(2),
+        CompressionType::Lz4 => Some(3),
+        CompressionType::Zstd => Some(4),
+    }
+}
+
+/// The answer for a batch the validator refused (KIP-467's `record_errors` from v8; older
+/// versions drop the field when encoding).
+fn rejected(p: &Partition, rejection: Rejection) -> PartitionProduceResponse {
+    tracing::debug!(topic = %p.topic, partition = p.index, error = %rejection, "batch refused");
+    let record_errors = rejection
+        .record_errors
+        .iter()
+        .map(|e| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(e.batch_index)
+                .with_batch_index_error_message(Some(str_bytes(e.message.clone())))
+        })
+        .collect();
+    PartitionProduceResponse::default()
+        .with_index(p.index)
+        .with_error_code(rejection.error.kafka_error_code())
+        .with_base_offset(-1)
+        .with_error_message(Some(str_bytes(rejection.to_string())))
+        .with_record_errors(record_errors)
 }
 
 /// Kafka requires exactly one v2 batch per partition from Produce v3 on. The batch

@@ -218,6 +218,18 @@ pub const KEYS: &[ConfigKey] = &[
         "Forget an idempotent producer's sequence state when its last batch is older than this.",
     ),
     key(
+        "log.message.timestamp.before.max.ms",
+        "9223372036854775807",
+        non_negative,
+        "CreateTime timestamps further in the past than this are refused (INVALID_TIMESTAMP).",
+    ),
+    key(
+        "log.message.timestamp.after.max.ms",
+        "3600000",
+        non_negative,
+        "CreateTime timestamps further in the future than this are refused (Kafka 4.0 default).",
+    ),
+    key(
         "connections.max.idle.ms",
         "600000",
         positive,

@@ -142,6 +142,10 @@ pub struct BrokerConfig {
     pub max_connections_per_ip_overrides: BTreeMap<std::net::IpAddr, usize>,
     /// `producer.id.expiration.ms`: idempotent producer state is forgotten after this idle time.
     pub producer_id_expiration_ms: i64,
+    /// `log.message.timestamp.before.max.ms`: oldest `CreateTime` accepted, relative to now.
+    pub message_timestamp_before_max_ms: i64,
+    /// `log.message.timestamp.after.max.ms`: newest `CreateTime` accepted, relative to now.
+    pub message_timestamp_after_max_ms: i64,
     /// `connections.max.idle.ms`: close connections idle this long; a request frame must
     /// also arrive whole within it.
     pub connections_max_idle_ms: u64,
@@ -241,6 +245,8 @@ impl BrokerConfig {
             .unwrap_or_default(),
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             producer_id_expiration_ms: num("producer.id.expiration.ms"),
+            message_timestamp_before_max_ms: num("log.message.timestamp.before.max.ms"),
+            message_timestamp_after_max_ms: num("log.message.timestamp.after.max.ms"),
             metrics_port: num("metrics.port") as u16,
             quorum_voters: Some(get("controller.quorum.voters").to_string())
                 .filter(|s| !s.is_empty()),

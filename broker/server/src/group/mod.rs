@@ -416,6 +416,7 @@ fn load_partition(machine: &mut Coordinator, p: &Partition, now: i64) -> usize {
     const CHUNK: usize = 1 << 20;
     let end = p.log.log_end_offset();
     let mut next = p.log.log_start_offset();
+    let limit = fjord_storage::decompressed_limit(p.log.config().max_message_bytes);
     let mut count = 0;
     while next < end {
         let chunk = match p.log.read(next, CHUNK, end, true) {
@@ -434,35 +435,63 @@ fn load_partition(machine: &mut Coordinator, p: &Partition, now: i64) -> usize {
             if header.size() > buf.len() {
                 break;
             }
-            let mut batch = buf.split_to(header.size());
-            match kafka_protocol::records::RecordBatchDecoder::decode(&mut batch) {
-                Ok(set) => {
-                    for r in set
-                        .records
-                        .into_iter()
-                        .filter(|r| r.offset >= next && !r.control)
-                    {
-                        let Some(key) = r.key else { continue };
-                        match store::decode(key, r.value) {
+            let batch = buf.split_to(header.size());
+            // Bounded, streaming decode (fjord_storage::RecordReader); a batch that does not
+            // decode is skipped whole, with a log line, so one bad batch cannot stop a start.
+            match decode_batch(&header, &batch, limit, next) {
+                Ok(records) => {
+                    for (offset, r) in records {
+                        match r {
                             Ok(Some(rec)) => {
                                 machine.replay(rec, now);
                                 count += 1;
                             }
                             Ok(None) => {}
                             Err(e) => {
-                                tracing::warn!(partition = p.index, offset = r.offset, error = %e, "skipping a record")
+                                tracing::warn!(partition = p.index, offset, error = %e, "skipping a record")
                             }
                         }
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(partition = p.index, offset = header.base_offset, error = %e, "skipping a batch")
+                    tracing::warn!(topic = OFFSETS_TOPIC, partition = p.index, offset = header.base_offset, error = %e, "skipping a batch")
                 }
             }
             next = next.max(header.last_offset() + 1);
         }
     }
     count
+}
+
+type Decoded = Vec<(
+    i64,
+    Result<Option<coordinator::StoreRecord>, store::DecodeError>,
+)>;
+
+/// The keyed records of a data batch at offsets from `from`, decoded into store records.
+fn decode_batch(
+    header: &fjord_storage::BatchHeader,
+    batch: &[u8],
+    limit: u64,
+    from: i64,
+) -> Result<Decoded, fjord_storage::BatchError> {
+    let mut out = Vec::new();
+    if header.is_control() {
+        return Ok(out);
+    }
+    let mut reader = fjord_storage::RecordReader::new(header, batch, limit)?;
+    while let Some(r) = reader.next_record()? {
+        let offset = header.base_offset + i64::from(r.offset_delta);
+        let Some(key) = r.key.filter(|_| offset >= from) else {
+            continue;
+        };
+        let value = r.value.map(bytes::Bytes::copy_from_slice);
+        out.push((
+            offset,
+            store::decode(bytes::Bytes::copy_from_slice(key), value),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
