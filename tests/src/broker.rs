@@ -79,6 +79,8 @@ pub struct Broker {
     log: LogBuf,
     readers: Vec<thread::JoinHandle<()>>,
     settings: Vec<(String, String)>,
+    /// Open-file limit (soft and hard) the process is started with, through `prlimit`.
+    nofile: Option<u64>,
     _tmp: tempfile::TempDir,
 }
 
@@ -91,6 +93,12 @@ impl Broker {
     /// Like [`Broker::start`], with extra `--set key=value` settings (they come after, and so
     /// override, the defaults this helper passes).
     pub fn start_with(settings: &[(&str, &str)]) -> Broker {
+        Broker::start_limited(settings, None)
+    }
+
+    /// Like [`Broker::start_with`], with the open-file limit (`RLIMIT_NOFILE`, soft and hard)
+    /// set to `nofile` for this and every later start (run through `prlimit`).
+    pub fn start_limited(settings: &[(&str, &str)], nofile: Option<u64>) -> Broker {
         let tmp = tempfile::Builder::new()
             .prefix("fjord-test-")
             .tempdir()
@@ -108,6 +116,7 @@ impl Broker {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            nofile,
             _tmp: tmp,
         };
         broker.spawn();
@@ -227,7 +236,15 @@ impl Broker {
             "broker binary {} does not exist: run `cargo build -p fjord-broker` or set FJORD_BROKER_BIN",
             bin.display()
         );
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match self.nofile {
+            // prlimit execs the broker: the pid stays the broker's.
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         for (k, v) in self.settings() {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
