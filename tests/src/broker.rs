@@ -79,8 +79,8 @@ pub struct Broker {
     log: LogBuf,
     readers: Vec<thread::JoinHandle<()>>,
     settings: Vec<(String, String)>,
-    /// An open-files (soft) limit the process starts under, via `prlimit`; the hard limit
-    /// is inherited, so a test can raise the running process's limit again.
+    /// Open-file limit (soft and hard) the process is started with, through `prlimit`;
+    /// tests may raise it on the running process with [`Broker::set_nofile`].
     nofile: Option<u64>,
     _tmp: tempfile::TempDir,
 }
@@ -95,6 +95,12 @@ impl Broker {
     /// override, the defaults this helper passes).
     pub fn start_with(settings: &[(&str, &str)]) -> Broker {
         Broker::start_with_options(settings, None, None)
+    }
+
+    /// Like [`Broker::start_with`], with the open-file limit (`RLIMIT_NOFILE`, soft and hard)
+    /// set to `nofile` for this and every later start (run through `prlimit`).
+    pub fn start_limited(settings: &[(&str, &str)], nofile: Option<u64>) -> Broker {
+        Broker::start_with_options(settings, None, nofile)
     }
 
     /// Like [`Broker::start_with`], on `data_dir` if given (created if missing, not removed
@@ -123,6 +129,7 @@ impl Broker {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            nofile,
             _tmp: tmp,
         };
         broker.spawn();
@@ -249,9 +256,12 @@ impl Broker {
             bin.display()
         );
         let mut cmd = match self.nofile {
+            // prlimit execs the broker: the pid stays the broker's. Soft and hard: the broker
+            // raises its soft limit to the hard one at start.
             Some(n) => {
                 let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:")).arg("--").arg(&bin);
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(&bin);
+                c
                 c
             }
             None => Command::new(&bin),

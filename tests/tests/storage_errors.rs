@@ -290,7 +290,7 @@ fn running_out_of_file_descriptors_at_start_does_not_stop_the_broker_and_partiti
     let pid = broker.pid().expect("running");
     let raised = Command::new("prlimit")
         .arg(format!("--pid={pid}"))
-        .arg("--nofile=8192:")
+        .arg("--nofile=8192:8192")
         .status()
         .expect("run prlimit");
     assert!(raised.success());
