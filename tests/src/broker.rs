@@ -129,7 +129,6 @@ impl Broker {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            nofile,
             _tmp: tmp,
         };
         broker.spawn();
@@ -261,7 +260,6 @@ impl Broker {
             Some(n) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}:{n}")).arg("--").arg(&bin);
-                c
                 c
             }
             None => Command::new(&bin),
