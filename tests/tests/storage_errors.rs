@@ -12,10 +12,12 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, CreateTopicsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, GroupId, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
@@ -344,6 +346,15 @@ fn a_partition_that_cannot_open_is_offline_while_the_others_serve_and_comes_back
         "{log}"
     );
     produce_n(&broker.bootstrap, "many", 3, 1);
+    assert_eq!(
+        produce_raw(&broker.bootstrap, "many", 1),
+        NOT_LEADER_OR_FOLLOWER,
+        "a produce to the offline partition is told to find its leader again"
+    );
+    assert_eq!(
+        produce_raw(&broker.bootstrap, "nothing-here", 0),
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
 
     std::fs::remove_file(&dir).expect("rm");
     std::fs::rename(&aside, &dir).expect("move back");
@@ -353,6 +364,24 @@ fn a_partition_that_cannot_open_is_offline_while_the_others_serve_and_comes_back
     assert_eq!(gauge(&broker.metrics_addr, "fjord_offline_partitions"), 0.0);
     let consumed = consume_all(&broker.bootstrap, "many");
     assert_eq!(consumed.get(&1).map(Vec::len), Some(3));
+}
+
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+/// One raw acks=all produce of a one-record batch; the partition's error code.
+fn produce_raw(bootstrap: &str, topic: &str, partition: i32) -> i16 {
+    let mut conn = RawConn::connect(bootstrap);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(record_batch(1)))])]);
+    let r: ProduceResponse = conn.request(ApiKey::Produce, 9, &req);
+    r.responses[0].partition_responses[0].error_code
 }
 
 fn commit(bootstrap: &str, offset: i64) -> i16 {

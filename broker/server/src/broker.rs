@@ -5,6 +5,7 @@ use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::topic_config;
+use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -182,6 +183,18 @@ impl Broker {
     }
 
     /// Whether `topic`'s partition `index` should be here but could not be opened.
+    /// The error for a request naming a partition this broker has no open log for: an
+    /// offline partition (its log could not be opened) has no leader, so clients are told
+    /// NOT_LEADER_OR_FOLLOWER and retry after refreshing metadata, as for a Kafka partition
+    /// without a live leader; anything else does not exist here.
+    pub fn missing_partition_error(&self, topic: &str, index: i32) -> ResponseError {
+        if self.is_offline(topic, index) {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        }
+    }
+
     pub fn is_offline(&self, topic: &str, index: i32) -> bool {
         let image = self.image();
         let Some(t) = image.topic(topic) else {

@@ -45,7 +45,9 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResp
                         .with_partitions(
                             t.partitions
                                 .iter()
-                                .map(|p| error(p.partition, ResponseError::NotLeaderOrFollower))
+                                .map(|p| {
+                                    error(p.partition, ResponseError::NotLeaderOrFollower.code())
+                                })
                                 .collect(),
                         )
                 })
@@ -134,7 +136,11 @@ impl PendingFetch {
                     .map(|fp| {
                         let partition = ctx.broker.partition(&t.topic.0, fp.partition);
                         let error = if partition.is_none() {
-                            Some(ResponseError::UnknownTopicOrPartition.code())
+                            Some(
+                                ctx.broker
+                                    .missing_partition_error(&t.topic.0, fp.partition)
+                                    .code(),
+                            )
                         } else if ctx.version >= 9 && fp.current_leader_epoch > LEADER_EPOCH {
                             Some(ResponseError::UnknownLeaderEpoch.code())
                         } else {
@@ -273,7 +279,11 @@ impl Slot {
 
     fn into_response(self) -> PartitionData {
         let Some(p) = self.partition else {
-            return error(self.index, ResponseError::UnknownTopicOrPartition);
+            // `new` named the reason (offline or unknown) in `error`.
+            let code = self
+                .error
+                .unwrap_or(ResponseError::UnknownTopicOrPartition.code());
+            return error(self.index, code);
         };
         let hwm = p.high_watermark();
         let resp = PartitionData::default()
@@ -283,7 +293,7 @@ impl Slot {
             .with_log_start_offset(p.log.log_start_offset());
         match self.error {
             Some(code) if code == ResponseError::UnknownLeaderEpoch.code() => {
-                error(self.index, ResponseError::UnknownLeaderEpoch)
+                error(self.index, ResponseError::UnknownLeaderEpoch.code())
             }
             Some(code) => resp.with_error_code(code),
             None if self.read => resp.with_records(Some(concat(self.chunks))),
@@ -316,10 +326,10 @@ fn concat(chunks: Vec<Bytes>) -> Bytes {
     out.freeze()
 }
 
-fn error(partition: i32, code: ResponseError) -> PartitionData {
+fn error(partition: i32, code: i16) -> PartitionData {
     PartitionData::default()
         .with_partition_index(partition)
-        .with_error_code(code.code())
+        .with_error_code(code)
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)

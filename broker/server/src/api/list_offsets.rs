@@ -26,7 +26,8 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<Lis
                 .map(|lp| {
                     let resp = ListOffsetsPartitionResponse::default().with_partition_index(lp.partition_index);
                     let Some(p) = ctx.broker.partition(&t.name.0, lp.partition_index) else {
-                        return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_offset(-1).with_timestamp(-1);
+                        let code = ctx.broker.missing_partition_error(&t.name.0, lp.partition_index).code();
+                        return resp.with_error_code(code).with_offset(-1).with_timestamp(-1);
                     };
                     if ctx.version >= 4 && lp.current_leader_epoch > 0 {
                         return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code()).with_offset(-1).with_timestamp(-1);

@@ -40,7 +40,11 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
                 )
             } else {
                 match ctx.broker.partition(&name, pd.index) {
-                    None => failed(pd.index, ResponseError::UnknownTopicOrPartition, None),
+                    None => failed(
+                        pd.index,
+                        ctx.broker.missing_partition_error(&name, pd.index),
+                        None,
+                    ),
                     Some(p) => append(ctx, &p, acks, pd.records.as_deref()),
                 }
             };
