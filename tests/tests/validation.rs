@@ -331,6 +331,29 @@ fn a_compacted_topic_refuses_a_record_without_a_key_with_invalid_record() {
     assert_eq!(acked, vec![(0, 0)]);
 }
 
+#[test]
+fn topic_timestamp_bounds_override_the_broker_defaults() {
+    let broker = Broker::start();
+    broker.create_topic(
+        "recent-only",
+        1,
+        &[("message.timestamp.before.max.ms", "60000")],
+    );
+    broker.create_topic("any-age", 1, &[]);
+    let mut conn = RawConn::connect(&broker.bootstrap);
+    let now = now_ms();
+    let hour_old = now - 3_600_000;
+    let old = || batch(&record(0, 0, Some(b"k"), b"v"), 1, 0, hour_old, hour_old);
+    let r = produce(&mut conn, "recent-only", old());
+    assert_eq!(r.error_code, INVALID_TIMESTAMP, "{r:?}");
+    // The broker default (no lower bound) still applies to other topics.
+    let r = produce(&mut conn, "any-age", old());
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let fresh = batch(&record(0, 0, Some(b"k"), b"v"), 1, 0, now, now);
+    let r = produce(&mut conn, "recent-only", fresh);
+    assert_eq!(r.error_code, 0, "{r:?}");
+}
+
 /// Compression codec ids of every batch stored in partition 0's first segment.
 fn stored_codecs(broker: &Broker, topic: &str) -> Vec<i16> {
     let path = broker

@@ -215,6 +215,22 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         doc: "Deprecated (Kafka 3.6); accepted and ignored.",
     },
     TopicKey {
+        name: "message.timestamp.before.max.ms",
+        broker_key: Some("log.message.timestamp.before.max.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 0),
+        doc: "CreateTime records older than this (ms) are refused with INVALID_TIMESTAMP (KIP-937).",
+    },
+    TopicKey {
+        name: "message.timestamp.after.max.ms",
+        broker_key: Some("log.message.timestamp.after.max.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 0),
+        doc: "CreateTime records newer than now plus this (ms) are refused with INVALID_TIMESTAMP (KIP-937).",
+    },
+    TopicKey {
         name: "message.timestamp.type",
         broker_key: None,
         fixed_default: "CreateTime",
@@ -383,6 +399,27 @@ pub fn compression_type(
 }
 
 /// `min.insync.replicas` of a topic with these overrides.
+/// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms` of a topic with
+/// these overrides (else the broker's `log.message.timestamp.*.max.ms`).
+pub fn timestamp_bounds(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> (i64, i64) {
+    let get = |key: &str, default: i64| {
+        overrides
+            .get(key)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        get(
+            "message.timestamp.before.max.ms",
+            broker.message_timestamp_before_max_ms,
+        ),
+        get(
+            "message.timestamp.after.max.ms",
+            broker.message_timestamp_after_max_ms,
+        ),
+    )
+}
+
 pub fn min_insync_replicas(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> i32 {
     overrides
         .get("min.insync.replicas")

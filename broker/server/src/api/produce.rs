@@ -101,9 +101,11 @@ fn append(
         }
     }
     let now = now_ms();
+    let (timestamp_before_max_ms, timestamp_after_max_ms) =
+        topic_config::timestamp_bounds(&broker.config, configs);
     let rules = ValidationConfig {
-        timestamp_before_max_ms: broker.config.message_timestamp_before_max_ms,
-        timestamp_after_max_ms: broker.config.message_timestamp_after_max_ms,
+        timestamp_before_max_ms,
+        timestamp_after_max_ms,
         target_compression: codec(topic_config::compression_type(&broker.config, configs)),
         ..ValidationConfig::for_log(&p.log.config())
     };
