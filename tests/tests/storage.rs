@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fjord_tests::{
-    consume_range, produce_ok, producer_config, watermarks, Broker, Outgoing, CLIENT_TIMEOUT,
+    consume_range, produce_ok, producer_config, wait_until, watermarks, Broker, Outgoing,
+    CLIENT_TIMEOUT,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -156,8 +157,18 @@ fn bytes_overwritten_in_a_sealed_segment_are_never_served_silently() {
         last_offset < 199,
         "every record was served ({received}), including the corrupted batch"
     );
-    let log = broker.log();
     let name = first.file_name().unwrap().to_string_lossy().to_string();
+    wait_until(
+        Duration::from_secs(10),
+        "a log line names the corrupt file",
+        || {
+            broker
+                .log()
+                .lines()
+                .any(|l| l.contains("corrupt record batch"))
+        },
+    );
+    let log = broker.log();
     assert!(
         log.lines().any(|l| l.contains("corrupt record batch")
             && l.contains(&name)

@@ -229,7 +229,9 @@ fn create_topics_on_a_full_disk_creates_nothing_and_works_once_space_returns() {
     );
     assert!(!topic_names(&broker.bootstrap).iter().any(|t| t == "big"));
     assert_eq!(topic_dirs(&data_dir, "big"), Vec::<String>::new());
-    assert!(broker.log().contains("cannot create"), "{}", broker.log());
+    wait_until(CLIENT_TIMEOUT, "the refusal is logged", || {
+        broker.log().contains("cannot create")
+    });
 
     std::fs::remove_file(&filler).expect("free the space");
     let (code, message) = create_topic_raw(&broker.bootstrap, "big", 4);
@@ -263,7 +265,9 @@ fn create_topics_with_too_few_file_descriptors_creates_nothing_and_the_broker_re
     );
     assert!(!topic_names(&broker.bootstrap).iter().any(|t| t == "wide"));
     assert_eq!(topic_dirs(&broker.data_dir, "wide"), Vec::<String>::new());
-    assert!(broker.log().contains("cannot create"), "{}", broker.log());
+    wait_until(CLIENT_TIMEOUT, "the refusal is logged", || {
+        broker.log().contains("cannot create")
+    });
 
     // Under the same limit the broker starts again (no crash loop) and serves its data.
     broker.restart();
