@@ -112,6 +112,7 @@ impl World {
                 Ok(())
             }
             Err(e) => {
+                self.count("CreateTopics refused");
                 let active = cluster.brokers().any(|b| b.is_active());
                 let legit =
                     e.code() == 38 && (usize::from(rf.unsigned_abs()) > cluster.len() || !active);
@@ -214,6 +215,7 @@ impl World {
             self.unclean_topics.contains(&key.0),
         ) {
             Ok(AlterPartitionOutcome::Accepted { change, partition }) => {
+                self.count("AlterPartition accepted");
                 if stale || !eligible {
                     return Err(format!(
                         "accepted a bad AlterPartition {request:?} for {p:?}"
@@ -230,8 +232,14 @@ impl World {
             Ok(other) => Err(format!(
                 "leader changed by its own AlterPartition: {other:?}"
             )),
-            Err(e) if stale && e.code() == 95 => Ok(()),
-            Err(e) if !stale && !eligible && e.code() == 107 => Ok(()),
+            Err(e) if stale && e.code() == 95 => {
+                self.count("AlterPartition stale");
+                Ok(())
+            }
+            Err(e) if !stale && !eligible && e.code() == 107 => {
+                self.count("AlterPartition ineligible");
+                Ok(())
+            }
             Err(e) => Err(format!("AlterPartition {request:?} on {p:?} refused: {e}")),
         }
     }
@@ -250,6 +258,7 @@ impl World {
         let p = self.partitions[&key].clone();
         match elect_leaders(&p, &cluster, kind) {
             Ok(change) => {
+                self.count("ElectLeaders changed a leader");
                 let unclean = kind == ElectionType::Unclean || self.unclean_topics.contains(&key.0);
                 self.apply(key, &change, unclean)
             }

@@ -52,6 +52,9 @@ pub struct World {
     /// The last actions, kept only when replaying a failing seed (formatting every step would
     /// make the thousands of seeds slow).
     pub trace: Option<Vec<String>>,
+    /// How often each interesting thing happened, so a test can tell the simulation still
+    /// exercises every rule.
+    pub stats: BTreeMap<&'static str, u64>,
 }
 
 impl World {
@@ -83,6 +86,7 @@ impl World {
             unclean_topics: BTreeSet::new(),
             next_topic: 0,
             trace: None,
+            stats: BTreeMap::new(),
         }
     }
 
@@ -94,6 +98,10 @@ impl World {
             }
             trace.push(format!("t={} off={} {}", self.now, self.offset, what()));
         }
+    }
+
+    pub fn count(&mut self, what: &'static str) {
+        *self.stats.entry(what).or_default() += 1;
     }
 
     pub fn node_mut(&mut self, id: i32) -> &mut Node {
@@ -128,6 +136,15 @@ impl World {
             }
         }
         let next = p.apply(change);
+        let what = match change.leader {
+            Some(NO_LEADER) => Some("partition taken offline"),
+            Some(_) if change.leader_recovery_state == Some(LeaderRecoveryState::Recovering) => {
+                Some("unclean election")
+            }
+            Some(l) if p.leader == NO_LEADER && p.isr.contains(&l) => Some("last ISR member back"),
+            Some(_) => Some("leadership moved"),
+            None => None,
+        };
         super::invariants::check_epochs(p, &next)
             .map_err(|e| format!("{key:?} {p:?} -> {next:?}: {e}"))?;
         if self.trace.is_some() {
@@ -135,6 +152,9 @@ impl World {
             self.note(|| format!("{key:?}: {old:?} -> {change:?}"));
         }
         self.partitions.insert(key, next);
+        if let Some(what) = what {
+            self.count(what);
+        }
         self.offset += 1;
         Ok(())
     }
@@ -143,6 +163,18 @@ impl World {
     pub fn handle(&mut self, events: Vec<LivenessEvent>) -> Result<(), String> {
         for event in events {
             self.note(|| format!("event {event:?}"));
+            self.count(match &event {
+                LivenessEvent::Registered(_) => "registered",
+                LivenessEvent::Fenced { reason, .. } => match reason {
+                    FenceReason::SessionExpired => "fenced: session expired",
+                    FenceReason::Requested => "fenced: requested",
+                    FenceReason::ShutdownNow => "fenced: shutdown now",
+                    FenceReason::Reregistered => "fenced: re-registered",
+                },
+                LivenessEvent::Unfenced { .. } => "unfenced",
+                LivenessEvent::ControlledShutdown { .. } => "controlled shutdown",
+                LivenessEvent::Unregistered { .. } => "unregistered",
+            });
             if let LivenessEvent::Fenced {
                 broker_id,
                 reason: FenceReason::SessionExpired,
@@ -210,7 +242,10 @@ impl World {
                 self.handle(events)
             }
             // The previous incarnation's session is still valid: retry later, as a broker does.
-            Err(e) if e.code() == 101 => Ok(()),
+            Err(e) if e.code() == 101 => {
+                self.count("duplicate registration refused");
+                Ok(())
+            }
             Err(e) => Err(format!("registration of {} failed: {e}", node.id)),
         }
     }
