@@ -231,5 +231,36 @@ pub fn elect_leaders(
         })
 }
 
+/// Kafka's `maxElectionsPerImbalance`: leader moves per rebalance round.
+pub const MAX_ELECTIONS_PER_REBALANCE: usize = 1_000;
+
+/// `auto.leader.rebalance.enable` (every `leader.imbalance.check.interval.seconds`): a preferred
+/// election for each partition whose preferred replica does not lead, where that replica is in
+/// the ISR and active, at most `max` of them (Kafka's `maybeBalancePartitionLeaders`). The flag
+/// says whether the round stopped at `max`, so the caller should run another soon.
+pub fn rebalance<'a, K: 'a>(
+    cluster: &ClusterView,
+    partitions: impl IntoIterator<Item = (K, &'a Partition)>,
+    max: usize,
+) -> (Vec<(K, PartitionChange)>, bool) {
+    let acceptable = |r: i32| cluster.is_active(r);
+    let mut changes = Vec::new();
+    for (key, p) in partitions {
+        if changes.len() >= max {
+            return (changes, true);
+        }
+        if p.has_preferred_leader() {
+            continue;
+        }
+        let change = ChangeBuilder::new(p, &acceptable)
+            .election(Election::Preferred)
+            .build();
+        if let Some(change) = change {
+            changes.push((key, change));
+        }
+    }
+    (changes, false)
+}
+
 #[cfg(test)]
 mod tests;

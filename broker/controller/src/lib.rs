@@ -10,8 +10,9 @@
 //! - [`placement`] / [`assignment`]: replicas for CreateTopics and CreatePartitions (balanced,
 //!   rack-aware, manual assignments validated);
 //! - [`liveness`]: BrokerRegistration, BrokerHeartbeat, session expiry, fencing;
-//! - [`election`]: leader election and ISR changes on fencing and unfencing, ElectLeaders;
-//! - [`alter_partition`]: AlterPartition from partition leaders;
+//! - [`election`]: leader election and ISR changes on fencing and unfencing, ElectLeaders,
+//!   automatic preferred-leader rebalancing;
+//! - [`alter_partition`](mod@alter_partition): AlterPartition from partition leaders;
 //! - [`shutdown`]: controlled shutdown;
 //! - [`effects`]: the partition changes that follow a liveness event.
 //!
@@ -38,7 +39,9 @@ pub use alter_partition::{
 pub use assignment::{create_partitions, create_topic, NewTopic, TopicDefaults};
 pub use cluster::{BrokerInfo, ClusterView};
 pub use effects::partition_changes;
-pub use election::{elect_leaders, on_broker_unfenced, remove_broker, Election, ElectionType};
+pub use election::{
+    elect_leaders, on_broker_unfenced, rebalance, remove_broker, Election, ElectionType,
+};
 pub use error::ControllerError;
 pub use liveness::{
     BrokerRegistration, Endpoint, FenceReason, Heartbeat, HeartbeatReply, Liveness, LivenessConfig,

@@ -91,7 +91,7 @@ fn controller_invariants_hold_over_thousands_of_seeded_histories() {
     }
 }
 
-const EXERCISED: [&str; 17] = [
+const EXERCISED: [&str; 18] = [
     "registered",
     "fenced: session expired",
     "fenced: shutdown now",
@@ -108,6 +108,7 @@ const EXERCISED: [&str; 17] = [
     "AlterPartition stale",
     "AlterPartition ineligible",
     "ElectLeaders changed a leader",
+    "rebalance moved a leader",
     "CreateTopics refused",
 ];
 

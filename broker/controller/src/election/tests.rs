@@ -143,3 +143,28 @@ fn unknown_election_types_are_invalid_request() {
     assert_eq!(ElectionType::from_value(1), Ok(ElectionType::Unclean));
     assert_eq!(ElectionType::from_value(2).unwrap_err().code(), 42);
 }
+
+#[test]
+fn rebalance_moves_leadership_back_to_in_sync_preferred_replicas_only() {
+    let parts = [
+        partition(&[1, 2], &[1, 2], 2), // preferred 1 in sync: moves
+        partition(&[1, 2], &[2], 2),    // preferred 1 out of sync: stays
+        partition(&[3, 2], &[3, 2], 2), // preferred 3 fenced: stays
+        partition(&[2, 1], &[1, 2], 2), // already preferred
+    ];
+    let (changes, more) = rebalance(&cluster(&[3]), parts.iter().enumerate(), 10);
+    assert!(!more);
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].0, changes[0].1.leader), (0, Some(1)));
+}
+
+#[test]
+fn rebalance_stops_at_the_limit_and_says_so() {
+    let parts = [
+        partition(&[1, 2], &[1, 2], 2),
+        partition(&[1, 2], &[1, 2], 2),
+    ];
+    let (changes, more) = rebalance(&cluster(&[]), parts.iter().enumerate(), 1);
+    assert_eq!(changes.len(), 1);
+    assert!(more);
+}

@@ -23,6 +23,7 @@ impl World {
             46..=79 => self.alter_isr(),
             80..=87 => self.elect(),
             88..=89 => self.unregister_dead(),
+            90..=91 => self.rebalance(),
             _ => Ok(()),
         }
     }
@@ -265,6 +266,19 @@ impl World {
             Err(e) if [80, 83, 84].contains(&e.code()) => Ok(()),
             Err(e) => Err(format!("ElectLeaders {kind:?} on {p:?}: {e}")),
         }
+    }
+}
+
+impl World {
+    fn rebalance(&mut self) -> Result<(), String> {
+        let cluster = self.liveness.cluster_view();
+        let parts = self.partitions.iter().map(|(k, p)| (*k, p));
+        let (changes, _) = election::rebalance(&cluster, parts, 3);
+        for (key, change) in changes {
+            self.count("rebalance moved a leader");
+            self.apply(key, &change, false)?;
+        }
+        Ok(())
     }
 }
 
