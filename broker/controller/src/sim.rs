@@ -1,5 +1,5 @@
 //! Deterministic simulation of the controller's state machines together: brokers register,
-//! heartbeat, pause, die, restart and shut down; topics and partitions are created; leaders
+//! heartbeat, pause, die, restart and shut down; the active controller fails over; topics and partitions are created; leaders
 //! shrink and expand ISRs; admins elect leaders. Every step is checked against the invariants in
 //! `sim/invariants.rs`. Each seed is one reproducible history: a failure prints the seed and
 //! the last actions, and `FJORD_SIM_SEED=<seed>` replays just that one.
@@ -91,7 +91,7 @@ fn controller_invariants_hold_over_thousands_of_seeded_histories() {
     }
 }
 
-const EXERCISED: [&str; 18] = [
+const EXERCISED: [&str; 19] = [
     "registered",
     "fenced: session expired",
     "fenced: shutdown now",
@@ -109,6 +109,7 @@ const EXERCISED: [&str; 18] = [
     "AlterPartition ineligible",
     "ElectLeaders changed a leader",
     "rebalance moved a leader",
+    "controller failover",
     "CreateTopics refused",
 ];
 

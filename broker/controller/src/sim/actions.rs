@@ -24,6 +24,7 @@ impl World {
             80..=87 => self.elect(),
             88..=89 => self.unregister_dead(),
             90..=91 => self.rebalance(),
+            92 => self.fail_over(),
             _ => Ok(()),
         }
     }
@@ -270,6 +271,28 @@ impl World {
 }
 
 impl World {
+    /// A new active controller takes over: it rebuilds liveness from the registrations in its
+    /// image, and every registered broker gets a fresh session from now.
+    fn fail_over(&mut self) -> Result<(), String> {
+        let image: Vec<BrokerRegistration> = self.liveness.registrations().cloned().collect();
+        self.count("controller failover");
+        self.note(|| "controller failover".to_string());
+        self.liveness = Liveness::from_image(
+            LivenessConfig {
+                session_timeout_ms: super::world::SESSION_TIMEOUT_MS,
+            },
+            image,
+            self.now,
+        );
+        let now = self.now;
+        for node in &mut self.nodes {
+            if self.liveness.registration(node.id).is_some() {
+                node.last_contact_ms = Some(now);
+            }
+        }
+        Ok(())
+    }
+
     fn rebalance(&mut self) -> Result<(), String> {
         let cluster = self.liveness.cluster_view();
         let parts = self.partitions.iter().map(|(k, p)| (*k, p));
