@@ -99,3 +99,36 @@ impl ClusterView {
         self.brokers.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_current_registration_epoch_passes_the_broker_epoch_check() {
+        let view = ClusterView::from_brokers([BrokerInfo {
+            id: 1,
+            rack: None,
+            fenced: false,
+            in_controlled_shutdown: false,
+            epoch: 40,
+        }]);
+        assert_eq!(view.check_broker_epoch(1, 40), Ok(()));
+        assert_eq!(view.check_broker_epoch(1, 39).unwrap_err().code(), 77);
+        assert_eq!(view.check_broker_epoch(2, 40).unwrap_err().code(), 77);
+    }
+
+    #[test]
+    fn fenced_and_shutting_down_brokers_are_registered_but_not_active() {
+        let broker = |id, fenced, in_controlled_shutdown| BrokerInfo {
+            id,
+            rack: None,
+            fenced,
+            in_controlled_shutdown,
+            epoch: 1,
+        };
+        let view = ClusterView::from_brokers([broker(1, true, false), broker(2, false, true)]);
+        assert!(view.is_registered(1) && view.is_registered(2));
+        assert!(!view.is_active(1) && !view.is_active(2) && !view.is_active(3));
+    }
+}
