@@ -262,5 +262,30 @@ pub fn rebalance<'a, K: 'a>(
     (changes, false)
 }
 
+/// Kafka's `maybeElectUncleanLeaders` (run periodically, and worth running when a topic's
+/// `unclean.leader.election.enable` is turned on): an UNCLEAN election for each leaderless
+/// partition of a topic that allows it, at most `max`. The flag says whether the round stopped
+/// at `max`.
+pub fn elect_unclean_leaders<'a, K: 'a>(
+    cluster: &ClusterView,
+    partitions: impl IntoIterator<Item = (K, &'a Partition)>,
+    unclean: impl Fn(&K) -> bool,
+    max: usize,
+) -> (Vec<(K, PartitionChange)>, bool) {
+    let mut changes = Vec::new();
+    for (key, p) in partitions {
+        if changes.len() >= max {
+            return (changes, true);
+        }
+        if p.has_leader() || !unclean(&key) {
+            continue;
+        }
+        if let Ok(change) = elect_leaders(p, cluster, ElectionType::Unclean) {
+            changes.push((key, change));
+        }
+    }
+    (changes, false)
+}
+
 #[cfg(test)]
 mod tests;

@@ -102,7 +102,8 @@ pub use assignment::{create_partitions, create_topic, NewTopic, TopicDefaults};
 pub use cluster::{BrokerInfo, ClusterView};
 pub use effects::partition_changes;
 pub use election::{
-    elect_leaders, on_broker_unfenced, rebalance, remove_broker, Election, ElectionType,
+    elect_leaders, elect_unclean_leaders, on_broker_unfenced, rebalance, remove_broker, Election,
+    ElectionType,
 };
 pub use error::ControllerError;
 pub use liveness::{

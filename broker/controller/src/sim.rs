@@ -91,7 +91,7 @@ fn controller_invariants_hold_over_thousands_of_seeded_histories() {
     }
 }
 
-const EXERCISED: [&str; 19] = [
+const EXERCISED: [&str; 20] = [
     "registered",
     "fenced: session expired",
     "fenced: shutdown now",
@@ -110,6 +110,7 @@ const EXERCISED: [&str; 19] = [
     "ElectLeaders changed a leader",
     "rebalance moved a leader",
     "controller failover",
+    "unclean election after a config change",
     "CreateTopics refused",
 ];
 

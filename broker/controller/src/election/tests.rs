@@ -168,3 +168,26 @@ fn rebalance_stops_at_the_limit_and_says_so() {
     assert_eq!(changes.len(), 1);
     assert!(more);
 }
+
+#[test]
+fn offline_partitions_of_topics_that_allow_it_get_an_unclean_leader() {
+    let parts = [
+        ("clean", partition(&[1, 2], &[1], NO_LEADER)),
+        ("unclean", partition(&[1, 2], &[1], NO_LEADER)),
+        ("unclean", partition(&[1, 3], &[1], NO_LEADER)), // 3 fenced too: stays offline
+    ];
+    let cluster = cluster(&[1, 3]);
+    let (changes, more) = elect_unclean_leaders(
+        &cluster,
+        parts.iter().map(|(k, p)| (*k, p)),
+        |k| *k == "unclean",
+        10,
+    );
+    assert!(!more);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].1.leader, Some(2));
+    assert_eq!(
+        changes[0].1.leader_recovery_state,
+        Some(LeaderRecoveryState::Recovering)
+    );
+}

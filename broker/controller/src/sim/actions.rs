@@ -25,6 +25,7 @@ impl World {
             88..=89 => self.unregister_dead(),
             90..=91 => self.rebalance(),
             92 => self.fail_over(),
+            93 => self.allow_unclean_election(),
             _ => Ok(()),
         }
     }
@@ -289,6 +290,26 @@ impl World {
             if self.liveness.registration(node.id).is_some() {
                 node.last_contact_ms = Some(now);
             }
+        }
+        Ok(())
+    }
+
+    /// An admin sets `unclean.leader.election.enable=true` on a topic; the controller runs its
+    /// unclean elections at once.
+    fn allow_unclean_election(&mut self) -> Result<(), String> {
+        let Some(last) = self.partitions.keys().map(|k| k.0).max() else {
+            return Ok(());
+        };
+        let topic = self.rng.below(u64::from(last) + 1) as u32;
+        self.unclean_topics.insert(topic);
+        self.note(|| format!("topic {topic} allows unclean election"));
+        let cluster = self.liveness.cluster_view();
+        let parts = self.partitions.iter().map(|(k, p)| (*k, p));
+        let (changes, _) =
+            election::elect_unclean_leaders(&cluster, parts, |k| k.0 == topic, 1_000);
+        for (key, change) in changes {
+            self.count("unclean election after a config change");
+            self.apply(key, &change, true)?;
         }
         Ok(())
     }
