@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fjord_tests::*;
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use serde_json::Value;
 
@@ -215,9 +216,14 @@ fn start_operator_metrics(runtime: &tokio::runtime::Runtime) -> String {
     addr
 }
 
-/// Produces, consumes and commits so every per-topic and per-group family has samples.
+/// Produces, consumes and commits so every per-topic and per-group family has samples, and
+/// has one request refused so the error-response family has a series.
 fn make_traffic(broker: &Broker) {
     broker.create_topic("observed", 2, &[]);
+    let again = NewTopic::new("observed", 2, TopicReplication::Fixed(1));
+    let results = block_on(broker.admin().create_topics(&[again], &admin_options()))
+        .expect("CreateTopics answered");
+    assert!(results.iter().all(|r| r.is_err()), "{results:?}");
     produce_n(&broker.bootstrap, "observed", 200, 2);
     consume_all(&broker.bootstrap, "observed");
     let mut cfg = client_config(&broker.bootstrap);
