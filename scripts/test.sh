@@ -60,8 +60,9 @@ as_root() {
     fi
 }
 
-# Debian packages the tests and the bundled librdkafka build (rdkafka-sys, libz-sys, zstd-sys) need.
-APT_PACKAGES=(kcat build-essential pkg-config zlib1g-dev python3 python3-venv python3-pip ca-certificates)
+# Debian packages the tests and the bundled librdkafka build (rdkafka-sys, libz-sys, zstd-sys) need;
+# `prometheus` brings prometheus (tests/tests/dashboards.rs) and promtool (the alert rule tests).
+APT_PACKAGES=(kcat build-essential pkg-config zlib1g-dev python3 python3-venv python3-pip ca-certificates prometheus)
 
 install_apt() {
     local missing=()
@@ -140,6 +141,15 @@ cargo fmt --all -- --check
 
 stage "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+stage "promtool: alerting rules"
+if command -v promtool >/dev/null 2>&1; then
+    promtool check rules helm/fjord-operator/files/rules/fjord-alerts.yaml
+    promtool test rules helm/fjord-operator/files/rules/tests/*.yaml
+else
+    echo "[test.sh] promtool missing (Debian package prometheus): cannot check the alerting rules" >&2
+    exit 1
+fi
 
 stage "cargo build (binaries)"
 cargo build --workspace --bins

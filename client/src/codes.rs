@@ -259,6 +259,16 @@ pub mod code {
     pub const UNSUPPORTED_VERSION: i16 = 35;
     /// CreateTopics for a name that is taken.
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    /// The group coordinator is still loading its offsets.
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    /// No coordinator for the group is available right now.
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    /// The broker asked is not (or no longer) the group's coordinator.
+    pub const NOT_COORDINATOR: i16 = 16;
+    /// DeleteGroups of a group that still has members.
+    pub const NON_EMPTY_GROUP: i16 = 68;
+    /// The group does not exist.
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
 }
 
 #[cfg(test)]

@@ -30,7 +30,10 @@ mod admin;
 mod error;
 mod types;
 
-pub use admin::AdminClient;
+pub use admin::{
+    AdminClient, FetchedPartition, FetchedRecord, GroupDescription, GroupListing,
+    MemberDescription, NewRecord, OffsetSpec,
+};
 pub use connection::{ClientConfig, Connection};
 pub use error::ClientError;
 pub use types::{

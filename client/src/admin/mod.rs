@@ -7,8 +7,17 @@
 //! changing this API.
 
 mod cluster;
+mod config_lookup;
 mod configs;
+mod groups;
+mod nodes;
+mod offsets;
+mod records;
 mod topics;
+
+pub use groups::{GroupDescription, GroupListing, MemberDescription};
+pub use offsets::OffsetSpec;
+pub use records::{FetchedPartition, FetchedRecord, NewRecord};
 
 use std::sync::Arc;
 
@@ -34,6 +43,8 @@ struct Inner {
     bootstrap: Vec<String>,
     config: ClientConfig,
     connection: Mutex<Option<Connection>>,
+    /// Connections to specific brokers (partition leaders, group coordinators), by address.
+    nodes: Mutex<std::collections::HashMap<String, Connection>>,
 }
 
 /// Whether a request may be sent twice.
@@ -63,6 +74,7 @@ impl AdminClient {
                 bootstrap,
                 config,
                 connection: Mutex::new(None),
+                nodes: Mutex::new(std::collections::HashMap::new()),
             }),
         };
         let mut slot = client.inner.connection.lock().await;

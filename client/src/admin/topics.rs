@@ -174,7 +174,7 @@ impl AdminClient {
         )
     }
 
-    fn operation_timeout_ms(&self) -> i32 {
+    pub(super) fn operation_timeout_ms(&self) -> i32 {
         i32::try_from(self.config().operation_timeout.as_millis()).unwrap_or(i32::MAX)
     }
 }
