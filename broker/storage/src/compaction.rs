@@ -113,7 +113,8 @@ impl Cleaner {
     }
 
     /// Cleans `log` now if it is cleanable (dirty ratio, `max.compaction.lag.ms`, or a delete
-    /// horizon that has passed); `force` ignores the ratio. `now_ms` is the clock for lags and
+    /// horizon that has passed); `force` ignores the ratio (a log with nothing dirty and no
+    /// horizon passed is still left alone: cleaning it could change nothing). `now_ms` is the clock for lags and
     /// tombstone horizons. Another pass already running on the log makes this a no-op.
     pub fn clean(
         &mut self,
@@ -129,7 +130,11 @@ impl Cleaner {
             return Ok(CompactionStats::default());
         }
         let dirty = dirty::DirtySection::of(log, &config, now_ms)?;
-        if !force && !dirty.is_cleanable(&config, now_ms) {
+        let worth_it = match force {
+            true => dirty.dirty_bytes > 0 || dirty.must_clean_now(&config, now_ms),
+            false => dirty.is_cleanable(&config, now_ms),
+        };
+        if !worth_it {
             return Ok(CompactionStats::default());
         }
         let stop = self.stop.clone();
