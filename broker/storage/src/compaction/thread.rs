@@ -94,39 +94,9 @@ fn run(mut cleaner: Cleaner, shared: &Shared, logs: &LogSource, clock: &Clock) {
         if *shared.stopped.lock() {
             return;
         }
-        let all = logs();
-        let candidates: Vec<&Log> = all
-            .iter()
-            .map(|l| (**l).as_ref())
-            .filter(|l| !failed.contains_key(l.dir()))
-            .collect();
-        let now = clock();
-        let worked = match cleaner.dirtiest(&candidates, now) {
-            Some(log) => match cleaner.clean(log, now, false) {
-                Ok(s) => {
-                    if s.segments_rewritten > 0 || s.map_full {
-                        tracing::info!(
-                            dir = %log.dir().display(),
-                            groups = s.segments_rewritten,
-                            segments = s.segments_replaced,
-                            records_removed = s.records_removed,
-                            bytes_before = s.bytes_before,
-                            bytes_after = s.bytes_after,
-                            map_entries = s.map_entries,
-                            next_dirty_offset = s.next_dirty_offset,
-                            "cleaned log"
-                        );
-                    }
-                    true
-                }
-                Err(e) => {
-                    tracing::error!(dir = %log.dir().display(), error = %e, "log cleaning failed; the log is skipped for a while");
-                    failed.insert(log.dir().to_path_buf(), FAILED_BACKOFFS);
-                    false
-                }
-            },
-            None => false,
-        };
+        // The logs are held only for this round: a broker closing its logs at shutdown
+        // needs to be their last owner.
+        let worked = round(&mut cleaner, logs, clock, &mut failed);
         if worked {
             continue;
         }
@@ -139,4 +109,56 @@ fn run(mut cleaner: Cleaner, shared: &Shared, logs: &LogSource, clock: &Clock) {
             let _ = shared.wake.wait_for(&mut stopped, backoff);
         }
     }
+}
+
+/// Cleans the dirtiest cleanable log, if any; `false` when there was none (or it failed).
+fn round(
+    cleaner: &mut Cleaner,
+    logs: &LogSource,
+    clock: &Clock,
+    failed: &mut HashMap<PathBuf, u32>,
+) -> bool {
+    let all = logs();
+    let candidates: Vec<&Log> = all
+        .iter()
+        .map(|l| (**l).as_ref())
+        .filter(|l| !failed.contains_key(l.dir()))
+        .collect();
+    let now = clock();
+    match cleaner.dirtiest(&candidates, now) {
+        Some(log) => match timed(|| cleaner.clean(log, now, false)) {
+            (Ok(s), took) => {
+                if s.segments_rewritten > 0 || s.map_full {
+                    let read = s.map_bytes_read + s.clean_bytes_read;
+                    let secs = took.as_secs_f64().max(1e-6);
+                    tracing::info!(
+                        dir = %log.dir().display(),
+                        groups = s.segments_rewritten,
+                        segments = s.segments_replaced,
+                        records_removed = s.records_removed,
+                        bytes_before = s.bytes_before,
+                        bytes_after = s.bytes_after,
+                        map_entries = s.map_entries,
+                        next_dirty_offset = s.next_dirty_offset,
+                        elapsed_ms = took.as_millis() as u64,
+                        read_mb_per_s = format!("{:.1}", read as f64 / secs / 1e6),
+                        "cleaned log"
+                    );
+                }
+                true
+            }
+            (Err(e), _) => {
+                tracing::error!(dir = %log.dir().display(), error = %e, "log cleaning failed; the log is skipped for a while");
+                failed.insert(log.dir().to_path_buf(), FAILED_BACKOFFS);
+                false
+            }
+        },
+        None => false,
+    }
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = std::time::Instant::now();
+    let out = f();
+    (out, start.elapsed())
 }
