@@ -22,10 +22,6 @@ use crate::segment::{Indexer, Indexes, SealedSegment, SegmentFiles};
 use crate::validate::{decompressed_limit, RecordReader};
 use crate::TimestampOffset;
 
-/// Upper bound of records in `bytes` of batches (the smallest record takes 7 bytes), used to
-/// size the offset map for small dirty sections.
-const MIN_RECORD_BYTES: u64 = 7;
-
 pub(super) fn run(
     log: &Log,
     config: &LogConfig,
@@ -79,7 +75,7 @@ fn build_map(
     stats: &mut CompactionStats,
 ) -> Result<i64, StorageError> {
     let (from, to) = (dirty.first_dirty, dirty.first_uncleanable);
-    map.reset(dirty.dirty_bytes / MIN_RECORD_BYTES);
+    map.reset(records_in(dirty, from, to)?);
     for segment in &dirty.sealed {
         let files = segment.files();
         if files.next_offset() <= from || segment.base_offset() >= to {
@@ -131,6 +127,31 @@ fn build_map(
         }
     }
     Ok(to)
+}
+
+/// Records the batch headers of the dirty section announce: sizes the offset map, so a small
+/// section does not pay for the whole buffer. Headers only (61 bytes a batch); a count that
+/// lies only makes the map as large as its configured bound.
+fn records_in(dirty: &DirtySection, from: i64, to: i64) -> Result<u64, StorageError> {
+    let mut total = 0u64;
+    for segment in &dirty.sealed {
+        let files = segment.files();
+        if files.next_offset() <= from || segment.base_offset() >= to {
+            continue;
+        }
+        let len = files.len();
+        let mut position = 0u64;
+        while let Some(header) = files.header_at(position, len)? {
+            if header.base_offset >= to {
+                break;
+            }
+            if header.last_offset() >= from {
+                total = total.saturating_add(header.record_count.max(0) as u64);
+            }
+            position += header.size() as u64;
+        }
+    }
+    Ok(total)
 }
 
 fn skip_warning(log: &Log, files: &SegmentFiles, header: &BatchHeader, e: &BatchError) {
