@@ -441,3 +441,45 @@ fn the_cleaner_thread_cleans_the_dirty_log_by_itself() {
         "{sealed} records left below the active segment"
     );
 }
+
+#[test]
+fn appends_and_reads_go_on_while_a_throttled_pass_writes_its_cleaned_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path(), config()).unwrap());
+    for i in 0..40 {
+        put(&log, &format!("k{}", i % 3), Some("v"));
+    }
+    let path = dir.path().to_path_buf();
+    let cleaning = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            // ~20 KB to read and write at 2 KB/s: the pass lasts seconds.
+            let mut cleaner = Cleaner::new(CleanerConfig {
+                io_max_bytes_per_second: 2000.0,
+                ..CleanerConfig::default()
+            });
+            cleaner.clean(&log, 0, true).unwrap()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files_with_suffix(&path, ".log.cleaned").is_empty() {
+        assert!(Instant::now() < deadline, "the pass never started writing");
+        assert!(
+            !cleaning.is_finished(),
+            "the pass ended before it was observed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The pass is writing: an append and a read do not wait for it.
+    put(&log, "during", Some("v"));
+    let end = log.log_end_offset();
+    let read = log.read(end - 1, usize::MAX, i64::MAX, true).unwrap();
+    assert!(!read.records.is_empty());
+    assert!(
+        !files_with_suffix(&path, ".log.cleaned").is_empty(),
+        "the append waited for the pass to finish"
+    );
+    let stats = cleaning.join().unwrap();
+    assert!(stats.records_removed > 0);
+    assert_eq!(served(&log).last().unwrap().1, "during");
+}
