@@ -107,3 +107,79 @@ fn a_compacted_topic_serves_the_latest_value_per_key_at_increasing_offsets() {
     let more = produce_ok(&cfg, "kv", &[Outgoing::new(0, "key-0", "after")]);
     assert_eq!(more[0].1, end);
 }
+
+#[test]
+fn a_tombstone_goes_once_delete_retention_ms_has_passed_without_new_writes() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let broker = Broker::start_with(&[("log.cleaner.backoff.ms", "50")]);
+    broker.create_topic(
+        "deletes",
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "4096"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "0"),
+        ],
+    );
+    let mut cfg = producer_config(&broker.bootstrap, "none");
+    cfg.set("batch.size", "1000")
+        .set("enable.idempotence", "true");
+    let producer: BaseProducer = cfg.create().expect("producer");
+    fn send(producer: &BaseProducer, record: BaseRecord<'_, str, str>) {
+        producer.send(record).map_err(|(e, _)| e).expect("enqueue");
+    }
+    send(
+        &producer,
+        BaseRecord::to("deletes")
+            .key("gone")
+            .payload("value")
+            .partition(0),
+    );
+    send(
+        &producer,
+        BaseRecord::to("deletes").key("gone").partition(0),
+    ); // the tombstone
+    for i in 0..200 {
+        let value = format!("filler-{i}-{}", "y".repeat(40));
+        let key = format!("k{}", i % 5);
+        send(
+            &producer,
+            BaseRecord::to("deletes")
+                .key(key.as_str())
+                .payload(value.as_str())
+                .partition(0),
+        );
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    let end = watermarks(&broker.bootstrap, "deletes")[&0].1;
+    assert_eq!(end, 202);
+
+    // With delete.retention.ms=0 the first cleaning stamps the horizon and a later one, due
+    // as soon as the horizon passes, removes the tombstone: no new write is needed.
+    wait_until(
+        Duration::from_secs(60),
+        "the tombstone is cleaned away",
+        || {
+            let consumed = consume_range(
+                &broker.bootstrap,
+                "deletes",
+                &BTreeMap::from([(0, (0, end))]),
+            );
+            !consumed[&0]
+                .iter()
+                .any(|r| r.key.as_deref() == Some(b"gone".as_slice()))
+        },
+    );
+    let consumed = consume_range(
+        &broker.bootstrap,
+        "deletes",
+        &BTreeMap::from([(0, (0, end))]),
+    );
+    let keys: std::collections::BTreeSet<String> = consumed[&0]
+        .iter()
+        .map(|r| String::from_utf8(r.key.clone().unwrap()).unwrap())
+        .collect();
+    assert_eq!(keys.len(), 5, "{keys:?}");
+}
