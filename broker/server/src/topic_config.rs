@@ -495,6 +495,57 @@ mod tests {
     }
 
     #[test]
+    fn compaction_settings_come_from_log_cleaner_keys_and_topic_overrides() {
+        let set = |key: &str, value: &str| crate::config::RawSetting {
+            key: key.into(),
+            value: value.into(),
+            source_name: "test".into(),
+        };
+        let broker = BrokerConfig::from_pairs(vec![
+            set("log.cleaner.delete.retention.ms", "5000"),
+            set("log.cleaner.min.cleanable.ratio", "0.25"),
+            set("log.cleaner.threads", "2"),
+            set("log.cleaner.dedupe.buffer.size", "1048576"),
+            set("log.cleaner.io.max.bytes.per.second", "1e6"),
+        ])
+        .unwrap();
+        assert_eq!(broker.cleaner.threads, 2);
+        assert_eq!(broker.cleaner.dedupe_buffer_size, 1 << 20);
+        assert_eq!(broker.cleaner.io_max_bytes_per_second, 1e6);
+        let defaults = log_config(&broker, &BTreeMap::new());
+        assert_eq!(defaults.delete_retention_ms, 5000);
+        assert_eq!(defaults.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(defaults.max_compaction_lag_ms, i64::MAX);
+        let overrides: BTreeMap<String, String> = [
+            ("delete.retention.ms", "7"),
+            ("min.cleanable.dirty.ratio", "0.9"),
+            ("min.compaction.lag.ms", "100"),
+            ("max.compaction.lag.ms", "200"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(validate(&overrides), Ok(()));
+        let lc = log_config(&broker, &overrides);
+        assert_eq!(
+            (
+                lc.delete_retention_ms,
+                lc.min_compaction_lag_ms,
+                lc.max_compaction_lag_ms
+            ),
+            (7, 100, 200)
+        );
+        assert_eq!(lc.min_cleanable_dirty_ratio, 0.9);
+        let bad: BTreeMap<String, String> =
+            [("min.cleanable.dirty.ratio".to_string(), "1.5".to_string())].into();
+        assert!(validate(&bad)
+            .unwrap_err()
+            .contains("min.cleanable.dirty.ratio"));
+        let defaults = BrokerConfig::default();
+        assert_eq!(defaults.cleaner, fjord_storage::CleanerConfig::default());
+    }
+
+    #[test]
     fn every_kafka_compression_type_is_accepted_and_read_back() {
         let broker = BrokerConfig::default();
         for (v, want) in [
