@@ -93,6 +93,7 @@ fn build_map(
             let batch = files.read_bytes(position, header.size())?;
             throttler.maybe_throttle(batch.len() as u64);
             stats.map_bytes_read += batch.len() as u64;
+            check_crc(files, position, &batch)?;
             position += header.size() as u64;
             if header.is_control() {
                 continue;
@@ -152,6 +153,20 @@ fn records_in(dirty: &DirtySection, from: i64, to: i64) -> Result<u64, StorageEr
         }
     }
     Ok(total)
+}
+
+/// A batch whose CRC fails stops the pass: copied into a cleaned segment (which counts as
+/// checked) it would be served silently. The log is left as it is, the scrubber and reads
+/// report the batch, and the cleaner thread leaves the log alone for a while (Kafka marks such
+/// a partition uncleanable).
+fn check_crc(files: &SegmentFiles, position: u64, batch: &[u8]) -> Result<(), StorageError> {
+    crate::batch::validate(batch)
+        .map(drop)
+        .map_err(|e| StorageError::CorruptBatch {
+            path: files.log_path().to_path_buf(),
+            position,
+            reason: e.to_string(),
+        })
 }
 
 fn skip_warning(log: &Log, files: &SegmentFiles, header: &BatchHeader, e: &BatchError) {
@@ -232,6 +247,7 @@ impl Pass<'_> {
                     let batch = files.read_bytes(position, header.size())?;
                     self.throttler.maybe_throttle(batch.len() as u64);
                     self.stats.clean_bytes_read += batch.len() as u64;
+                    check_crc(files, position, &batch)?;
                     let (verdict, dropped) = self.judge(files, &header, &batch)?;
                     removed += dropped;
                     match verdict {

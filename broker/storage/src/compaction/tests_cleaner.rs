@@ -483,3 +483,24 @@ fn appends_and_reads_go_on_while_a_throttled_pass_writes_its_cleaned_segment() {
     assert!(stats.records_removed > 0);
     assert_eq!(served(&log).last().unwrap().1, "during");
 }
+
+#[test]
+fn a_batch_with_a_bad_crc_stops_the_pass_instead_of_being_copied_as_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    for i in 0..12 {
+        put(&log, &format!("k{}", i % 3), Some("value"));
+    }
+    let first = log.writer.lock().sealed.values().next().unwrap().clone();
+    let path = first.files().log_path().to_path_buf();
+    // Flip the last byte of the first segment's last batch: its CRC no longer matches.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = log.compact().unwrap_err();
+    assert!(matches!(err, StorageError::CorruptBatch { .. }), "{err:?}");
+    assert!(files_with_suffix(dir.path(), ".cleaned").is_empty());
+    assert!(files_with_suffix(dir.path(), ".swap").is_empty());
+    assert_eq!(log.first_dirty_offset().unwrap(), 0, "no checkpoint moved");
+}
