@@ -44,6 +44,15 @@ pub const KNOWN: &[&str] = &[
     "group.max.session.timeout.ms",
     "offsets.topic.num.partitions",
     "offsets.retention.minutes",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.delete.retention.ms",
 ];
 
 /// Properties the operator derives from the Cluster spec and the pod identity. A user value would

@@ -1,6 +1,6 @@
 //! Background work on partition logs: time-based rolls, timed flushes (`flush.ms`,
 //! inside `maybe_roll`, which also fsyncs rolled segments off the append lock), retention,
-//! compaction, scrubbing (CRC checks of the data found on disk at start, at a bounded rate),
+//! the log cleaner threads (compaction, started here, see [`spawn_cleaner`]), scrubbing (CRC checks of the data found on disk at start, at a bounded rate),
 //! and retrying partitions that could not be opened (disk full, too many open files) so they
 //! come online by themselves.
 //!
@@ -9,8 +9,10 @@
 
 use crate::api::now_ms;
 use crate::broker::Broker;
+use crate::partition::Partition;
 use crate::shutdown::Shutdown;
-use std::sync::Arc;
+use fjord_storage::{CleanerThreads, Log, LogSource};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How often rolls and timed flushes are checked (Kafka's scheduler runs similarly often).
@@ -31,7 +33,51 @@ struct Scrubber {
     next: usize,
     done: bool,
 }
+/// A partition seen by the cleaner threads as its log.
+struct CleanerView(Arc<Partition>);
+
+impl AsRef<Log> for CleanerView {
+    fn as_ref(&self) -> &Log {
+        &self.0.log
+    }
+}
+
+/// Starts `log.cleaner.threads` cleaner threads over every partition of the broker (Kafka's
+/// `LogCleaner`): std threads, so cleaning never occupies the async runtime. `None` with
+/// zero threads, or if a thread could not start (logged; compaction then waits for a restart).
+pub fn spawn_cleaner(broker: &Arc<Broker>) -> Option<CleanerThreads> {
+    let config = broker.config.cleaner;
+    if config.threads == 0 {
+        return None;
+    }
+    let weak: Weak<Broker> = Arc::downgrade(broker);
+    let source: LogSource = Arc::new(move || match weak.upgrade() {
+        Some(b) => b
+            .all_partitions()
+            .into_iter()
+            .map(|p| Arc::new(CleanerView(p)) as Arc<dyn AsRef<Log> + Send + Sync>)
+            .collect(),
+        None => Vec::new(),
+    });
+    match CleanerThreads::spawn(config, source, Arc::new(now_ms)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the log cleaner threads");
+            None
+        }
+    }
+}
+
 pub async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
+    let cleaner = spawn_cleaner(&broker);
+    run_ticks(&broker, &mut shutdown).await;
+    if let Some(c) = cleaner {
+        // Joining waits for a pass to reach its next batch.
+        let _ = tokio::task::spawn_blocking(move || c.shutdown()).await;
+    }
+}
+
+async fn run_ticks(broker: &Arc<Broker>, shutdown: &mut Shutdown) {
     let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
     let mut last_retention = tokio::time::Instant::now();
     let mut last_offline_retry = tokio::time::Instant::now();
@@ -51,7 +97,7 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
         if retry_due {
             last_offline_retry = tokio::time::Instant::now();
         }
-        let b = broker.clone();
+        let b = Arc::clone(broker);
         let s = scrubber.clone();
         let _ = tokio::task::spawn_blocking(move || {
             if retry_due {
@@ -69,17 +115,6 @@ fn pass(broker: &Broker, retention_due: bool) {
     for p in broker.all_partitions() {
         if let Err(e) = p.log.maybe_roll(now) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "time-based roll failed");
-        }
-        if retention_due && p.log.config().compacts() {
-            match p.log.compact() {
-                Ok(s) if s.segments_rewritten > 0 => {
-                    tracing::info!(topic = %p.topic, partition = p.index, segments = s.segments_rewritten, records_removed = s.records_removed, bytes_before = s.bytes_before, bytes_after = s.bytes_after, "compacted")
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "compaction failed")
-                }
-            }
         }
         if retention_due && p.log.config().deletes() {
             match p.log.apply_retention(now) {

@@ -12,6 +12,7 @@ pub enum ConfigType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -38,6 +39,13 @@ fn int_in(v: &str, lo: i64, hi: i64) -> Result<(), String> {
         Ok(n) if (lo..=hi).contains(&n) => Ok(()),
         Ok(_) => Err(format!("must be between {lo} and {hi}")),
         Err(_) => Err("must be an integer".into()),
+    }
+}
+fn ratio(v: &str) -> Result<(), String> {
+    match v.trim().parse::<f64>() {
+        Ok(n) if (0.0..=1.0).contains(&n) => Ok(()),
+        Ok(_) => Err("must be between 0 and 1".into()),
+        Err(_) => Err("must be a number".into()),
     }
 }
 fn cleanup_policy(v: &str) -> Result<(), String> {
@@ -159,6 +167,14 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         doc: "Codec batches are stored in: producer (as sent), uncompressed, gzip, snappy, lz4 or zstd.",
     },
     TopicKey {
+        name: "delete.retention.ms",
+        broker_key: Some("log.cleaner.delete.retention.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 0),
+        doc: "Compacted topics keep a tombstone this long after the cleaner first saw it.",
+    },
+    TopicKey {
         name: "flush.messages",
         broker_key: Some("log.flush.interval.messages"),
         fixed_default: "",
@@ -189,6 +205,14 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         kind: ConfigType::Int,
         check: |v| int_in(v, 0, i32::MAX as i64),
         doc: "Largest record batch accepted.",
+    },
+    TopicKey {
+        name: "max.compaction.lag.ms",
+        broker_key: Some("log.cleaner.max.compaction.lag.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 1),
+        doc: "A record left uncompacted longer makes its log cleanable whatever its dirty ratio.",
     },
     TopicKey {
         name: "message.downconversion.enable",
@@ -237,6 +261,22 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         kind: ConfigType::String,
         check: timestamp_type,
         doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's.",
+    },
+    TopicKey {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: Some("log.cleaner.min.cleanable.ratio"),
+        fixed_default: "",
+        kind: ConfigType::Double,
+        check: ratio,
+        doc: "Compact once the dirty (not yet cleaned) share of the log exceeds this.",
+    },
+    TopicKey {
+        name: "min.compaction.lag.ms",
+        broker_key: Some("log.cleaner.min.compaction.lag.ms"),
+        fixed_default: "",
+        kind: ConfigType::Long,
+        check: |v| long_at_least(v, 0),
+        doc: "A record stays uncompacted at least this long.",
     },
     TopicKey {
         name: "min.insync.replicas",
@@ -379,6 +419,13 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             .and_then(|v| parse_cleanup_policy(v).ok())
             .unwrap_or(d.cleanup_policy),
         producer_id_expiration_ms: broker.producer_id_expiration_ms,
+        min_cleanable_dirty_ratio: eff
+            .get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(d.min_cleanable_dirty_ratio),
+        min_compaction_lag_ms: num("min.compaction.lag.ms").unwrap_or(d.min_compaction_lag_ms),
+        max_compaction_lag_ms: num("max.compaction.lag.ms").unwrap_or(d.max_compaction_lag_ms),
+        delete_retention_ms: num("delete.retention.ms").unwrap_or(d.delete_retention_ms),
         timestamp_type: match eff.get("message.timestamp.type").map(String::as_str) {
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
@@ -445,6 +492,57 @@ mod tests {
             .find(|(k, _, _)| k.name == "retention.ms")
             .unwrap();
         assert_eq!(r.2, Source::DynamicTopic);
+    }
+
+    #[test]
+    fn compaction_settings_come_from_log_cleaner_keys_and_topic_overrides() {
+        let set = |key: &str, value: &str| crate::config::RawSetting {
+            key: key.into(),
+            value: value.into(),
+            source_name: "test".into(),
+        };
+        let broker = BrokerConfig::from_pairs(vec![
+            set("log.cleaner.delete.retention.ms", "5000"),
+            set("log.cleaner.min.cleanable.ratio", "0.25"),
+            set("log.cleaner.threads", "2"),
+            set("log.cleaner.dedupe.buffer.size", "1048576"),
+            set("log.cleaner.io.max.bytes.per.second", "1e6"),
+        ])
+        .unwrap();
+        assert_eq!(broker.cleaner.threads, 2);
+        assert_eq!(broker.cleaner.dedupe_buffer_size, 1 << 20);
+        assert_eq!(broker.cleaner.io_max_bytes_per_second, 1e6);
+        let defaults = log_config(&broker, &BTreeMap::new());
+        assert_eq!(defaults.delete_retention_ms, 5000);
+        assert_eq!(defaults.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(defaults.max_compaction_lag_ms, i64::MAX);
+        let overrides: BTreeMap<String, String> = [
+            ("delete.retention.ms", "7"),
+            ("min.cleanable.dirty.ratio", "0.9"),
+            ("min.compaction.lag.ms", "100"),
+            ("max.compaction.lag.ms", "200"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(validate(&overrides), Ok(()));
+        let lc = log_config(&broker, &overrides);
+        assert_eq!(
+            (
+                lc.delete_retention_ms,
+                lc.min_compaction_lag_ms,
+                lc.max_compaction_lag_ms
+            ),
+            (7, 100, 200)
+        );
+        assert_eq!(lc.min_cleanable_dirty_ratio, 0.9);
+        let bad: BTreeMap<String, String> =
+            [("min.cleanable.dirty.ratio".to_string(), "1.5".to_string())].into();
+        assert!(validate(&bad)
+            .unwrap_err()
+            .contains("min.cleanable.dirty.ratio"));
+        let defaults = BrokerConfig::default();
+        assert_eq!(defaults.cleaner, fjord_storage::CleanerConfig::default());
     }
 
     #[test]

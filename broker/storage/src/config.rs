@@ -26,8 +26,8 @@ pub enum TimestampType {
 
 /// Configuration of one partition log. `Default` is Kafka's defaults; build one with struct
 /// update syntax (`LogConfig { segment_bytes: 1 << 20, ..LogConfig::default() }`) and call
-/// [`LogConfig::validate`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// [`LogConfig::validate`]. (`PartialEq` only: `min.cleanable.dirty.ratio` is a float.)
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would exceed this size.
     pub segment_bytes: u64,
@@ -55,6 +55,16 @@ pub struct LogConfig {
     /// so the producer state does not grow with every producer id ever seen. Kafka's default
     /// is one day.
     pub producer_id_expiration_ms: i64,
+    /// `min.cleanable.dirty.ratio`: compaction starts once the dirty section is at least this
+    /// share of the log's cleanable bytes.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this makes the log cleanable
+    /// whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone is kept after the cleaner first saw it.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -72,6 +82,10 @@ impl Default for LogConfig {
             cleanup_policy: CleanupPolicy::Delete,
             timestamp_type: TimestampType::CreateTime,
             producer_id_expiration_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -111,6 +125,18 @@ impl LogConfig {
         if self.flush_interval_messages == 0 {
             return Err(invalid("flush.messages", "must be at least 1"));
         }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return Err(invalid("min.cleanable.dirty.ratio", "must be in [0, 1]"));
+        }
+        if self.min_compaction_lag_ms < 0 {
+            return Err(invalid("min.compaction.lag.ms", "must be non-negative"));
+        }
+        if self.max_compaction_lag_ms < 1 {
+            return Err(invalid("max.compaction.lag.ms", "must be at least 1"));
+        }
+        if self.delete_retention_ms < 0 {
+            return Err(invalid("delete.retention.ms", "must be non-negative"));
+        }
         Ok(())
     }
 
@@ -140,6 +166,16 @@ impl LogConfig {
             "producer.id.expiration.ms" => {
                 self.producer_id_expiration_ms = num("producer.id.expiration.ms", value)?
             }
+            "min.cleanable.dirty.ratio" => {
+                self.min_cleanable_dirty_ratio = num("min.cleanable.dirty.ratio", value)?
+            }
+            "min.compaction.lag.ms" => {
+                self.min_compaction_lag_ms = num("min.compaction.lag.ms", value)?
+            }
+            "max.compaction.lag.ms" => {
+                self.max_compaction_lag_ms = num("max.compaction.lag.ms", value)?
+            }
+            "delete.retention.ms" => self.delete_retention_ms = num("delete.retention.ms", value)?,
             "cleanup.policy" => {
                 let mut parts: Vec<&str> = value.split(',').map(str::trim).collect();
                 parts.sort_unstable();

@@ -42,7 +42,9 @@ mod testutil;
 pub mod validate;
 
 pub use batch::{BatchHeader, HEADER_LEN};
-pub use compaction::CompactionStats;
+pub use compaction::{
+    Cleaner, CleanerClock, CleanerConfig, CleanerThreads, CompactionStats, LogSource,
+};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use file_cache::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};

@@ -141,6 +141,15 @@ impl ProducerStates {
         before - self.producers.len()
     }
 
+    /// The last offset of every producer's last batch: the cleaner keeps that batch (empty if
+    /// all its records go) so the producer's sequence state survives, as Kafka does.
+    pub(crate) fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     /// Producers with state.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -74,6 +74,13 @@ fn queued_bytes(v: &str) -> Result<(), String> {
         _ => int_in(v, 1, i64::MAX).map_err(|_| "must be -1 (unbounded) or positive".into()),
     }
 }
+fn double_in(v: &str, lo: f64, hi: f64) -> Result<(), String> {
+    match v.trim().parse::<f64>() {
+        Ok(n) if n >= lo && n <= hi => Ok(()),
+        Ok(_) => Err(format!("must be between {lo} and {hi}")),
+        Err(_) => Err("must be a number".into()),
+    }
+}
 fn ip_overrides(v: &str) -> Result<(), String> {
     crate::connection_quotas::parse_overrides(v).map(|_| ())
 }
@@ -296,6 +303,60 @@ pub const KEYS: &[ConfigKey] = &[
         "10080",
         positive,
         "Committed offsets of an empty group expire after this.",
+    ),
+    key(
+        "log.cleaner.threads",
+        "1",
+        |v| int_in(v, 0, 64),
+        "Log cleaner threads (compaction); 0 runs none.",
+    ),
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        "134217728",
+        |v| int_in(v, 24, i64::MAX),
+        "Bytes of offset map shared by the cleaner threads (24 per key); a dirty section with more keys is cleaned over several passes.",
+    ),
+    key(
+        "log.cleaner.io.buffer.load.factor",
+        "0.9",
+        |v| double_in(v, 0.1, 0.95),
+        "How full a cleaner's offset map may get.",
+    ),
+    key(
+        "log.cleaner.io.max.bytes.per.second",
+        "1.7976931348623157E308",
+        |v| double_in(v, f64::MIN_POSITIVE, f64::MAX),
+        "Read plus write rate of the cleaner threads together.",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        "15000",
+        non_negative,
+        "Sleep of a cleaner thread that found no log to clean.",
+    ),
+    key(
+        "log.cleaner.min.cleanable.ratio",
+        "0.5",
+        |v| double_in(v, 0.0, 1.0),
+        "Default min.cleanable.dirty.ratio: clean a log once this share of it is dirty.",
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        "0",
+        non_negative,
+        "Default min.compaction.lag.ms: records stay uncompacted at least this long.",
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        "9223372036854775807",
+        positive,
+        "Default max.compaction.lag.ms: a record dirty for longer makes its log cleanable.",
+    ),
+    key(
+        "log.cleaner.delete.retention.ms",
+        "86400000",
+        non_negative,
+        "Default delete.retention.ms: tombstones are kept this long after their first cleaning.",
     ),
 ];
 

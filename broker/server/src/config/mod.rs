@@ -163,6 +163,9 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
     pub offsets_retention_minutes: u64,
+    /// `log.cleaner.*`: the cleaner threads' settings (topic defaults such as
+    /// `log.cleaner.delete.retention.ms` are read through `topic_config`).
+    pub cleaner: fjord_storage::CleanerConfig,
     /// The effective value of every key, as strings, for DescribeConfigs.
     pub effective: BTreeMap<&'static str, String>,
     /// Keys set explicitly (file, env or flag), for DescribeConfigs' `source`.
@@ -211,6 +214,7 @@ impl BrokerConfig {
         }
         let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
         let num = |k: &str| -> i64 { get(k).parse().unwrap_or(0) };
+        let float = |k: &str| -> f64 { get(k).parse().unwrap_or(0.0) };
         let advertised = match get("advertised.listeners") {
             "" => None,
             v => Some(Listener::parse("advertised.listeners", v)?),
@@ -255,6 +259,13 @@ impl BrokerConfig {
             group_max_session_timeout_ms: num("group.max.session.timeout.ms") as i32,
             offsets_topic_num_partitions: num("offsets.topic.num.partitions") as i32,
             offsets_retention_minutes: num("offsets.retention.minutes") as u64,
+            cleaner: fjord_storage::CleanerConfig {
+                threads: num("log.cleaner.threads") as usize,
+                dedupe_buffer_size: num("log.cleaner.dedupe.buffer.size") as u64,
+                io_buffer_load_factor: float("log.cleaner.io.buffer.load.factor"),
+                io_max_bytes_per_second: float("log.cleaner.io.max.bytes.per.second"),
+                backoff_ms: num("log.cleaner.backoff.ms") as u64,
+            },
             effective,
             explicit,
         };

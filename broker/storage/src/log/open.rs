@@ -45,6 +45,7 @@ impl Log {
                 checkpoint::sync_dir(parent)?;
             }
         }
+        crate::compaction::recover_swaps(dir)?;
         let bases = list_segments(dir)?;
         let clean = checkpoint::take_clean_marker(dir)?;
         let recovery_point = checkpoint::read_offset(dir, checkpoint::RECOVERY_POINT)?.unwrap_or(0);
@@ -259,6 +260,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             checkpoint::RECOVERY_POINT,
             checkpoint::LOG_START,
             checkpoint::CLEAN_SHUTDOWN,
+            crate::compaction::CLEANER_CHECKPOINT,
         ]
         .contains(&name.as_str())
         {

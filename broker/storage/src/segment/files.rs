@@ -321,6 +321,12 @@ impl SegmentFiles {
         Ok(())
     }
 
+    /// Holds `file` as this segment's `.log` descriptor: a cleaned segment is installed while
+    /// its file still has its `.swap` name (see `compaction::swap`).
+    pub(crate) fn pin_file(&self, file: File) {
+        *self.pinned.lock() = Some(Arc::new(file));
+    }
+
     /// Releases the pinned descriptor (the segment was sealed): reads go through the cache.
     pub(crate) fn unpin(&self) {
         *self.pinned.lock() = None;

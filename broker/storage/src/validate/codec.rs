@@ -175,8 +175,8 @@ pub(crate) fn reader<'a>(
     Ok(Box::new(BufReader::new(Limited { inner, left: limit })))
 }
 
-/// The whole decompressed records section, for callers that need it in one piece
-/// (compaction). Grows with the bytes actually produced, never beyond `limit`.
+/// The whole decompressed records section (tests compare round trips with it). Grows with the bytes actually produced, never beyond `limit`.
+#[cfg(test)]
 pub(crate) fn decompress_all(
     codec: i16,
     section: &[u8],

@@ -29,6 +29,11 @@ pub struct RecordView<'b> {
     pub key: Option<&'b [u8]>,
     /// `None` for a null value (a tombstone).
     pub value: Option<&'b [u8]>,
+    /// Where in `bytes` the body starts (after the length prefix), and where the key length
+    /// starts (after the offset delta): compaction re-encodes a record's timestamp delta and
+    /// copies the rest from here.
+    pub(crate) body_at: usize,
+    pub(crate) key_at: usize,
 }
 
 /// Where the records come from: uncompressed records are parsed in place, compressed ones
@@ -227,6 +232,7 @@ fn parse(index: usize, raw: &[u8], prefix: usize) -> Result<RecordView<'_>, Batc
     let offset_delta = varint(body, &mut pos, 5)
         .and_then(|d| i32::try_from(d).ok())
         .ok_or_else(|| bad("offset delta"))?;
+    let key_at = prefix + pos;
     let key = bytes_field(body, &mut pos).ok_or_else(|| bad("key"))?;
     let value = bytes_field(body, &mut pos).ok_or_else(|| bad("value"))?;
     let headers = varint(body, &mut pos, 5)
@@ -254,5 +260,7 @@ fn parse(index: usize, raw: &[u8], prefix: usize) -> Result<RecordView<'_>, Batc
         offset_delta,
         key,
         value,
+        body_at: prefix,
+        key_at,
     })
 }
