@@ -37,6 +37,7 @@ impl Log {
             });
         }
 
+        self.check_writable()?;
         let mut w = self.writer.lock();
         w.last_now_ms = w.last_now_ms.max(now_ms);
         let mut next_offset = self.log_end_offset();
@@ -93,13 +94,29 @@ impl Log {
         if buf.capacity() <= REUSED_BUFFER_LIMIT {
             w.buf = buf;
         }
-        written?;
+        if let Err(e) = written {
+            // A failed write (EIO, ENOSPC) may have written part of the request. Readers
+            // never see it (nothing was published), but cut it off the file so nothing after
+            // a restart or a later append can either; if even that fails, stop writing.
+            let good = w.active.files().len();
+            if let Err(cut) = w.active.files().truncate_log(good) {
+                self.fail(format!(
+                    "{e}; cutting the partial write back to byte {good} failed too: {cut}"
+                ));
+            }
+            return Err(e);
+        }
 
         self.log_end.store(next_offset, Ordering::Release);
         w.producers.commit(staged);
         let record_count = next_offset - base_offset;
         w.unflushed_messages = w.unflushed_messages.saturating_add(record_count as u64);
-        self.maybe_flush(&mut w, &config, now_ms)?;
+        let flush = self.flush_due(&w, &config, now_ms);
+        drop(w);
+        if flush {
+            // Grouped with concurrent appends' flushes, off the append lock.
+            self.sync_to(next_offset)?;
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset,
