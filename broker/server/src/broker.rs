@@ -28,6 +28,13 @@ pub enum StartError {
         partition: i32,
         error: fjord_storage::StorageError,
     },
+    #[error("no descriptor headroom for partition {topic}-{partition}: {reserved} of the open-file limit {limit} are kept for client connections")]
+    NoDescriptors {
+        topic: String,
+        partition: i32,
+        reserved: u64,
+        limit: u64,
+    },
 }
 
 /// The partitions this broker leads: by topic name (looked up by `&str` without
@@ -53,6 +60,8 @@ pub struct Broker {
     ready: AtomicBool,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: Arc<crate::group::GroupCoordinator>,
+    /// How the open-file limit is shared (`None`: the limit could not be read).
+    descriptors: Option<crate::descriptors::DescriptorPlan>,
 }
 
 /// Producer ids are reserved from the metadata log in blocks, like Kafka's
@@ -78,6 +87,16 @@ impl Broker {
         let cluster_id = crate::metadata::format::check_or_format(&dir, config.node_id, &metadata)?;
         tracing::info!(%cluster_id, node_id = config.node_id, dir = %dir.display(), "data directory identity checked");
         let groups = crate::group::GroupCoordinator::new(&config);
+        let descriptors = crate::descriptors::DescriptorPlan::current();
+        if let Some(plan) = descriptors {
+            plan.apply();
+            tracing::info!(
+                limit = plan.limit,
+                reserved_for_clients = plan.client_reserve,
+                segment_cache = plan.segment_cache,
+                "open-file limit shared out"
+            );
+        }
         let broker = Broker {
             config,
             advertised,
@@ -90,6 +109,7 @@ impl Broker {
             producer_ids: Mutex::new(ProducerIdBlock::default()),
             ready: AtomicBool::new(false),
             groups,
+            descriptors,
         };
         broker.open_all_logs();
         broker.groups.start(&broker);
@@ -101,12 +121,13 @@ impl Broker {
         let image = self.metadata.image();
         let started = std::time::Instant::now();
         let (mut count, mut offline) = (0, 0);
+        let mut room = self.descriptor_room();
         for topic in image.topics.values() {
             for p in 0..topic.partition_count() {
                 if !self.hosts(topic, p) {
                     continue;
                 }
-                match self.open_log(topic, p) {
+                match self.open_log_within(topic, p, &mut room) {
                     Ok(partition) => {
                         self.register(partition);
                         count += 1;
@@ -132,6 +153,36 @@ impl Broker {
             .replicas
             .get(p as usize)
             .is_some_and(|r| r.contains(&self.config.node_id))
+    }
+
+    /// Partition logs that may still be opened without eating into the descriptors kept for
+    /// clients (see [`crate::descriptors`]).
+    fn descriptor_room(&self) -> u64 {
+        self.descriptors.map_or(u64::MAX, |d| d.room_now())
+    }
+
+    /// [`Broker::open_log`] if `room` allows one more open partition (each holds a
+    /// descriptor); counts it off `room`.
+    fn open_log_within(
+        &self,
+        topic: &TopicImage,
+        index: i32,
+        room: &mut u64,
+    ) -> Result<Arc<Partition>, StartError> {
+        if *room == 0 {
+            let plan = self
+                .descriptors
+                .unwrap_or(crate::descriptors::DescriptorPlan::for_limit(0));
+            return Err(StartError::NoDescriptors {
+                topic: topic.name.to_string(),
+                partition: index,
+                reserved: plan.client_reserve,
+                limit: plan.limit,
+            });
+        }
+        let p = self.open_log(topic, index)?;
+        *room -= 1;
+        Ok(p)
     }
 
     /// Opens (creating if needed) one partition's log, without registering it.
@@ -171,6 +222,27 @@ impl Broker {
         self.offline
             .write()
             .insert((topic.clone(), index), error.to_string());
+    }
+
+    /// Takes an open partition offline because its log failed (a write or fsync error it could
+    /// not undo): requests get NOT_LEADER_OR_FOLLOWER, the offline gauge counts it, and
+    /// [`Broker::retry_offline`] reopens the log, whose recovery cuts any torn tail.
+    pub fn take_offline(&self, p: &Arc<Partition>, reason: &str) {
+        let _guard = self.topic_changes.lock();
+        {
+            let mut parts = self.partitions.write();
+            let Some(topic) = parts.get_mut(&p.topic) else {
+                return; // deleted meanwhile
+            };
+            if !topic.get(&p.index).is_some_and(|q| Arc::ptr_eq(q, p)) {
+                return; // already replaced by a reopened log
+            }
+            topic.remove(&p.index);
+        }
+        tracing::error!(topic = %p.topic, partition = p.index, %reason, "partition is offline: its log failed; reopening it periodically");
+        self.offline
+            .write()
+            .insert((p.topic.clone(), p.index), format!("log failed: {reason}"));
     }
 
     /// Partitions this broker should host whose log is not open, with the reason.
@@ -241,6 +313,7 @@ impl Broker {
         if pending.is_empty() {
             return;
         }
+        let mut room = self.descriptor_room();
         for (name, index) in pending {
             let _guard = self.topic_changes.lock();
             let image = self.image();
@@ -256,7 +329,7 @@ impl Broker {
                 self.offline.write().remove(&(name, index));
                 continue;
             }
-            match self.open_log(topic, index) {
+            match self.open_log_within(topic, index, &mut room) {
                 Ok(p) => {
                     tracing::info!(topic = %name, partition = index, "offline partition opened; it is online again");
                     self.register(p.clone());

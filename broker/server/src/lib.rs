@@ -11,6 +11,7 @@ pub mod budget;
 pub mod config;
 pub mod connection;
 pub mod connection_quotas;
+pub mod descriptors;
 pub mod gauges;
 pub mod group;
 pub mod http;

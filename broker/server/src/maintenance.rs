@@ -115,6 +115,9 @@ fn pass(broker: &Broker, retention_due: bool) {
     for p in broker.all_partitions() {
         if let Err(e) = p.log.maybe_roll(now) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "time-based roll failed");
+            if let Some(reason) = p.log.failure() {
+                broker.take_offline(&p, &reason);
+            }
         }
         if retention_due && p.log.config().deletes() {
             match p.log.apply_retention(now) {

@@ -135,6 +135,11 @@ pub enum StorageError {
         position: u64,
         reason: String,
     },
+    /// A write, truncation or fsync of this log failed earlier in a way that could leave bytes
+    /// on disk the log does not account for (or data the kernel dropped): the log takes no
+    /// more writes. The broker takes the partition offline and reopens it, which recovers.
+    #[error("log {dir} failed and takes no writes until it is reopened: {reason}")]
+    LogFailed { dir: PathBuf, reason: String },
     /// A stored batch could not be decoded (only on paths that look inside records).
     #[error("cannot decode batch at offset {offset}: {reason}")]
     Decode { offset: i64, reason: String },
@@ -155,7 +160,9 @@ impl StorageError {
             StorageError::OutOfOrderSequence { .. } => 45,
             StorageError::InvalidProducerEpoch { .. } => 47,
             StorageError::InvalidConfig { .. } => 40,
-            StorageError::Io { .. } | StorageError::CorruptLog { .. } => 56, // KAFKA_STORAGE_ERROR
+            StorageError::Io { .. }
+            | StorageError::CorruptLog { .. }
+            | StorageError::LogFailed { .. } => 56, // KAFKA_STORAGE_ERROR
             // Kafka answers a CorruptRecordException with CORRUPT_MESSAGE.
             StorageError::Decode { .. } | StorageError::CorruptBatch { .. } => 2,
         }

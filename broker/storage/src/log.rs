@@ -6,6 +6,9 @@ mod descriptor_tests;
 mod open;
 mod read;
 mod scrub;
+mod sync;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 mod timestamp;
@@ -16,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::checkpoint;
 use crate::config::LogConfig;
@@ -26,6 +29,7 @@ use crate::producer_state::{snapshot, ProducerStates};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
 pub use scrub::ScrubProgress;
+pub(crate) use sync::SyncState;
 
 /// A partition log in a directory `<topic>-<partition>/`.
 ///
@@ -53,6 +57,10 @@ pub struct Log {
     pub(crate) cache: Arc<FileCache>,
     /// Serialises [`Log::flush_sealed`] passes (which fsync outside `writer`).
     pub(crate) sealer: Mutex<()>,
+    /// The grouped fsync and the failed state (see `log/sync.rs`).
+    pub(crate) sync: Mutex<SyncState>,
+    /// Signalled when an fsync round ends or the log fails.
+    pub(crate) synced: Condvar,
 }
 
 /// A rolled segment whose files (and the producer snapshot taken at the roll) are not yet
@@ -134,7 +142,7 @@ impl Log {
     /// segments rolled since the last call ([`Log::flush_sealed`]).
     pub fn maybe_roll(&self, now_ms: i64) -> Result<(), StorageError> {
         let config = self.config();
-        {
+        let flush_to = {
             let mut w = self.writer.lock();
             w.last_now_ms = w.last_now_ms.max(now_ms);
             if !w.active.is_empty() && w.active.is_expired(now_ms, &config) {
@@ -147,7 +155,11 @@ impl Log {
                     tracing::debug!(dir = %self.dir.display(), expired, "expired idle producer ids");
                 }
             }
-            self.maybe_flush(&mut w, &config, now_ms)?;
+            self.flush_due(&w, &config, now_ms)
+                .then(|| self.log_end_offset())
+        };
+        if let Some(end) = flush_to {
+            self.sync_to(end)?;
         }
         self.flush_sealed()
     }
@@ -223,6 +235,15 @@ impl Log {
     /// Its indexes are not synced: recovery always rebuilds the last segment's indexes, so an
     /// index flush would buy nothing.
     fn flush_locked(&self, w: &mut Writer) -> Result<(), StorageError> {
+        self.check_writable()?;
+        let result = self.flush_locked_inner(w);
+        if let Err(e) = &result {
+            self.fail(format!("flush failed: {e}"));
+        }
+        result
+    }
+
+    fn flush_locked_inner(&self, w: &mut Writer) -> Result<(), StorageError> {
         for u in &w.unsynced {
             u.files.flush()?;
             snapshot::sync(&u.snapshot)?;
@@ -236,6 +257,7 @@ impl Log {
         self.checkpoint_recovery_point(w)?;
         w.unflushed_messages = 0;
         w.last_flush_ms = w.last_now_ms;
+        self.mark_durable(w.recovery_point);
         Ok(())
     }
 
@@ -259,23 +281,6 @@ impl Log {
         Ok(())
     }
 
-    /// Applies `flush.messages` and `flush.ms`.
-    fn maybe_flush(
-        &self,
-        w: &mut Writer,
-        config: &LogConfig,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        let by_count = w.unflushed_messages >= config.flush_interval_messages;
-        let by_time = config.flush_interval_ms != u64::MAX
-            && w.unflushed_messages > 0
-            && now_ms.saturating_sub(w.last_flush_ms) >= config.flush_interval_ms as i64;
-        if by_count || by_time {
-            self.flush_locked(w)?;
-        }
-        Ok(())
-    }
-
     /// Seals the active segment and starts a new one at the log end, and snapshots the
     /// producer state at the new base offset (Kafka's roll). Nothing is fsynced here: the
     /// sealed segment and the snapshot wait in `unsynced` for [`Log::flush_sealed`], so a roll
@@ -288,9 +293,20 @@ impl Log {
         let fresh = ActiveSegment::create(&self.dir, base, config, &self.cache)?;
         self.segments.write().insert(base, fresh.files().clone());
         let old = std::mem::replace(&mut w.active, fresh);
-        let sealed = old.seal()?;
-        let snapshot = snapshot::write(&self.dir, base, &w.producers, false)?;
-        snapshot::prune(&self.dir, base)?;
+        // From here a failure would lose track of the old segment: the log stops taking
+        // writes and the reopen rebuilds its state from the files.
+        let finished = old.seal().and_then(|sealed| {
+            let snapshot = snapshot::write(&self.dir, base, &w.producers, false)?;
+            snapshot::prune(&self.dir, base)?;
+            Ok((sealed, snapshot))
+        });
+        let (sealed, snapshot) = match finished {
+            Ok(done) => done,
+            Err(e) => {
+                self.fail(format!("roll to offset {base} failed: {e}"));
+                return Err(e);
+            }
+        };
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
         w.dir_dirty = true;
         w.unsynced.push(Unsynced {

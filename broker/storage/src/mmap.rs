@@ -96,6 +96,18 @@ impl MmapFile {
         self.map(&file)
     }
 
+    /// Gives `[offset, offset + len)` disk blocks (`fallocate`, size unchanged), so the first
+    /// store into a page of a sparse region cannot fault. Without it, a store into a hole of
+    /// a full filesystem raises SIGBUS and kills the process; with it, the caller gets
+    /// ENOSPC. A filesystem without `fallocate` keeps the old behaviour.
+    pub(crate) fn allocate(&self, offset: u64, len: u64) -> Result<(), StorageError> {
+        let file = open_rw(&self.path)?;
+        match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, len) {
+            Ok(()) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+            Err(e) => Err(StorageError::io("allocate index", &self.path)(e.into())),
+        }
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }

@@ -10,6 +10,9 @@
 //! and then reads only what was appended since its last read: the bytes it already holds are
 //! kept, not read again.
 //!
+//! Reads run on tokio's blocking pool: data not in the page cache waits for the disk, which
+//! must not hold a runtime worker thread (and every connection it serves) meanwhile.
+//!
 //! Fetch sessions (KIP-227) are declined the way the protocol allows: a request to
 //! open a session gets `session_id = 0`, so clients keep sending full fetches.
 
@@ -63,26 +66,52 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResp
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
 
-    fetch.read_new();
+    let server_error =
+        || Some(FetchResponse::default().with_error_code(ResponseError::UnknownServerError.code()));
+    let Some(f) = read_new(fetch).await else {
+        return server_error();
+    };
+    fetch = f;
     if !fetch.satisfied(min_bytes) && tokio::time::Instant::now() < deadline {
         // Register once, then read again: an append between the first read and the
         // registration is picked up by this read, any later one wakes us.
         let waker = Arc::new(Notify::new());
         let _watches = fetch.watch(&waker);
-        fetch.read_new();
+        let Some(f) = read_new(fetch).await else {
+            return server_error();
+        };
+        fetch = f;
         while !fetch.satisfied(min_bytes) {
-            if tokio::time::timeout_at(deadline, waker.notified())
+            // Timed out: one last look answers with whatever is there.
+            let timed_out = tokio::time::timeout_at(deadline, waker.notified())
                 .await
-                .is_err()
-            {
-                // Timed out: one last look answers with whatever is there.
-                fetch.read_new();
+                .is_err();
+            let Some(f) = read_new(fetch).await else {
+                return server_error();
+            };
+            fetch = f;
+            if timed_out {
                 break;
             }
-            fetch.read_new();
         }
     }
     Some(fetch.respond(ctx, &req))
+}
+
+/// [`PendingFetch::read_new`] on the blocking pool; `None` if the task panicked (a bug,
+/// reported by the panic hook and logged here).
+async fn read_new(mut fetch: PendingFetch) -> Option<PendingFetch> {
+    let read = tokio::task::spawn_blocking(move || {
+        fetch.read_new();
+        fetch
+    });
+    match read.await {
+        Ok(fetch) => Some(fetch),
+        Err(e) => {
+            tracing::error!(error = %e, "fetch read task failed");
+            None
+        }
+    }
 }
 
 /// KIP-227 without sessions: only sessionless full fetches are served.

@@ -6,18 +6,28 @@
 //! max timestamp and recompresses per `compression.type`; with nothing to change the bytes are
 //! stored as sent. A refused batch gets its error code, message and, from v8, the per-record
 //! `record_errors`, and nothing of it is written. `acks=0` gets no response.
+//!
+//! Validation and the append (a `pwrite`, sometimes a roll, and with `flush.messages` an
+//! fsync grouped with concurrent produces) run on tokio's blocking pool, one task per
+//! request: a slow disk then holds up that request, never the runtime's worker threads and
+//! the other connections they serve. A log whose write or fsync failed beyond repair takes
+//! its partition offline; the broker's offline retry reopens it (recovery cuts what is torn).
 
 use super::{now_ms, str_bytes};
+use crate::broker::Broker;
 use crate::partition::Partition;
 use crate::router::RequestContext;
 use crate::topic_config::{self, CompressionType};
+use bytes::Bytes;
 use fjord_storage::validate::{self, Rejection, ValidationConfig};
+use fjord_storage::StorageError;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub const MIN_VERSION: i16 = 3;
 pub const MAX_VERSION: i16 = 11;
@@ -25,8 +35,10 @@ pub const MAX_VERSION: i16 = 11;
 pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let bad_acks = !matches!(acks, -1..=1);
+    // (topic index, slot index, partition, records) of each append to run off the runtime.
+    let mut appends: Vec<(usize, usize, Arc<Partition>, Option<Bytes>)> = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    for topic in req.topic_data {
+    for (t, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.0.clone();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
@@ -45,7 +57,11 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
                         ctx.broker.missing_partition_error(&name, pd.index),
                         None,
                     ),
-                    Some(p) => append(ctx, &p, acks, pd.records.as_deref()),
+                    Some(p) => {
+                        appends.push((t, partitions.len(), p, pd.records));
+                        // Replaced by the append's answer below.
+                        failed(pd.index, ResponseError::UnknownServerError, None)
+                    }
                 }
             };
             partitions.push(resp);
@@ -56,33 +72,106 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
                 .with_partition_responses(partitions),
         );
     }
+    if !appends.is_empty() {
+        let broker = ctx.broker.clone();
+        let done = tokio::task::spawn_blocking(move || append_all(&broker, acks, appends)).await;
+        match done {
+            Ok(done) => {
+                for (t, i, resp) in done {
+                    responses[t].partition_responses[i] = resp;
+                }
+            }
+            // A panic in the append is a bug; it was logged by the panic hook, and the
+            // placeholders answer UNKNOWN_SERVER_ERROR.
+            Err(e) => tracing::error!(error = %e, "produce append task failed"),
+        }
+    }
     if acks == 0 {
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+type Append = (usize, usize, Arc<Partition>, Option<Bytes>);
+
+/// A request's appends, on the blocking pool: every partition's append first, then the
+/// fsyncs `flush.messages`/`flush.ms` ask for, concurrently across partitions (each grouped
+/// with other requests' fsyncs of the same log), so a request to N partitions waits for
+/// about one fsync, not N in a row. Answers `(topic index, partition slot, response)`.
+fn append_all(
+    broker: &Broker,
+    acks: i16,
+    appends: Vec<Append>,
+) -> Vec<(usize, usize, PartitionProduceResponse)> {
+    let mut done = Vec::with_capacity(appends.len());
+    let mut syncs = Vec::new();
+    for (t, i, p, records) in appends {
+        let (resp, sync) = append(broker, &p, acks, records.as_deref());
+        if let Some(end) = sync {
+            syncs.push((done.len(), p, end));
+        }
+        done.push((t, i, resp));
+    }
+    let results: Vec<Result<(), StorageError>> = if syncs.len() <= 1 {
+        syncs
+            .iter()
+            .map(|(_, p, end)| p.log.sync_to(*end))
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = syncs
+                .iter()
+                .map(|(_, p, end)| {
+                    let sync = move || p.log.sync_to(*end);
+                    // Without a thread (resource limits), sync here: slower, still correct.
+                    std::thread::Builder::new()
+                        .name("fjord-fsync".into())
+                        .spawn_scoped(scope, sync)
+                        .map_err(|_| sync())
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|r| match r {
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    Err(inline) => inline,
+                })
+                .collect()
+        })
+    };
+    for ((k, p, _), result) in syncs.iter().zip(results) {
+        if let Err(e) = result {
+            done[*k].2 = storage_failed(broker, p, &e);
+        }
+    }
+    done
+}
+
+/// Validates and appends one partition's batch; `Some(end)` when the answer must wait for
+/// [`fjord_storage::Log::sync_to`]`(end)`.
 fn append(
-    ctx: &RequestContext,
-    p: &Partition,
+    broker: &Broker,
+    p: &Arc<Partition>,
     acks: i16,
     records: Option<&[u8]>,
-) -> PartitionProduceResponse {
+) -> (PartitionProduceResponse, Option<i64>) {
+    let done = |resp| (resp, None);
     let Some(records) = records.filter(|r| !r.is_empty()) else {
-        return failed(
+        return done(failed(
             p.index,
             ResponseError::CorruptMessage,
             Some("no record batch in the request".into()),
-        );
+        ));
     };
     if !exactly_one_batch(records) {
-        return failed(
+        return done(failed(
             p.index,
             ResponseError::InvalidRecord,
             Some("produce v3+ carries exactly one record batch per partition".into()),
-        );
+        ));
     }
-    let broker = &ctx.broker;
     let image = broker.image();
     let no_overrides = BTreeMap::new();
     let configs = image.topic(&p.topic).map_or(&no_overrides, |t| &t.configs);
@@ -91,13 +180,13 @@ fn append(
         // This node is the whole ISR of every partition it leads.
         let isr = 1;
         if isr < required {
-            return failed(
+            return done(failed(
                 p.index,
                 ResponseError::NotEnoughReplicas,
                 Some(format!(
                     "min.insync.replicas is {required} but the ISR has {isr} replica"
                 )),
-            );
+            ));
         }
     }
     let now = now_ms();
@@ -111,10 +200,10 @@ fn append(
     };
     let validated = match validate::validate_produced(records, &rules, now) {
         Ok(v) => v,
-        Err(rejection) => return rejected(p, rejection),
+        Err(rejection) => return done(rejected(p, rejection)),
     };
-    match p.log.append(&validated, 0, now) {
-        Ok(info) => {
+    match p.log.append_unsynced(&validated, 0, now) {
+        Ok((info, sync)) => {
             if !info.duplicate {
                 let topic = &*p.topic;
                 broker
@@ -129,26 +218,38 @@ fn append(
                     .inc_by(info.record_count.max(0) as u64);
                 p.wake_waiters();
             }
-            PartitionProduceResponse::default()
+            let resp = PartitionProduceResponse::default()
                 .with_index(p.index)
                 .with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time)
-                .with_log_start_offset(info.log_start_offset)
+                .with_log_start_offset(info.log_start_offset);
+            (resp, sync)
         }
-        Err(e) => {
-            let code = e.kafka_error_code();
-            if code == ResponseError::KafkaStorageError.code() {
-                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "append failed");
-            } else {
-                tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "append refused");
-            }
-            PartitionProduceResponse::default()
-                .with_index(p.index)
-                .with_error_code(code)
-                .with_base_offset(-1)
-                .with_error_message(Some(str_bytes(e.to_string())))
-        }
+        Err(e) => done(storage_failed(broker, p, &e)),
     }
+}
+
+/// The answer for an append or fsync the log refused or failed. A log that failed beyond
+/// repair takes its partition offline (later requests: NOT_LEADER_OR_FOLLOWER).
+fn storage_failed(
+    broker: &Broker,
+    p: &Arc<Partition>,
+    e: &StorageError,
+) -> PartitionProduceResponse {
+    let code = e.kafka_error_code();
+    if code == ResponseError::KafkaStorageError.code() {
+        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "append failed");
+        if let Some(reason) = p.log.failure() {
+            broker.take_offline(p, &reason);
+        }
+    } else {
+        tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "append refused");
+    }
+    PartitionProduceResponse::default()
+        .with_index(p.index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_error_message(Some(str_bytes(e.to_string())))
 }
 
 /// Topics only the broker writes: Kafka's `Topic.isInternal`, plus the metadata log's name.

@@ -22,7 +22,13 @@ pub(crate) struct IndexFile {
     mmap: MmapFile,
     entry_size: usize,
     entries: usize,
+    /// Bytes from the start known to have disk blocks behind them (see [`IndexFile::push`]).
+    backed: usize,
 }
+
+/// Granularity of [`MmapFile::allocate`] ahead of appends: one page, so a preallocated index
+/// costs disk space only as it fills, as a sparse file did.
+const BACKING_STEP: usize = 4096;
 
 impl IndexFile {
     pub(crate) fn open(path: &Path, entry_size: usize) -> Result<IndexFile, StorageError> {
@@ -32,6 +38,8 @@ impl IndexFile {
             mmap,
             entry_size,
             entries,
+            // Only the bytes holding entries are known to be written (the rest may be a hole).
+            backed: entries * entry_size,
         })
     }
 
@@ -54,11 +62,27 @@ impl IndexFile {
     }
 
     /// Appends an entry; returns false when the preallocated space is used up.
+    ///
+    /// The first entry in a page of the preallocated (sparse) file gets the page's disk block
+    /// first: on a full disk the entry is then skipped (an index is sparse: lookups scan from
+    /// the entry before, and recovery rebuilds it) instead of the store faulting with SIGBUS.
     pub(crate) fn push(&mut self, entry: &[u8]) -> bool {
         if self.is_full() {
             return false;
         }
         let at = self.entries * self.entry_size;
+        if at + self.entry_size > self.backed {
+            let page = at / BACKING_STEP * BACKING_STEP;
+            let end = (at + self.entry_size)
+                .div_ceil(BACKING_STEP)
+                .saturating_mul(BACKING_STEP)
+                .min(self.mmap.bytes().len());
+            if let Err(e) = self.mmap.allocate(page as u64, (end - page) as u64) {
+                tracing::warn!(error = %e, "index entry skipped: no disk space for its page");
+                return true;
+            }
+            self.backed = end;
+        }
         self.mmap.bytes_mut()[at..at + self.entry_size].copy_from_slice(entry);
         self.entries += 1;
         true
@@ -73,19 +97,26 @@ impl IndexFile {
     pub(crate) fn preallocate(&mut self, capacity_bytes: u64) -> Result<(), StorageError> {
         let size = self.entry_size as u64;
         let capacity = (capacity_bytes / size * size).max(self.entries as u64 * size);
-        self.mmap.resize(capacity)
+        self.resize(capacity)
+    }
+
+    /// Resizes the file; blocks past a shrink are gone, so `backed` shrinks with it.
+    fn resize(&mut self, len: u64) -> Result<(), StorageError> {
+        let result = self.mmap.resize(len);
+        self.backed = self.backed.min(self.mmap.bytes().len());
+        result
     }
 
     /// Doubles the room for entries (index rebuilds of segments written with a larger
     /// `segment.index.bytes`).
     pub(crate) fn grow(&mut self) -> Result<(), StorageError> {
         let entries = (self.capacity() as u64 * 2).max(512);
-        self.mmap.resize(entries * self.entry_size as u64)
+        self.resize(entries * self.entry_size as u64)
     }
 
     /// Shrinks the file to the entries written.
     pub(crate) fn trim(&mut self) -> Result<(), StorageError> {
-        self.mmap.resize((self.entries * self.entry_size) as u64)
+        self.resize((self.entries * self.entry_size) as u64)
     }
 
     pub(crate) fn flush(&self) -> Result<(), StorageError> {

@@ -22,12 +22,31 @@ impl Log {
     /// timestamp and a new CRC. A retry of one of an idempotent producer's last five batches is
     /// not written again: the answer has `duplicate: true` and the original offsets.
     /// O(size of the request): nothing already in the log is read.
+    ///
+    /// With `flush.messages`/`flush.ms` due, returns once the append is fsynced (grouped with
+    /// concurrent appends' fsyncs, see [`Log::sync_to`]).
     pub fn append(
         &self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
+        let (info, sync) = self.append_unsynced(records, leader_epoch, now_ms)?;
+        if let Some(end) = sync {
+            self.sync_to(end)?;
+        }
+        Ok(info)
+    }
+
+    /// [`Log::append`] without the fsync: `Some(end)` when `flush.messages`/`flush.ms` ask
+    /// for one, and the append must not be acknowledged before [`Log::sync_to`]`(end)`
+    /// returns. A produce to several partitions appends to each, then syncs them together.
+    pub fn append_unsynced(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
         let config = self.config();
         let mut batches = parse_batches(records, config.max_message_bytes)?;
         if records.len() as u64 > config.segment_bytes {
@@ -37,13 +56,14 @@ impl Log {
             });
         }
 
+        self.check_writable()?;
         let mut w = self.writer.lock();
         w.last_now_ms = w.last_now_ms.max(now_ms);
         let mut next_offset = self.log_end_offset();
         let mut staged = HashMap::new();
         for b in &mut batches {
             if let SequenceCheck::Duplicate(original) = w.producers.check(&staged, &b.header)? {
-                return Ok(AppendInfo {
+                let info = AppendInfo {
                     base_offset: original.first_offset,
                     last_offset: original.last_offset,
                     log_append_time: -1,
@@ -51,7 +71,8 @@ impl Log {
                     record_count: original.last_offset - original.first_offset + 1,
                     max_timestamp: original.max_timestamp,
                     duplicate: true,
-                });
+                };
+                return Ok((info, None));
             }
             b.header.base_offset = next_offset;
             b.header.partition_leader_epoch = leader_epoch;
@@ -93,14 +114,27 @@ impl Log {
         if buf.capacity() <= REUSED_BUFFER_LIMIT {
             w.buf = buf;
         }
-        written?;
+        if let Err(e) = written {
+            // A failed write (EIO, ENOSPC) may have written part of the request. Readers
+            // never see it (nothing was published), but cut it off the file so nothing after
+            // a restart or a later append can either; if even that fails, stop writing.
+            let good = w.active.files().len();
+            if let Err(cut) = w.active.files().truncate_log(good) {
+                self.fail(format!(
+                    "{e}; cutting the partial write back to byte {good} failed too: {cut}"
+                ));
+            }
+            return Err(e);
+        }
 
         self.log_end.store(next_offset, Ordering::Release);
         w.producers.commit(staged);
         let record_count = next_offset - base_offset;
         w.unflushed_messages = w.unflushed_messages.saturating_add(record_count as u64);
-        self.maybe_flush(&mut w, &config, now_ms)?;
-        Ok(AppendInfo {
+        // The fsync, if due, is grouped with concurrent appends' and runs off the append lock.
+        let sync = self.flush_due(&w, &config, now_ms).then_some(next_offset);
+        drop(w);
+        let info = AppendInfo {
             base_offset,
             last_offset,
             log_append_time: match config.timestamp_type {
@@ -115,7 +149,8 @@ impl Log {
                 .max()
                 .unwrap_or(-1),
             duplicate: false,
-        })
+        };
+        Ok((info, sync))
     }
 }
 

@@ -180,6 +180,8 @@ impl Log {
             compaction: Mutex::new(()),
             cache: cache.clone(),
             sealer: Mutex::new(()),
+            sync: Mutex::new(super::SyncState::new(recovery_point)),
+            synced: parking_lot::Condvar::new(),
         })
     }
 }

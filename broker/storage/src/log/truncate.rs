@@ -72,6 +72,11 @@ impl Log {
             self.log_start.store(offset, Ordering::Release);
             checkpoint::write_offset(&self.dir, checkpoint::LOG_START, offset)?;
         }
+        {
+            // Offsets re-appended after the cut are not durable, whatever was synced before.
+            let mut sync = self.sync.lock();
+            sync.durable = sync.durable.min(end);
+        }
         if w.recovery_point > end || w.checkpointed_recovery_point > end {
             w.recovery_point = w.recovery_point.min(end);
             w.checkpointed_recovery_point = w.recovery_point;

@@ -1,0 +1,101 @@
+//! Grouped fsync and the failed state (`log/sync.rs`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::testutil::BatchBuilder;
+use crate::{Log, LogConfig, StorageError};
+
+fn flush_every_message(dir: &std::path::Path) -> Arc<Log> {
+    let config = LogConfig {
+        flush_interval_messages: 1,
+        ..LogConfig::default()
+    };
+    Arc::new(Log::open(dir, config).unwrap())
+}
+
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn concurrent_flush_messages_appends_share_one_fsync_taken_off_the_append_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = flush_every_message(dir.path());
+    log.append(&BatchBuilder::new(1).build(), 0, 0).unwrap();
+
+    // An fsync round is in progress (as if a slow disk were syncing an earlier append).
+    log.sync.lock().running = true;
+    let appenders: Vec<_> = (0..8)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let before = crate::checkpoint::fsyncs();
+                let info = log.append(&BatchBuilder::new(2).build(), 0, 0);
+                (
+                    info.map(|i| i.last_offset),
+                    crate::checkpoint::fsyncs() - before,
+                )
+            })
+        })
+        .collect();
+    // Every append is written and visible while the round runs: none waits for an fsync
+    // under the append lock.
+    wait_for("all eight appends to be written", || {
+        log.log_end_offset() == 17
+    });
+    assert_eq!(log.writer.lock().recovery_point, 1, "none is durable yet");
+
+    {
+        let mut s = log.sync.lock();
+        s.running = false;
+    }
+    log.synced.notify_all();
+    let mut fsyncs = 0;
+    for a in appenders {
+        let (last, n) = a.join().unwrap();
+        assert!(last.is_ok(), "{last:?}");
+        fsyncs += n;
+    }
+    assert_eq!(fsyncs, 1, "one fdatasync covers all eight acknowledgements");
+    assert_eq!(log.writer.lock().recovery_point, 17);
+}
+
+#[test]
+fn a_failed_log_refuses_writes_with_a_storage_error_and_recovers_when_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = flush_every_message(dir.path());
+    log.append(&BatchBuilder::new(3).build(), 0, 0).unwrap();
+    log.fail("fsync: Input/output error".into());
+
+    let err = log.append(&BatchBuilder::new(1).build(), 0, 0).unwrap_err();
+    assert!(matches!(err, StorageError::LogFailed { .. }), "{err}");
+    assert_eq!(err.kafka_error_code(), 56, "KAFKA_STORAGE_ERROR");
+    assert!(log.flush().is_err(), "no flush either");
+    assert!(
+        log.sync_to(100).is_err(),
+        "waiters are released with the error"
+    );
+    assert!(log.failure().is_some_and(|r| r.contains("Input/output")));
+    assert_eq!(
+        log.read(0, usize::MAX, i64::MAX, true)
+            .unwrap()
+            .records
+            .len()
+            > 0,
+        true
+    );
+
+    drop(log);
+    let reopened = flush_every_message(dir.path());
+    assert!(reopened.failure().is_none());
+    assert_eq!(reopened.log_end_offset(), 3);
+    let info = reopened
+        .append(&BatchBuilder::new(1).build(), 0, 0)
+        .unwrap();
+    assert_eq!(info.base_offset, 3);
+}
