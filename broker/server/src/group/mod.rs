@@ -21,6 +21,7 @@
 #[cfg(test)]
 mod check_order_tests;
 mod classic;
+pub mod consumer;
 pub mod coordinator;
 mod heartbeat;
 mod join;
@@ -127,6 +128,14 @@ impl GroupCoordinator {
         self.wakeup.stop();
         let _guards: Vec<_> = self.shards.iter().map(|s| s.machine.lock()).collect();
         self.partitions.write().clear();
+    }
+
+    /// The `group.consumer.*` settings (the same in every shard).
+    pub fn consumer_config(&self) -> fjord_group::GroupConfig {
+        self.shards
+            .first()
+            .map(|s| s.machine.lock().config.consumer.clone())
+            .unwrap_or_default()
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -275,7 +284,9 @@ impl GroupCoordinator {
         let mut by_partition: BTreeMap<i32, Vec<&StoreRecord>> = BTreeMap::new();
         for r in records {
             let group = match r {
-                StoreRecord::Offset { group, .. } | StoreRecord::Group { group, .. } => group,
+                StoreRecord::Offset { group, .. }
+                | StoreRecord::Group { group, .. }
+                | StoreRecord::Consumer { group, .. } => group,
             };
             by_partition
                 .entry(self.partition_for(group))
