@@ -185,8 +185,14 @@ fn consumers_split_partitions_and_rebalance_on_join_and_leave_without_rereading_
 }
 
 /// A member speaking the protocol in raw requests: it joins, is assigned, and then
-/// simply stops heartbeating, as a crashed process would.
-fn raw_member_joins(bootstrap: &str, group: &str, topic: &str) -> (RawConn, String, i32) {
+/// simply stops heartbeating, as a crashed process would. `meanwhile` runs between its
+/// heartbeats (the other members must poll to give partitions up).
+fn raw_member_joins(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    meanwhile: &mut dyn FnMut(),
+) -> (RawConn, String, i32) {
     let mut conn = RawConn::connect(bootstrap);
     let member = uuid::Uuid::new_v4().to_string();
     let mut epoch = 0;
@@ -224,7 +230,10 @@ fn raw_member_joins(bootstrap: &str, group: &str, topic: &str) -> (RawConn, Stri
             Instant::now() < deadline,
             "the raw member got no partitions"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        let pause = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < pause {
+            meanwhile();
+        }
     }
 }
 
@@ -240,7 +249,10 @@ fn a_crashed_member_loses_its_partitions_after_the_session_timeout() {
         s[0] == want
     });
 
-    let (_conn, _member, _epoch) = raw_member_joins(&broker.bootstrap, "g-crash848", "crash848");
+    let (_conn, _member, _epoch) =
+        raw_member_joins(&broker.bootstrap, "g-crash848", "crash848", &mut || {
+            members.poll(&[&survivor])
+        });
     members.poll_until(
         &[&survivor],
         CLIENT_TIMEOUT,
@@ -545,7 +557,9 @@ fn a_consumer_group_survives_a_broker_restart() {
     let mut broker = broker();
     broker.create_topic("restart848", PARTITIONS, &[]);
     let (mut conn, member, epoch) =
-        raw_member_joins(&broker.bootstrap, "g-restart848", "restart848");
+        raw_member_joins(&broker.bootstrap, "g-restart848", "restart848", &mut || {
+            std::thread::sleep(Duration::from_millis(20))
+        });
     let before = describe(&broker.bootstrap, "g-restart848");
     drop(conn);
     broker.restart();

@@ -22,6 +22,8 @@
 mod check_order_tests;
 mod classic;
 pub mod consumer;
+#[cfg(test)]
+mod consumer_tests;
 pub mod coordinator;
 mod heartbeat;
 mod join;
