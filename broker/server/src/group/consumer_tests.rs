@@ -102,8 +102,8 @@ fn a_classic_member_cannot_join_a_live_consumer_group_but_converts_an_empty_one(
 #[test]
 fn a_heartbeat_to_a_classic_group_with_members_is_group_id_not_found() {
     let mut c = machine(0);
-    let _parked = join(&mut c, 0, join_req("", None, &["range"]));
-    let member_id = _parked.try_recv().map(|r| r.member_id).unwrap_or_default();
+    let mut parked = join(&mut c, 0, join_req("", None, &["range"]));
+    let member_id = parked.try_recv().map(|r| r.member_id).unwrap_or_default();
     let _joined = join(&mut c, 0, join_req(&member_id, None, &["range"]));
     let err = c.consumer_heartbeat(1, hb_join("m1"), &topics()).err();
     assert!(
