@@ -578,3 +578,32 @@ fn a_consumer_group_survives_a_broker_restart() {
     );
     assert_eq!((r.error_code, r.member_epoch), (0, epoch), "{r:?}");
 }
+
+#[test]
+fn only_an_empty_consumer_group_can_be_deleted() {
+    use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+    let broker = broker();
+    broker.create_topic("del848", 2, &[]);
+    let (mut conn, member, _epoch) =
+        raw_member_joins(&broker.bootstrap, "g-del848", "del848", &mut || {
+            std::thread::sleep(Duration::from_millis(20))
+        });
+    let delete = |conn: &mut RawConn| -> i16 {
+        let r: DeleteGroupsResponse = conn.request(
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g-del848"))]),
+        );
+        r.results[0].error_code
+    };
+    assert_eq!(delete(&mut conn), E::NonEmptyGroup.code());
+    let r: ConsumerGroupHeartbeatResponse = conn.request(
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        &heartbeat("g-del848", &member, -1),
+    );
+    assert_eq!(r.error_code, 0);
+    assert_eq!(delete(&mut conn), 0);
+    let gone = describe(&broker.bootstrap, "g-del848");
+    assert_eq!(gone.error_code, E::GroupIdNotFound.code(), "{gone:?}");
+}
