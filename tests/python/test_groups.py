@@ -24,8 +24,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated. Use files:Depre
 
 @pytest.fixture
 def broker(broker_factory):
-    """The shared conftest broker, without the initial rebalance delay (faster joins)."""
-    return broker_factory({"group.initial.rebalance.delay.ms": "0"})
+    """The shared conftest broker, without the initial rebalance delay (faster joins); KIP-848
+    groups get the session and heartbeat interval classic consumers set for themselves."""
+    return broker_factory(
+        {
+            "group.initial.rebalance.delay.ms": "0",
+            "group.consumer.session.timeout.ms": "10000",
+            "group.consumer.heartbeat.interval.ms": "1000",
+        }
+    )
 
 
 def wait_until(what: str, cond, timeout: float = TIMEOUT) -> None:
@@ -142,6 +149,8 @@ class ConfluentKafka:
         assert not errors, errors
 
     class Consumer:
+        settings = {"session.timeout.ms": 10000, "heartbeat.interval.ms": 1000}
+
         def __init__(self, bootstrap: str, group: str):
             from confluent_kafka import Consumer
 
@@ -152,9 +161,8 @@ class ConfluentKafka:
                     "group.id": group,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
-                    "session.timeout.ms": 10000,
-                    "heartbeat.interval.ms": 1000,
                     "fetch.wait.max.ms": 100,
+                    **self.settings,
                 }
             )
 
@@ -182,6 +190,16 @@ class ConfluentKafka:
 
         def close(self) -> None:
             self.c.close()
+
+
+class ConfluentKafkaKip848(ConfluentKafka):
+    """confluent-kafka (librdkafka) with KIP-848's `group.protocol=consumer`: the broker
+    assigns, and the session and heartbeat interval are the broker's settings."""
+
+    name = "confluent-kafka-kip848"
+
+    class Consumer(ConfluentKafka.Consumer):
+        settings = {"group.protocol": "consumer"}
 
 
 class Member(threading.Thread):
@@ -233,7 +251,11 @@ class Member(threading.Thread):
         self.check()
 
 
-@pytest.mark.parametrize("client", [KafkaPython, ConfluentKafka], ids=lambda c: c.name)
+# kafka-python 3.0 and kafkajs 2.2 implement only the classic protocol (no
+# ConsumerGroupHeartbeat), so KIP-848 runs with confluent-kafka only.
+@pytest.mark.parametrize(
+    "client", [KafkaPython, ConfluentKafka, ConfluentKafkaKip848], ids=lambda c: c.name
+)
 def test_two_members_split_partitions_consume_once_and_a_new_member_resumes_after_restart(
     broker, client
 ):

@@ -1,5 +1,7 @@
 //! Consumer groups end to end with rdkafka: partitions are shared, rebalanced when a
-//! member joins, and committed offsets survive a broker restart.
+//! member joins, and committed offsets survive a broker restart. Each scenario runs
+//! under both group protocols: the classic one (JoinGroup/SyncGroup, client-side
+//! assignment) and KIP-848's (`group.protocol=consumer`, ConsumerGroupHeartbeat).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -11,17 +13,35 @@ use rdkafka::TopicPartitionList;
 
 const PARTITIONS: i32 = 6;
 
-fn group_consumer(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+/// `group.protocol`: `classic` or `consumer`.
+#[derive(Clone, Copy)]
+enum Protocol {
+    Classic,
+    Consumer,
+}
+
+/// A broker whose groups of either protocol rebalance quickly. Under the consumer
+/// protocol the session and heartbeat interval are the broker's to set.
+fn start_broker() -> Broker {
+    Broker::start_with(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ])
+}
+
+fn group_consumer(bootstrap: &str, group: &str, protocol: Protocol) -> BaseConsumer {
     let mut cfg = client_config(bootstrap);
     cfg.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
         .set("fetch.wait.max.ms", "100");
-    for (k, v) in extra {
-        cfg.set(*k, *v);
-    }
+    match protocol {
+        Protocol::Classic => cfg
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500"),
+        Protocol::Consumer => cfg.set("group.protocol", "consumer"),
+    };
     cfg.create().expect("create consumer")
 }
 
@@ -56,11 +76,20 @@ fn poll_until_split(consumers: &[&BaseConsumer], timeout: Duration) -> Vec<BTree
 
 #[test]
 fn members_share_partitions_and_a_third_member_gets_exclusive_ones() {
-    let broker = Broker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    members_share_partitions(Protocol::Classic);
+}
+
+#[test]
+fn members_share_partitions_and_a_third_member_gets_exclusive_ones_under_kip848() {
+    members_share_partitions(Protocol::Consumer);
+}
+
+fn members_share_partitions(protocol: Protocol) {
+    let broker = start_broker();
     broker.create_topic("shared", PARTITIONS, &[]);
     produce_n(&broker.bootstrap, "shared", 60, PARTITIONS);
 
-    let a = group_consumer(&broker.bootstrap, "g-share", &[]);
+    let a = group_consumer(&broker.bootstrap, "g-share", protocol);
     let started = Instant::now();
     a.subscribe(&["shared"]).unwrap();
     let first = loop {
@@ -71,12 +100,12 @@ fn members_share_partitions_and_a_third_member_gets_exclusive_ones() {
     };
     eprintln!("MEASURE subscribe -> first message (1 consumer, initial delay 0): {first:?}");
 
-    let b = group_consumer(&broker.bootstrap, "g-share", &[]);
+    let b = group_consumer(&broker.bootstrap, "g-share", protocol);
     b.subscribe(&["shared"]).unwrap();
     let two = poll_until_split(&[&a, &b], Duration::from_secs(30));
     assert_eq!(two.len(), 2);
 
-    let c = group_consumer(&broker.bootstrap, "g-share", &[]);
+    let c = group_consumer(&broker.bootstrap, "g-share", protocol);
     let started = Instant::now();
     c.subscribe(&["shared"]).unwrap();
     let three = poll_until_split(&[&a, &b, &c], Duration::from_secs(30));
@@ -89,11 +118,20 @@ fn members_share_partitions_and_a_third_member_gets_exclusive_ones() {
 
 #[test]
 fn committed_offsets_survive_a_restart_and_a_new_consumer_resumes_there() {
-    let mut broker = Broker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    offsets_survive_a_restart(Protocol::Classic);
+}
+
+#[test]
+fn committed_offsets_survive_a_restart_and_a_new_consumer_resumes_there_under_kip848() {
+    offsets_survive_a_restart(Protocol::Consumer);
+}
+
+fn offsets_survive_a_restart(protocol: Protocol) {
+    let mut broker = start_broker();
     broker.create_topic("resume", PARTITIONS, &[]);
     produce_n(&broker.bootstrap, "resume", 120, PARTITIONS);
 
-    let c = group_consumer(&broker.bootstrap, "g-resume", &[]);
+    let c = group_consumer(&broker.bootstrap, "g-resume", protocol);
     c.subscribe(&["resume"]).unwrap();
     let mut seen = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -124,7 +162,7 @@ fn committed_offsets_survive_a_restart_and_a_new_consumer_resumes_there() {
     drop(c);
     broker.restart();
 
-    let d = group_consumer(&broker.bootstrap, "g-resume", &[]);
+    let d = group_consumer(&broker.bootstrap, "g-resume", protocol);
     d.subscribe(&["resume"]).unwrap();
     let mut got = 0;
     let mut first_offsets = std::collections::BTreeMap::new();

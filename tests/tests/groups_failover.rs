@@ -490,7 +490,7 @@ fn a_cooperative_sticky_group_rebalances_incrementally_without_revoking_everythi
     );
 }
 
-fn measure_group(bootstrap: &str, group: &str) -> (Duration, Duration, Duration) {
+fn measure_group(bootstrap: &str, group: &str, protocol: &str) -> (Duration, Duration, Duration) {
     let plain = |c: &BaseConsumer| {
         c.assignment()
             .map(|l| partitions_of(&l))
@@ -499,6 +499,7 @@ fn measure_group(bootstrap: &str, group: &str) -> (Duration, Duration, Duration)
     let make = || {
         let mut cfg = client_config(bootstrap);
         cfg.set("group.id", group)
+            .set("group.protocol", protocol)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest");
         cfg.create::<BaseConsumer>().expect("create consumer")
@@ -562,14 +563,38 @@ fn measure_group(bootstrap: &str, group: &str) -> (Duration, Duration, Duration)
 /// first group (it creates `__consumer_offsets` then).
 #[test]
 fn with_default_settings_a_lone_consumer_gets_data_and_three_members_split_the_partitions() {
+    with_default_settings(Protocol::Classic);
+}
+
+/// The same under KIP-848 with the broker's defaults (`group.consumer.heartbeat.interval.ms`
+/// 5000: members learn of a new target at their next heartbeat, and a partition moves only
+/// after its previous owner's next heartbeat confirms the revocation).
+#[test]
+fn with_default_settings_a_lone_consumer_gets_data_and_three_members_split_the_partitions_under_kip848(
+) {
+    with_default_settings(Protocol::Consumer);
+}
+
+/// `group.protocol`.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Classic,
+    Consumer,
+}
+
+fn with_default_settings(protocol: Protocol) {
+    let name = match protocol {
+        Protocol::Classic => "classic",
+        Protocol::Consumer => "consumer",
+    };
     let broker = Broker::start();
     broker.create_topic("timing", PARTITIONS, &[]);
     produce_n(&broker.bootstrap, "timing", 60, PARTITIONS);
     for round in 0..3 {
         let (first, third, three_at_once) =
-            measure_group(&broker.bootstrap, &format!("g-timing-{round}"));
+            measure_group(&broker.bootstrap, &format!("g-timing-{round}"), name);
         eprintln!(
-            "MEASURE defaults round {round}: subscribe -> first message (1 consumer, idle group) {first:?}; \
+            "MEASURE defaults ({name}) round {round}: subscribe -> first message (1 consumer, idle group) {first:?}; \
              third member subscribes -> 3-way disjoint cover {third:?}; \
              3 consumers subscribe to an idle group -> 3-way disjoint cover {three_at_once:?}"
         );

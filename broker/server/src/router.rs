@@ -175,6 +175,16 @@ pub fn routes() -> Vec<Route> {
         ),
         route!(ApiKey::DeleteGroups, delete_groups, m::DeleteGroupsRequest),
         route!(ApiKey::OffsetDelete, offset_delete, m::OffsetDeleteRequest),
+        route!(
+            ApiKey::ConsumerGroupHeartbeat,
+            consumer_group_heartbeat,
+            m::ConsumerGroupHeartbeatRequest
+        ),
+        route!(
+            ApiKey::ConsumerGroupDescribe,
+            consumer_group_describe,
+            m::ConsumerGroupDescribeRequest
+        ),
     ]
 }
 

@@ -107,6 +107,12 @@ codes!(m::OffsetFetchResponse, |r, f| {
     }
 });
 codes!(m::ListGroupsResponse, |r, f| { f(r.error_code) });
+codes!(m::ConsumerGroupHeartbeatResponse, |r, f| {
+    f(r.error_code)
+});
+codes!(m::ConsumerGroupDescribeResponse, |r, f| {
+    r.groups.iter().for_each(|g| f(g.error_code))
+});
 codes!(m::DescribeGroupsResponse, |r, f| {
     r.groups.iter().for_each(|g| f(g.error_code))
 });

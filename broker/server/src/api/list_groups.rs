@@ -1,8 +1,8 @@
 //! ListGroups (key 16): every group on this coordinator (v4+: filtered by state,
-//! v5+: by type; every group here is `classic`).
+//! v5+: by type, `classic` or `consumer`). A KIP-848 group lists with protocol type
+//! `consumer` and its own states (Empty, Assigning, Reconciling, Stable).
 
 use super::str_bytes;
-use crate::group::GroupState;
 use crate::router::RequestContext;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -15,28 +15,22 @@ pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> Option<List
     if let Err(e) = groups.ready(&ctx.broker) {
         return Some(ListGroupsResponse::default().with_error_code(e.code()));
     }
-    let wants_classic = req.types_filter.is_empty()
-        || req
-            .types_filter
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
-    // An unknown state name matches nothing, as in Kafka.
-    let states: Vec<Option<GroupState>> = req
-        .states_filter
-        .iter()
-        .map(|s| GroupState::parse(s))
-        .collect();
+    // Kafka matches both filters case-insensitively; an unknown name matches nothing.
+    let types: Vec<&str> = req.types_filter.iter().map(|t| t.as_str()).collect();
+    let states: Vec<&str> = req.states_filter.iter().map(|s| s.as_str()).collect();
     let listed = groups
         .list(&[])
         .into_iter()
-        .filter(|_| wants_classic)
-        .filter(|g| states.is_empty() || states.contains(&Some(g.state)))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(g.group_type)))
+        .filter(|g| {
+            states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(g.state_name))
+        })
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
                 .with_protocol_type(str_bytes(g.protocol_type))
-                .with_group_state(str_bytes(g.state.name()))
-                .with_group_type(str_bytes("classic"))
+                .with_group_state(str_bytes(g.state_name))
+                .with_group_type(str_bytes(g.group_type))
         })
         .collect();
     Some(ListGroupsResponse::default().with_groups(listed))

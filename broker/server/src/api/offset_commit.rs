@@ -2,7 +2,10 @@
 //!
 //! Group members are checked (generation, member id, static fencing); a commit with
 //! generation -1 from outside group management is accepted while the group is Empty.
-//! v2-v4's `retention_time_ms` sets an explicit expiry, as in Kafka.
+//! v2-v4's `retention_time_ms` sets an explicit expiry, as in Kafka. v9 (KIP-848)
+//! carries a consumer group member's epoch in `generation_id_or_member_epoch`
+//! (STALE_MEMBER_EPOCH when it is not the member's current one) and answers an
+//! unknown group with GROUP_ID_NOT_FOUND.
 
 use super::topic_name;
 use crate::group::CommitRequest;
@@ -15,7 +18,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use std::collections::BTreeMap;
 
 pub const MIN_VERSION: i16 = 2;
-pub const MAX_VERSION: i16 = 8;
+pub const MAX_VERSION: i16 = 9;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -34,6 +37,7 @@ pub async fn handle(
             -1
         },
         offsets: Vec::new(),
+        api_version: ctx.version,
     };
     let group_error = match broker.groups.ready(broker) {
         Err(e) => Some(e),

@@ -1,7 +1,9 @@
 //! OffsetFetch (key 9): a group's committed offsets (v8+: several groups at once).
 //!
 //! `require_stable` (v7+) asks to wait out pending transactional commits; with no
-//! transactions nothing is ever pending, so it is always satisfied.
+//! transactions nothing is ever pending, so it is always satisfied. v9 (KIP-848) may
+//! name a consumer group member and its epoch: an unknown member gets
+//! UNKNOWN_MEMBER_ID, an old epoch STALE_MEMBER_EPOCH (classic groups ignore both).
 
 use super::{str_bytes, topic_name};
 use crate::group::FetchedOffset;
@@ -14,7 +16,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
 
 pub const MIN_VERSION: i16 = 1;
-pub const MAX_VERSION: i16 = 8;
+pub const MAX_VERSION: i16 = 9;
 
 type Wanted = Option<Vec<(String, i32)>>;
 
@@ -33,7 +35,9 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> Option<Off
                         })
                         .collect()
                 });
-                let (error, offsets) = fetch(ctx, &g.group_id.0, wanted);
+                let member = (ctx.version >= 9)
+                    .then(|| (g.member_id.as_ref().map(|m| m.to_string()), g.member_epoch));
+                let (error, offsets) = fetch(ctx, &g.group_id.0, wanted, member);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(GroupId(g.group_id.0.clone()))
                     .with_error_code(error.map_or(0, |e| e.code()))
@@ -53,7 +57,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> Option<Off
             .collect()
     });
     let requested = wanted.clone();
-    let (error, mut offsets) = fetch(ctx, &req.group_id.0, wanted);
+    let (error, mut offsets) = fetch(ctx, &req.group_id.0, wanted, None);
     let mut partition_error = None;
     if let Some(e) = error {
         if ctx.version < 2 {
@@ -104,10 +108,14 @@ fn to_unknown(parts: Vec<(String, i32)>) -> Vec<FetchedOffset> {
         .collect()
 }
 
+/// (member id, member epoch) of a v9+ request.
+type Member = Option<(Option<String>, i32)>;
+
 fn fetch(
     ctx: &RequestContext,
     group: &str,
     wanted: Wanted,
+    member: Member,
 ) -> (Option<ResponseError>, Vec<FetchedOffset>) {
     let groups = &ctx.broker.groups;
     if let Err(e) = groups.ready(&ctx.broker) {
@@ -116,9 +124,15 @@ fn fetch(
     if group.is_empty() {
         return (Some(ResponseError::InvalidGroupId), Vec::new());
     }
-    match groups.run(group, |c, _| c.fetch_offsets(group, wanted)) {
-        Ok(offsets) => (None, offsets),
-        Err(e) => (Some(e), Vec::new()),
+    let result = groups.run(group, |c, _| {
+        if let Some((member_id, epoch)) = &member {
+            c.validate_offset_fetch(group, member_id.as_deref(), *epoch)?;
+        }
+        Ok(c.fetch_offsets(group, wanted))
+    });
+    match result {
+        Ok(Ok(offsets)) => (None, offsets),
+        Ok(Err(e)) | Err(e) => (Some(e), Vec::new()),
     }
 }
 

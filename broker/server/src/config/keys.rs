@@ -43,6 +43,21 @@ fn boolean(v: &str) -> Result<(), String> {
         _ => Err("must be true or false".into()),
     }
 }
+fn assignors(v: &str) -> Result<(), String> {
+    let names: Vec<&str> = v.split(',').map(str::trim).collect();
+    if names
+        .iter()
+        .all(|n| fjord_group::Assignor::parse(n).is_some())
+        && !v.trim().is_empty()
+    {
+        Ok(())
+    } else {
+        Err(
+            "must list uniform and/or range (or Kafka's UniformAssignor/RangeAssignor class names)"
+                .into(),
+        )
+    }
+}
 fn any(_: &str) -> Result<(), String> {
     Ok(())
 }
@@ -291,6 +306,36 @@ pub const KEYS: &[ConfigKey] = &[
         "1800000",
         int32_positive,
         "Largest session timeout a member may use.",
+    ),
+    key(
+        "group.max.size",
+        "2147483647",
+        int32_positive,
+        "Most members one classic group may have (GROUP_MAX_SIZE_REACHED beyond).",
+    ),
+    key(
+        "group.consumer.session.timeout.ms",
+        "45000",
+        int32_positive,
+        "KIP-848 consumer groups: a member that does not heartbeat for this long is removed.",
+    ),
+    key(
+        "group.consumer.heartbeat.interval.ms",
+        "5000",
+        int32_positive,
+        "KIP-848 consumer groups: how often members are told to heartbeat.",
+    ),
+    key(
+        "group.consumer.max.size",
+        "2147483647",
+        int32_positive,
+        "Most members one KIP-848 consumer group may have (GROUP_MAX_SIZE_REACHED beyond).",
+    ),
+    key(
+        "group.consumer.assignors",
+        "uniform,range",
+        assignors,
+        "Server-side assignors KIP-848 groups may use; the first is the default.",
     ),
     key(
         "offsets.topic.num.partitions",

@@ -15,6 +15,7 @@ fn commit(member: &str, instance: Option<&str>, generation: i32) -> CommitReques
         instance_id: instance.map(Into::into),
         retention_time_ms: -1,
         offsets: vec![("t".into(), 0, 7, -1, None)],
+        api_version: 8,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct ClassicGroup {
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
     /// The deadline of this group's live entry in the coordinator's timer heap.
     pub(crate) scheduled_ms: Option<i64>,
+    /// Set when this id is a KIP-848 consumer group (`consumer.rs`): it then has no
+    /// classic members, and only its offsets live in the fields above.
+    pub consumer: Option<Box<fjord_group::ConsumerGroup>>,
 }
 
 impl ClassicGroup {
@@ -66,6 +69,7 @@ impl ClassicGroup {
             sync_deadline_ms: None,
             offsets: BTreeMap::new(),
             scheduled_ms: None,
+            consumer: None,
         }
     }
 
@@ -142,6 +146,7 @@ impl ClassicGroup {
             self.initial_delay.map(|d| d.deadline_ms),
             self.join_deadline_ms,
             sync,
+            self.consumer.as_ref().and_then(|c| c.next_deadline()),
         ];
         sessions
             .chain(pending)

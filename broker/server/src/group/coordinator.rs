@@ -35,6 +35,10 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// `offset.metadata.max.bytes` (Kafka's default; not configurable here).
     pub offset_metadata_max_bytes: usize,
+    /// `group.max.size`: members of one classic group.
+    pub max_size: usize,
+    /// `group.consumer.*`: KIP-848 consumer groups.
+    pub consumer: fjord_group::GroupConfig,
 }
 
 impl GroupConfig {
@@ -48,7 +52,48 @@ impl GroupConfig {
                 .unwrap_or(i64::MAX / 60_000)
                 .saturating_mul(60_000),
             offset_metadata_max_bytes: 4096,
+            max_size: usize::try_from(key_i64(c, "group.max.size", i64::from(i32::MAX)))
+                .unwrap_or(usize::MAX),
+            consumer: consumer_config(c),
         }
+    }
+}
+
+/// An integer key's effective value (validated at start-up), or Kafka's default.
+fn key_i64(c: &BrokerConfig, key: &str, default: i64) -> i64 {
+    c.effective
+        .get(key)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn consumer_config(c: &BrokerConfig) -> fjord_group::GroupConfig {
+    let d = fjord_group::GroupConfig::default();
+    let int = |key: &str, default: i32| {
+        i32::try_from(key_i64(c, key, i64::from(default))).unwrap_or(default)
+    };
+    let assignors: Vec<fjord_group::Assignor> = c
+        .effective
+        .get("group.consumer.assignors")
+        .map(|v| {
+            v.split(',')
+                .filter_map(fjord_group::Assignor::parse)
+                .collect()
+        })
+        .unwrap_or_default();
+    fjord_group::GroupConfig {
+        session_timeout_ms: int("group.consumer.session.timeout.ms", d.session_timeout_ms),
+        heartbeat_interval_ms: int(
+            "group.consumer.heartbeat.interval.ms",
+            d.heartbeat_interval_ms,
+        ),
+        max_size: u32::try_from(key_i64(c, "group.consumer.max.size", i64::from(d.max_size)))
+            .unwrap_or(d.max_size),
+        assignors: if assignors.is_empty() {
+            d.assignors
+        } else {
+            assignors
+        },
     }
 }
 
@@ -70,6 +115,11 @@ pub enum StoreRecord {
     Group {
         group: String,
         value: Option<GroupSnapshot>,
+    },
+    /// A KIP-848 consumer group's state (`fjord_group::ConsumerGroup::snapshot`).
+    Consumer {
+        group: String,
+        value: Option<bytes::Bytes>,
     },
 }
 
@@ -111,6 +161,10 @@ pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
     pub state: GroupState,
+    /// `classic` or `consumer` (ListGroups v5's group type).
+    pub group_type: &'static str,
+    /// The state's name: a consumer group has its own (Assigning, Reconciling, ...).
+    pub state_name: &'static str,
 }
 
 /// DescribeGroups' view of one member.
@@ -224,6 +278,7 @@ impl Coordinator {
     }
 
     fn tick_group(&mut self, id: &str, now: i64) {
+        self.tick_consumer(id, now);
         let Some(g) = self.groups.get_mut(id) else {
             return;
         };
@@ -258,16 +313,27 @@ impl Coordinator {
             .values()
             .filter(|g| !g.is(GroupState::Dead))
             .filter(|g| states.is_empty() || states.contains(&g.state))
-            .map(|g| GroupListing {
-                group_id: g.id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state,
+            .map(|g| match &g.consumer {
+                Some(c) => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: "consumer".into(),
+                    state: g.state,
+                    group_type: "consumer",
+                    state_name: c.state().name(),
+                },
+                None => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state,
+                    group_type: "classic",
+                    state_name: g.state.name(),
+                },
             })
             .collect()
     }
 
     pub fn describe(&self, id: &str) -> Option<GroupDescription> {
-        let g = self.groups.get(id)?;
+        let g = self.groups.get(id).filter(|g| g.consumer.is_none())?;
         let stable = g.is(GroupState::Stable);
         let protocol = g.protocol_name.clone().unwrap_or_default();
         Some(GroupDescription {
@@ -307,6 +373,10 @@ impl Coordinator {
         let Some(g) = self.groups.get(id) else {
             return Err(ResponseError::GroupIdNotFound);
         };
+        if g.consumer.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let was_consumer = g.consumer.is_some();
         match g.state {
             GroupState::Dead => return Err(ResponseError::GroupIdNotFound),
             GroupState::Empty => {}
@@ -327,6 +397,12 @@ impl Coordinator {
             group: id.to_string(),
             value: None,
         });
+        if was_consumer {
+            self.out.records.push(StoreRecord::Consumer {
+                group: id.to_string(),
+                value: None,
+            });
+        }
         tracing::info!(group = id, "group deleted");
         Ok(())
     }
@@ -374,9 +450,18 @@ impl Coordinator {
                     snapshot.restore_into(g, now);
                 }
                 None => {
-                    self.groups.remove(&group);
+                    // The classic metadata is gone; offsets have their own records
+                    // (tombstoned first when the group was deleted or expired), and a
+                    // consumer group converted from it keeps its own record.
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        let mut fresh = ClassicGroup::new(&group, now);
+                        fresh.offsets = std::mem::take(&mut g.offsets);
+                        fresh.consumer = g.consumer.take();
+                        *g = fresh;
+                    }
                 }
             },
+            StoreRecord::Consumer { group, value } => self.replay_consumer(group, value, now),
         }
     }
 
@@ -384,7 +469,10 @@ impl Coordinator {
     /// members' sessions are put on the timer heap.
     pub fn finish_load(&mut self) {
         self.groups.retain(|_, g| {
-            !g.members.is_empty() || !g.offsets.is_empty() || g.protocol_type.is_some()
+            !g.members.is_empty()
+                || !g.offsets.is_empty()
+                || g.protocol_type.is_some()
+                || g.consumer.is_some()
         });
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {

@@ -5,8 +5,10 @@
 //! 1. (handler) empty group id -> INVALID_GROUP_ID; then the session timeout outside
 //!    `group.{min,max}.session.timeout.ms` -> INVALID_SESSION_TIMEOUT;
 //! 2. unknown group: created for an empty member id, else UNKNOWN_MEMBER_ID;
-//! 3. Dead -> COORDINATOR_NOT_AVAILABLE; protocols the group cannot take ->
-//!    INCONSISTENT_GROUP_PROTOCOL;
+//! 3. a KIP-848 consumer group: converted back to classic when empty, else
+//!    INCONSISTENT_GROUP_PROTOCOL (`consumer.rs`); Dead -> COORDINATOR_NOT_AVAILABLE;
+//!    protocols the group cannot take -> INCONSISTENT_GROUP_PROTOCOL; a new member
+//!    of a group holding `group.max.size` members -> GROUP_MAX_SIZE_REACHED;
 //! 4. empty member id: a static member replaces the instance's old member id
 //!    (KIP-345); a dynamic one at v4+ gets MEMBER_ID_REQUIRED and a pending id, below
 //!    v4 it is added at once;
@@ -54,12 +56,29 @@ impl Coordinator {
             let g = ClassicGroup::new(&req.group_id, now);
             self.groups.insert(req.group_id.clone(), g);
         }
+        if let Some(e) = self.join_consumer_group(&req.group_id) {
+            return Some(e);
+        }
         let g = self.groups.get(&req.group_id)?;
         if g.is(GroupState::Dead) {
             return Some(E::CoordinatorNotAvailable);
         }
         if !g.supports_protocols(&req.protocol_type, &req.protocols) {
             return Some(E::InconsistentGroupProtocol);
+        }
+        // `group.max.size`: a member the group does not know yet cannot join a full
+        // group (ids handed out with MEMBER_ID_REQUIRED count as members).
+        let known = g.members.contains_key(&req.member_id)
+            || g.pending_members.contains_key(&req.member_id);
+        let full = g.members.len() + g.pending_members.len() >= self.config.max_size;
+        if full && !known {
+            let static_rejoin = req
+                .instance_id
+                .as_ref()
+                .is_some_and(|i| g.static_members.contains_key(i));
+            if !static_rejoin {
+                return Some(E::GroupMaxSizeReached);
+            }
         }
         None
     }

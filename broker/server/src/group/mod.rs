@@ -12,15 +12,21 @@
 //! at start-up (until then requests get COORDINATOR_LOAD_IN_PROGRESS) and then runs the
 //! timers, sleeping until the earliest one (`timer.rs`).
 //!
-//! The state machine is kept in this crate rather than a `broker/group` crate: it
-//! depends on the broker's config type and `kafka-protocol` error codes only, but its
-//! persistence (`store.rs`) and loader are being changed by other work at the same
-//! time; moving the files now would turn those changes into conflicts. The machine has
-//! no I/O, so the move stays mechanical for later.
+//! KIP-848 consumer groups (`group.protocol=consumer`) are the sans-IO
+//! `fjord_group::ConsumerGroup` (crate `broker/group`: epochs, server-side assignors,
+//! reconciliation); `consumer.rs` keeps them in the same shards, timers and
+//! `__consumer_offsets` records as classic groups and converts empty groups between the
+//! two. The classic machine is still in this crate: it depends on the broker's config
+//! type and `kafka-protocol` error codes only, but its persistence (`store.rs`) and
+//! loader are being changed by other work at the same time; moving the files now would
+//! turn those changes into conflicts. It has no I/O, so the move stays mechanical.
 
 #[cfg(test)]
 mod check_order_tests;
 mod classic;
+pub mod consumer;
+#[cfg(test)]
+mod consumer_tests;
 pub mod coordinator;
 mod heartbeat;
 mod join;
@@ -127,6 +133,14 @@ impl GroupCoordinator {
         self.wakeup.stop();
         let _guards: Vec<_> = self.shards.iter().map(|s| s.machine.lock()).collect();
         self.partitions.write().clear();
+    }
+
+    /// The `group.consumer.*` settings (the same in every shard).
+    pub fn consumer_config(&self) -> fjord_group::GroupConfig {
+        self.shards
+            .first()
+            .map(|s| s.machine.lock().config.consumer.clone())
+            .unwrap_or_default()
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -275,7 +289,9 @@ impl GroupCoordinator {
         let mut by_partition: BTreeMap<i32, Vec<&StoreRecord>> = BTreeMap::new();
         for r in records {
             let group = match r {
-                StoreRecord::Offset { group, .. } | StoreRecord::Group { group, .. } => group,
+                StoreRecord::Offset { group, .. }
+                | StoreRecord::Group { group, .. }
+                | StoreRecord::Consumer { group, .. } => group,
             };
             by_partition
                 .entry(self.partition_for(group))

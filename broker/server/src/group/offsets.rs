@@ -4,8 +4,11 @@
 //! OffsetCommit's checks, in Kafka's order (the handler has already answered an
 //! empty group id with INVALID_GROUP_ID and unknown partitions per partition):
 //! 1. unknown group: generation < 0 creates an offsets-only group and commits;
-//!    otherwise ILLEGAL_GENERATION (Kafka's answer before v9, GROUP_ID_NOT_FOUND
-//!    from v9 on, which is not served here);
+//!    otherwise ILLEGAL_GENERATION (Kafka's answer before v9), GROUP_ID_NOT_FOUND
+//!    from v9 on;
+//!    a KIP-848 consumer group instead checks the member epoch
+//!    (`ConsumerGroup::validate_offset_commit`: UNKNOWN_MEMBER_ID,
+//!    UNSUPPORTED_VERSION below v9, STALE_MEMBER_EPOCH);
 //! 2. Dead -> COORDINATOR_NOT_AVAILABLE;
 //! 3. generation < 0 and the group Empty: commit (admin or a consumer outside group
 //!    management);
@@ -50,6 +53,9 @@ pub struct CommitRequest {
     pub retention_time_ms: i64,
     /// (topic, partition, offset, leader epoch, metadata)
     pub offsets: Vec<(String, i32, i64, i32, Option<String>)>,
+    /// The OffsetCommit version (v9+ answers an unknown group with
+    /// GROUP_ID_NOT_FOUND and is required from consumer-protocol members).
+    pub api_version: i16,
 }
 
 /// One partition's answer to OffsetFetch.
@@ -109,10 +115,19 @@ impl Coordinator {
                 self.groups.insert(req.group_id.clone(), g);
                 return None;
             }
+            if req.api_version >= 9 {
+                return Some(E::GroupIdNotFound);
+            }
             return Some(E::IllegalGeneration);
         };
         if g.is(GroupState::Dead) {
             return Some(E::CoordinatorNotAvailable);
+        }
+        if let Some(c) = &g.consumer {
+            return c
+                .validate_offset_commit(&req.member_id, req.generation, req.api_version)
+                .err()
+                .map(|e| super::consumer::error_code(&e));
         }
         if req.generation < 0 && g.is(GroupState::Empty) {
             return None;
@@ -185,7 +200,14 @@ impl Coordinator {
             return Err(E::GroupIdNotFound);
         }
         // An active consumer group keeps the offsets of topics it subscribes to.
-        let subscribed = if g.is(GroupState::Empty) || g.protocol_type.is_none() {
+        let subscribed = if let Some(c) = g.consumer.as_ref().filter(|c| !c.is_empty()) {
+            let mut topics: std::collections::BTreeSet<String> =
+                c.subscription_metadata.keys().cloned().collect();
+            for m in c.members.values() {
+                topics.extend(m.subscribed_topic_names.iter().cloned());
+            }
+            Some(topics)
+        } else if g.is(GroupState::Empty) || g.protocol_type.is_none() {
             Some(Default::default())
         } else {
             g.subscribed_topics()
@@ -220,6 +242,9 @@ impl Coordinator {
         let mut expired = 0;
         let mut dead = Vec::new();
         for g in self.groups.values_mut() {
+            if g.consumer.as_ref().is_some_and(|c| !c.is_empty()) {
+                continue;
+            }
             let base_is_empty_time = g.is(GroupState::Empty) && g.protocol_type.is_some();
             let unsubscribed_only =
                 g.is(GroupState::Stable) && g.protocol_type.as_deref() == Some("consumer");
@@ -265,11 +290,20 @@ impl Coordinator {
             }
         }
         for id in dead {
-            self.groups.remove(&id);
+            let was_consumer = self
+                .groups
+                .remove(&id)
+                .is_some_and(|g| g.consumer.is_some());
             self.out.records.push(StoreRecord::Group {
                 group: id.clone(),
                 value: None,
             });
+            if was_consumer {
+                self.out.records.push(StoreRecord::Consumer {
+                    group: id.clone(),
+                    value: None,
+                });
+            }
             tracing::info!(group = %id, "group removed: empty and its offsets expired");
         }
         expired

@@ -11,6 +11,12 @@
 //!   { member_id, group_instance_id: nullable, client_id, client_host,
 //!   rebalance_timeout: i32, session_timeout: i32, subscription: bytes, assignment: bytes } ] }`.
 //!
+//! - key v32000 (Fjord's own) `ConsumerGroupKey { group }` -> a KIP-848 consumer
+//!   group's whole state in one value (`fjord_group::snapshot` documents the layout).
+//!   Kafka spreads that state over key versions 3-8 (one record per member, target
+//!   assignment and epoch); Fjord keeps one record per group so compaction keeps one
+//!   and a restart reads one. Kafka's tools skip key versions they do not know.
+//!
 //! A null value is a tombstone. Records are written as uncompressed v2 batches.
 
 use super::classic::ClassicGroup;
@@ -115,6 +121,9 @@ impl GroupSnapshot {
     }
 }
 
+/// The key version of Fjord's consumer group record (see the module comment).
+pub const CONSUMER_GROUP_KEY_VERSION: i16 = 32000;
+
 /// Why a stored record could not be read back.
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable __consumer_offsets record: {0}")]
@@ -207,6 +216,11 @@ pub fn encode(record: &StoreRecord) -> (Bytes, Option<Bytes>) {
             put_str(&mut key, group);
             (key.freeze(), value.as_ref().map(encode_group))
         }
+        StoreRecord::Consumer { group, value } => {
+            key.put_i16(CONSUMER_GROUP_KEY_VERSION);
+            put_str(&mut key, group);
+            (key.freeze(), value.clone())
+        }
     }
 }
 
@@ -272,6 +286,10 @@ pub fn decode(mut key: Bytes, value: Option<Bytes>) -> Result<Option<StoreRecord
             let group = get_str(&mut key)?;
             let value = value.map(decode_group).transpose()?;
             Ok(Some(StoreRecord::Group { group, value }))
+        }
+        CONSUMER_GROUP_KEY_VERSION => {
+            let group = get_str(&mut key)?;
+            Ok(Some(StoreRecord::Consumer { group, value }))
         }
         _ => Ok(None),
     }

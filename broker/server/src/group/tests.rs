@@ -346,6 +346,7 @@ fn static_member_rejoining_within_its_session_keeps_its_assignment_without_a_reb
             instance_id: Some(follower_instance.into()),
             retention_time_ms: -1,
             offsets: vec![("t".into(), 0, 1, -1, None)],
+            api_version: 8,
         },
     );
     assert_eq!(fenced[0].2, Some(E::FencedInstanceId));
@@ -362,6 +363,7 @@ fn commits_check_generation_and_member() {
         instance_id: None,
         retention_time_ms: -1,
         offsets: vec![("t".into(), 0, 42, 3, Some("m".into()))],
+        api_version: 8,
     };
     assert_eq!(
         c.commit(10, commit(&leader, gen - 1))[0].2,
@@ -412,6 +414,7 @@ fn commits_during_completing_rebalance_are_refused() {
             instance_id: None,
             retention_time_ms: -1,
             offsets: vec![("t".into(), 0, 1, -1, None)],
+            api_version: 8,
         },
     );
     assert_eq!(out[0].2, Some(E::RebalanceInProgress));
@@ -463,6 +466,7 @@ fn offsets_expire_retention_after_the_group_became_empty() {
             instance_id: None,
             retention_time_ms: -1,
             offsets: vec![("t".into(), 0, 7, -1, None)],
+            api_version: 8,
         },
     );
     // Long-lived group: no expiry while it is active, however old the commit.
@@ -533,6 +537,7 @@ fn offset_delete_refuses_topics_an_active_group_subscribes_to() {
             instance_id: None,
             retention_time_ms: -1,
             offsets: vec![("t".into(), 0, 1, -1, None), ("u".into(), 0, 1, -1, None)],
+            api_version: 8,
         },
     );
     let out = c
@@ -558,6 +563,7 @@ fn replayed_records_restore_offsets_and_stable_members() {
             instance_id: None,
             retention_time_ms: -1,
             offsets: vec![("t".into(), 0, 9, -1, None)],
+            api_version: 8,
         },
     );
     let records = c.take_effects().records;

@@ -1,0 +1,135 @@
+//! Consumer groups and `group.max.size` inside the coordinator, driven with an injected
+//! clock: conversions between classic and consumer groups, persistence records,
+//! session expiry through the shared timer heap.
+
+use super::tests::{join, join_req, machine};
+use super::*;
+use fjord_group::{assignment, HeartbeatRequest, Topics};
+use kafka_protocol::error::ResponseError as E;
+
+fn topics() -> Topics {
+    Topics::new([("t".to_string(), uuid::Uuid::from_u128(7), 4)])
+}
+
+fn hb_join(member: &str) -> HeartbeatRequest {
+    HeartbeatRequest {
+        version: 1,
+        group_id: "g".into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 10_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(Default::default()),
+        ..HeartbeatRequest::default()
+    }
+}
+
+#[test]
+fn a_consumer_group_member_is_assigned_and_its_group_is_recorded() {
+    let mut c = machine(0);
+    let r = c
+        .consumer_heartbeat(0, hb_join("m1"), &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.member_epoch, 1);
+    assert_eq!(r.assignment.as_ref().map(assignment::count), Some(4));
+    let records = c.take_effects().records;
+    let Some(StoreRecord::Consumer { value: Some(v), .. }) = records.last() else {
+        panic!("no consumer group record: {records:?}");
+    };
+    // Replaying the record restores the group.
+    let mut fresh = machine(0);
+    fresh.replay(
+        StoreRecord::Consumer {
+            group: "g".into(),
+            value: Some(v.clone()),
+        },
+        5,
+    );
+    fresh.finish_load();
+    let g = fresh.consumer_group("g").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.members["m1"].assigned.len(), 1);
+    assert_eq!(fresh.list(&[])[0].group_type, "consumer");
+}
+
+#[test]
+fn an_expired_session_frees_the_partitions_through_the_timer_heap() {
+    let mut c = machine(0);
+    c.consumer_heartbeat(0, hb_join("m1"), &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let session = i64::from(c.config.consumer.session_timeout_ms);
+    assert_eq!(c.next_deadline(), Some(session));
+    c.tick(session);
+    let g = c.consumer_group("g").unwrap_or_else(|e| panic!("{e}"));
+    assert!(g.is_empty(), "the member expired");
+    assert_eq!(g.epoch, 2, "its removal bumped the group epoch");
+}
+
+#[test]
+fn a_classic_member_cannot_join_a_live_consumer_group_but_converts_an_empty_one() {
+    let mut c = machine(0);
+    c.consumer_heartbeat(0, hb_join("m1"), &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = join(&mut c, 1, join_req("", None, &["range"])).try_recv();
+    assert_eq!(
+        resp.map(|r| r.error).ok().flatten(),
+        Some(E::InconsistentGroupProtocol)
+    );
+    let leave = HeartbeatRequest {
+        member_epoch: -1,
+        ..hb_join("m1")
+    };
+    c.consumer_heartbeat(2, leave, &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = join(&mut c, 3, join_req("", None, &["range"])).try_recv();
+    assert_eq!(
+        resp.map(|r| r.error).ok().flatten(),
+        Some(E::MemberIdRequired),
+        "the empty consumer group became classic"
+    );
+    assert!(c.consumer_group("g").is_err());
+    // And an empty classic group becomes a consumer group again, its offsets kept.
+    c.groups
+        .entry("h".into())
+        .or_insert_with(|| ClassicGroup::new("h", 0));
+    let to_h = HeartbeatRequest {
+        group_id: "h".into(),
+        ..hb_join("m2")
+    };
+    assert!(c.consumer_heartbeat(4, to_h, &topics()).is_ok());
+    assert!(c.consumer_group("h").is_ok());
+}
+
+#[test]
+fn a_heartbeat_to_a_classic_group_with_members_is_group_id_not_found() {
+    let mut c = machine(0);
+    let mut parked = join(&mut c, 0, join_req("", None, &["range"]));
+    let member_id = parked.try_recv().map(|r| r.member_id).unwrap_or_default();
+    let _joined = join(&mut c, 0, join_req(&member_id, None, &["range"]));
+    let err = c.consumer_heartbeat(1, hb_join("m1"), &topics()).err();
+    assert!(
+        matches!(err, Some(fjord_group::GroupError::GroupIdNotFound(_))),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_classic_group_refuses_members_beyond_group_max_size() {
+    let mut c = machine(0);
+    c.config.max_size = 1;
+    let first = join(&mut c, 0, join_req("", None, &["range"]))
+        .try_recv()
+        .map(|r| r.error)
+        .ok()
+        .flatten();
+    assert_eq!(
+        first,
+        Some(E::MemberIdRequired),
+        "the first member gets its id"
+    );
+    let second = join(&mut c, 0, join_req("", None, &["range"]))
+        .try_recv()
+        .map(|r| r.error)
+        .ok()
+        .flatten();
+    assert_eq!(second, Some(E::GroupMaxSizeReached));
+}
