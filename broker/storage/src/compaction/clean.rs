@@ -251,7 +251,9 @@ impl Pass<'_> {
                     let (verdict, dropped) = self.judge(files, &header, &batch)?;
                     removed += dropped;
                     match verdict {
-                        Verdict::Keep => out.keep(files, position, &header, &batch)?,
+                        Verdict::Keep => {
+                            out.keep(files, position, &header, &batch, self.throttler)?
+                        }
                         Verdict::Drop => out.open(self.throttler)?,
                         Verdict::Rewrite(bytes) => out.write_new(&bytes, self.throttler)?,
                     }
@@ -439,8 +441,10 @@ impl<'a> Output<'a> {
         position: u64,
         header: &BatchHeader,
         batch: &[u8],
+        throttler: &mut Throttler,
     ) -> Result<(), StorageError> {
         if let Some(open) = &mut self.open {
+            throttler.maybe_throttle(batch.len() as u64);
             return append(open, batch, header, self.index_interval);
         }
         let end = position + header.size() as u64;
@@ -493,7 +497,8 @@ impl<'a> Output<'a> {
             let mut position = start;
             while let Some(header) = files.header_at(position, end)? {
                 let batch = files.read_bytes(position, header.size())?;
-                throttler.maybe_throttle(batch.len() as u64);
+                // Read again and written: counted twice, as Kafka's throttler counts both.
+                throttler.maybe_throttle(2 * batch.len() as u64);
                 append(&mut open, &batch, &header, self.index_interval)?;
                 position += header.size() as u64;
             }
