@@ -13,14 +13,21 @@ use fjord_operator::metrics::Metrics;
 
 /// A controller context whose broker connections go to `bootstrap`, with a short timeout.
 pub fn context(client: kube::Client, bootstrap: String) -> Arc<Context> {
-    let resolver: BootstrapResolver = Arc::new(move |_| bootstrap.clone());
-    Arc::new(Context {
+    let resolver: BootstrapResolver = Arc::new({
+        let bootstrap = bootstrap.clone();
+        move |_| bootstrap.clone()
+    });
+    let mut ctx = Context::new(
         client,
-        settings: Settings::default(),
-        metrics: Arc::new(Metrics::new()),
-        bootstrap: resolver,
-        broker_timeout: Duration::from_secs(2),
-    })
+        Settings::default(),
+        Arc::new(Metrics::new()),
+        "test-operator",
+    );
+    ctx.bootstrap = resolver;
+    // Every broker ordinal resolves to the one test broker (single-broker clusters).
+    ctx.broker_address = Arc::new(move |_, _| bootstrap.clone());
+    ctx.broker_timeout = Duration::from_secs(2);
+    Arc::new(ctx)
 }
 
 /// Polls `check` every 50 ms until it returns Some, for at most 20 s.
