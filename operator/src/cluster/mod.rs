@@ -150,7 +150,7 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         brokers: probe.seen.as_ref(),
         roll: roll.as_ref(),
     };
-    let silent = seen_silent(&seen);
+    let silent = seen.silent_ready_brokers();
     let now = Time(jiff::Timestamp::now());
     let status = cluster_status(cluster, &seen, &now);
     let ready = status
@@ -177,14 +177,6 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         _ if ready => Duration::from_secs(60),
         _ => Duration::from_secs(10),
     }))
-}
-
-fn seen_silent(seen: &Observed<'_>) -> Vec<i32> {
-    seen.unreachable
-        .iter()
-        .filter(|(n, _)| seen.pods.iter().any(|p| p.ordinal == *n && p.ready))
-        .map(|(n, _)| *n)
-        .collect()
 }
 
 async fn list_pods(cluster: &Cluster, ctx: &Context) -> Result<Vec<Pod>> {

@@ -92,7 +92,7 @@ pub struct Observed<'a> {
 
 impl Observed<'_> {
     /// Desired pods that are Ready but whose broker does not answer.
-    fn silent_ready_brokers(&self) -> Vec<i32> {
+    pub fn silent_ready_brokers(&self) -> Vec<i32> {
         self.unreachable
             .iter()
             .filter(|(n, _)| self.pods.iter().any(|p| p.ordinal == *n && p.ready))
