@@ -187,3 +187,51 @@ pub fn roll_requested(annotations: &BTreeMap<String, String>) -> bool {
         .get(ROLL_ANNOTATION)
         .is_some_and(|v| v == "true")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(yaml: &str) -> Pod {
+        serde_yaml::from_str(yaml).expect("test pod parses")
+    }
+
+    #[test]
+    fn a_pods_ordinal_revision_readiness_and_roll_request_come_from_its_metadata_and_status() {
+        let p = pod(r#"
+metadata:
+  name: events-2
+  labels: {apps.kubernetes.io/pod-index: "2", controller-revision-hash: events-abc}
+  annotations: {fjord.dev/roll: "true"}
+status:
+  conditions: [{type: Ready, status: "True"}]
+"#);
+        let s = pod_state(&p, "events").unwrap();
+        assert_eq!(s.ordinal, 2);
+        assert_eq!(s.revision.as_deref(), Some("events-abc"));
+        assert!(s.ready);
+        assert!(s.roll_requested);
+        assert!(!s.terminating);
+    }
+
+    #[test]
+    fn without_the_index_label_the_ordinal_comes_from_the_name() {
+        let p = pod("metadata: {name: events-7, deletionTimestamp: '2026-01-01T00:00:00Z'}\n");
+        let s = pod_state(&p, "events").unwrap();
+        assert_eq!(s.ordinal, 7);
+        assert!(!s.ready, "no Ready condition is not ready");
+        assert!(s.terminating);
+        assert_eq!(s.revision, None);
+        assert!(pod_state(&pod("metadata: {name: other}\n"), "events").is_none());
+    }
+
+    #[test]
+    fn only_true_asks_for_a_roll() {
+        let mut a = BTreeMap::new();
+        assert!(!roll_requested(&a));
+        a.insert(ROLL_ANNOTATION.to_string(), "yes".to_string());
+        assert!(!roll_requested(&a));
+        a.insert(ROLL_ANNOTATION.to_string(), "true".to_string());
+        assert!(roll_requested(&a));
+    }
+}
