@@ -1,0 +1,149 @@
+//! The operator against the fake API server plus the test kubelet: real `fjord-broker`
+//! processes run the pods the operator's StatefulSet asks for.
+
+mod support;
+
+use fjord_client::AdminClient;
+use fjord_crds::{Cluster, Topic};
+use fjord_operator::run;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{json, Value};
+use support::fake_apiserver::FakeApiServer;
+use support::{context, eventually_within, kubelet};
+
+const NS: &str = "streaming";
+const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
+const TOPICS: &str = "/apis/fjord.dev/v1alpha1/topics";
+const PODS: &str = "/api/v1/pods";
+const STATEFULSETS: &str = "/apis/apps/v1/statefulsets";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ready(obj: &Value) -> bool {
+    obj["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+#[tokio::test]
+async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_keeping_data() {
+    let server = FakeApiServer::new();
+    let client = server.client();
+    let kubelet = kubelet::start(server.clone(), NS);
+    let (port, metrics) = (free_port(), free_port());
+    let bootstrap = format!("127.0.0.1:{port}");
+    let ctx = context(client.clone(), bootstrap.clone());
+    let c = client.clone();
+    let _controllers = AbortOnDrop(tokio::spawn(async move {
+        run::controllers(c, &[NS.to_string()], ctx).await
+    }));
+
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), NS);
+    let cluster = serde_json::from_value(json!({
+        "apiVersion": "fjord.dev/v1alpha1", "kind": "Cluster", "metadata": {"name": "events"},
+        "spec": {"version": "0.1.0", "replicas": 1, "listener": {"port": port},
+                 "metrics": {"port": metrics}, "podTemplate": {"terminationGracePeriodSeconds": 30}},
+    }))
+    .unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
+    let within = std::time::Duration::from_secs(60);
+    eventually_within("Cluster Ready with a real broker", within, || {
+        let c = server.get(CLUSTERS, NS, "events")?;
+        ready(&c).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{:#}\nbroker log:\n{}",
+            server.get(CLUSTERS, NS, "events").unwrap()["status"],
+            kubelet.log("events-0")
+        )
+    });
+    let first_uid = server.get(PODS, NS, "events-0").unwrap()["metadata"]["uid"].clone();
+
+    let topics: Api<Topic> = Api::namespaced(client.clone(), NS);
+    let topic = serde_json::from_value(json!({
+        "apiVersion": "fjord.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "orders"},
+        "spec": {"cluster": "events", "partitions": 3, "replicationFactor": 1},
+    }))
+    .unwrap();
+    topics.create(&PostParams::default(), &topic).await.unwrap();
+    eventually_within("Topic Ready", within, || {
+        ready(&server.get(TOPICS, NS, "orders")?).then_some(())
+    })
+    .await
+    .unwrap();
+    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let before = admin
+        .describe_topic("orders")
+        .await
+        .unwrap()
+        .expect("topic on the broker");
+    assert_eq!(before.partitions.len(), 3);
+    drop(admin);
+
+    clusters
+        .patch(
+            "events",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": "0.2.0"}})),
+        )
+        .await
+        .unwrap();
+    let revision = eventually_within("new update revision", within, || {
+        let sts = server.get(STATEFULSETS, NS, "events")?;
+        (sts["metadata"]["labels"]["app.kubernetes.io/version"] == "0.2.0"
+            && sts["status"]["observedGeneration"] == sts["metadata"]["generation"])
+            .then(|| sts["status"]["updateRevision"].clone())
+    })
+    .await
+    .unwrap();
+    eventually_within("rolled and Ready again", within, || {
+        let pod = server.get(PODS, NS, "events-0")?;
+        let c = server.get(CLUSTERS, NS, "events")?;
+        (pod["metadata"]["uid"] != first_uid
+            && pod["metadata"]["labels"]["controller-revision-hash"] == revision
+            && c["status"]["observedGeneration"] == 2
+            && c["status"]["updatedBrokers"] == 1
+            && ready(&c))
+        .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{:#}\nbroker log:\n{}",
+            server.get(CLUSTERS, NS, "events").unwrap()["status"],
+            kubelet.log("events-0")
+        )
+    });
+
+    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let after = admin
+        .describe_topic("orders")
+        .await
+        .unwrap()
+        .expect("topic kept across the roll");
+    assert_eq!(
+        after.topic_id, before.topic_id,
+        "the same topic, from the kept data directory"
+    );
+    assert_eq!(after.partitions.len(), 3);
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
