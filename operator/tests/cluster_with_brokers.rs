@@ -147,3 +147,28 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[test]
+fn the_kubelet_expands_dependent_variables_like_kubernetes() {
+    let env = [("POD_NAME".to_string(), "events-0".to_string())];
+    assert_eq!(
+        kubelet::expand("PLAINTEXT://$(POD_NAME).events-brokers:9092", &env),
+        "PLAINTEXT://events-0.events-brokers:9092"
+    );
+    assert_eq!(
+        kubelet::expand("$(UNKNOWN) $$(POD_NAME) $", &env),
+        "$(UNKNOWN) $(POD_NAME) $"
+    );
+}
+
+#[test]
+fn the_kubelet_resolves_downward_api_field_refs() {
+    let pod = json!({"metadata": {"name": "events-1", "namespace": "streaming",
+        "labels": {"apps.kubernetes.io/pod-index": "1"}}});
+    assert_eq!(kubelet::field(&pod, "metadata.name"), "events-1");
+    assert_eq!(
+        kubelet::field(&pod, "metadata.labels['apps.kubernetes.io/pod-index']"),
+        "1"
+    );
+    assert_eq!(kubelet::field(&pod, "metadata.labels['absent']"), "");
+}

@@ -364,7 +364,7 @@ fn run(server: &FakeApiServer, ns: &str, root: &Path, pod: &Value) -> Option<Run
 
 /// Kubernetes' `$(VAR)` expansion over the variables defined so far; `$$` escapes a dollar,
 /// an unknown reference stays as written.
-fn expand(value: &str, env: &[(String, String)]) -> String {
+pub fn expand(value: &str, env: &[(String, String)]) -> String {
     let mut out = String::new();
     let mut rest = value;
     while let Some(i) = rest.find('$') {
@@ -391,7 +391,7 @@ fn expand(value: &str, env: &[(String, String)]) -> String {
 }
 
 /// A downward-API field of `pod`.
-fn field(pod: &Value, path: &str) -> String {
+pub fn field(pod: &Value, path: &str) -> String {
     let meta = &pod["metadata"];
     let keyed = |prefix: &str| {
         path.strip_prefix(prefix)
