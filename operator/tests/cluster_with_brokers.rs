@@ -140,6 +140,96 @@ async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_
     assert_eq!(after.partitions.len(), 3);
 }
 
+/// A `spec.config` change gives the pod template a new config hash, hence a new revision; the
+/// roll restarts the broker, which then runs with the new value (not only the mounted file).
+#[tokio::test]
+async fn a_config_change_rolls_the_broker_onto_the_new_value() {
+    let server = FakeApiServer::new();
+    let client = server.client();
+    let kubelet = kubelet::start(server.clone(), NS);
+    let (port, metrics) = (free_port(), free_port());
+    let bootstrap = format!("127.0.0.1:{port}");
+    let ctx = context(client.clone(), bootstrap.clone());
+    let c = client.clone();
+    let _controllers = AbortOnDrop(tokio::spawn(async move {
+        run::controllers(c, &[NS.to_string()], ctx).await
+    }));
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), NS);
+    let cluster = serde_json::from_value(json!({
+        "apiVersion": "fjord.dev/v1alpha1", "kind": "Cluster", "metadata": {"name": "events"},
+        "spec": {"version": "0.1.0", "replicas": 1, "listener": {"port": port},
+                 "metrics": {"port": metrics}, "config": {"log.retention.ms": "3600000"}},
+    }))
+    .unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
+    let within = std::time::Duration::from_secs(60);
+    let fail = |e: String| {
+        panic!(
+            "{e}\n{:#}\nbroker log:\n{}",
+            server.get(CLUSTERS, NS, "events").unwrap()["status"],
+            kubelet.log("events-0")
+        )
+    };
+    eventually_within("Cluster Ready", within, || {
+        ready(&server.get(CLUSTERS, NS, "events")?).then_some(())
+    })
+    .await
+    .unwrap_or_else(fail);
+    let retention = |configs: Vec<fjord_client::ConfigEntry>| {
+        configs
+            .into_iter()
+            .find(|c| c.name == "retention.ms")
+            .and_then(|c| c.value)
+    };
+    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    admin
+        .create_topic(
+            &fjord_client::NewTopic {
+                name: "audit".into(),
+                partitions: 1,
+                replication_factor: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let before = retention(admin.describe_topic_configs("audit").await.unwrap());
+    assert_eq!(before.as_deref(), Some("3600000"));
+    drop(admin);
+    let first_uid = server.get(PODS, NS, "events-0").unwrap()["metadata"]["uid"].clone();
+
+    clusters
+        .patch(
+            "events",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"config": {"log.retention.ms": "7200000"}}})),
+        )
+        .await
+        .unwrap();
+    eventually_within("rolled and Ready again", within, || {
+        let pod = server.get(PODS, NS, "events-0")?;
+        let c = server.get(CLUSTERS, NS, "events")?;
+        (pod["metadata"]["uid"] != first_uid
+            && c["status"]["observedGeneration"] == 2
+            && c["status"]["updatedBrokers"] == 1
+            && ready(&c))
+        .then_some(())
+    })
+    .await
+    .unwrap_or_else(fail);
+    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let after = retention(admin.describe_topic_configs("audit").await.unwrap());
+    assert_eq!(
+        after.as_deref(),
+        Some("7200000"),
+        "the running broker has the new value"
+    );
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
