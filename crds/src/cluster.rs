@@ -38,6 +38,10 @@ pub const DEFAULT_METRICS_PORT: i32 = 9404;
     printcolumn(name = "Desired", type_ = "integer", json_path = ".spec.replicas", description = "Brokers asked for"),
     printcolumn(name = "Version", type_ = "string", json_path = ".spec.version", description = "Fjord broker version"),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Ready condition"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "What the operator is doing: Pending, ScalingUp, Rolling, RollBlocked, Draining, Degraded, Ready or Failed"),
+    printcolumn(name = "Controller", type_ = "integer", json_path = ".status.controller", description = "Node id of the active controller", priority = 1),
+    printcolumn(name = "Under-Replicated", type_ = "integer", json_path = ".status.underReplicatedPartitions", description = "Partitions with fewer in-sync replicas than replicas", priority = 1),
+    printcolumn(name = "Offline", type_ = "integer", json_path = ".status.offlinePartitions", description = "Partitions without a leader", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("self.listener.port != self.metrics.port").message("listener.port and metrics.port must differ"))]
@@ -309,9 +313,23 @@ pub struct ClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready`, `Reconciling` and `Degraded`, each with a reason.
+    /// `Ready`, `Reconciling`, `Degraded`, `Rolling`, `ScalingUp` and `Draining`, each with a
+    /// reason and a message naming what blocks progress.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+
+    /// One word for `kubectl get`: Pending, ScalingUp, Rolling, RollBlocked, Draining,
+    /// Degraded, Ready, or Failed (the spec is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+
+    /// Brokers the spec asks for (`spec.replicas` of the generation last applied).
+    #[serde(default)]
+    pub desired_brokers: i32,
+
+    /// Broker pods running the StatefulSet's update revision (roll progress).
+    #[serde(default)]
+    pub updated_brokers: i32,
 
     /// Broker pods that exist (StatefulSet `status.replicas`).
     #[serde(default)]
@@ -345,6 +363,10 @@ pub struct ClusterStatus {
     /// be asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub under_replicated_partitions: Option<i32>,
+
+    /// Partitions without a leader; unset when the brokers could not be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_partitions: Option<i32>,
 
     /// StatefulSet revision the running pods were created from. With `OnDelete` updates a pod
     /// only moves to `updateRevision` when the operator deletes it during a roll.

@@ -30,6 +30,10 @@ pub enum Error {
         message: String,
     },
 
+    /// The finalizer could not be handled (a bug: the object has no name).
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+
     /// The requested replica placement cannot be satisfied.
     #[error(transparent)]
     Assignment(#[from] crate::assignment::AssignmentError),
@@ -47,6 +51,17 @@ impl Error {
             Error::BrokerUnreachable { .. } => "broker_unreachable",
             Error::BrokerRequest { .. } => "broker_request",
             Error::Assignment(_) => "assignment",
+            Error::Finalizer(_) => "finalizer",
+        }
+    }
+
+    /// The error of a reconcile run through `kube::runtime::finalizer`.
+    pub fn from_finalizer(e: kube::runtime::finalizer::Error<Error>) -> Error {
+        use kube::runtime::finalizer::Error as F;
+        match e {
+            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+            F::AddFinalizer(e) | F::RemoveFinalizer(e) => Error::Kube(e),
+            other => Error::Finalizer(other.to_string()),
         }
     }
 }
@@ -71,6 +86,7 @@ mod tests {
                 message: "x".into(),
             },
             Error::Assignment(crate::assignment::AssignmentError::NoBrokers),
+            Error::Finalizer("x".into()),
         ];
         let mut reasons: Vec<_> = errors.iter().map(Error::reason).collect();
         reasons.sort_unstable();

@@ -8,14 +8,17 @@
 
 pub mod apply;
 pub mod assignment;
+pub mod backoff;
 pub mod cluster;
 pub mod conditions;
 pub mod context;
 pub mod desired;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod names;
+pub mod roll;
 pub mod run;
 pub mod topic;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use fjord_operator::context::Context;
 use fjord_operator::desired::Settings;
-use fjord_operator::leader::LeaderElector;
+use fjord_operator::leader::{LeaderElector, Timing};
 use fjord_operator::metrics::Metrics;
 use fjord_operator::{http, run};
 
@@ -51,9 +51,16 @@ struct Args {
     /// This replica's identity in the Lease.
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
-    /// Seconds a Lease stays valid without renewal.
+    /// Seconds a Lease stays valid, counted by a standby from when it saw the last renewal.
     #[arg(long, default_value_t = 15)]
     lease_duration_seconds: u64,
+    /// Seconds the leader keeps leading without a successful renewal (less than the lease
+    /// duration, so it stops before a standby may take over).
+    #[arg(long, default_value_t = 10)]
+    renew_deadline_seconds: u64,
+    /// Seconds between two attempts to acquire or renew the Lease.
+    #[arg(long, default_value_t = 2)]
+    retry_period_seconds: u64,
     /// Run without leader election (a single replica only).
     #[arg(long)]
     no_leader_election: bool,
@@ -73,36 +80,44 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.metrics_addr))?;
     tokio::spawn(http::serve(listener, metrics.clone()));
 
+    let timing = Timing {
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        renew_deadline: Duration::from_secs(args.renew_deadline_seconds),
+        retry_period: Duration::from_secs(args.retry_period_seconds),
+    };
+    timing
+        .validate()
+        .map_err(|e| anyhow::anyhow!("leader election: {e}"))?;
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("fjord-operator-{}", uuid::Uuid::new_v4()));
     let elector = (!args.no_leader_election).then(|| {
-        let identity = args
-            .identity
-            .clone()
-            .unwrap_or_else(|| format!("fjord-operator-{}", uuid::Uuid::new_v4()));
         LeaderElector::new(
             client.clone(),
             &args.lease_namespace,
             &args.lease_name,
             &identity,
-            Duration::from_secs(args.lease_duration_seconds),
+            timing,
         )
     });
     if let Some(e) = &elector {
-        acquire(e).await;
+        tracing::info!("waiting for the leader Lease");
+        e.acquire().await;
+        tracing::info!("acquired the leader Lease");
     }
     metrics.leader.set(1);
 
     let settings = Settings {
         image_repository: args.broker_image_repository.clone(),
     };
-    let ctx = Arc::new(Context::new(client.clone(), settings, metrics));
+    let ctx = Arc::new(Context::new(client.clone(), settings, metrics, &identity));
     let controllers = run::controllers(client, &args.namespaces, ctx);
     tokio::select! {
         () = controllers => tracing::warn!("controllers stopped"),
-        lost = keep_leading(elector.clone()) => {
-            if lost {
-                tracing::error!("lost the leader Lease; exiting so another replica leads");
-                std::process::exit(1);
-            }
+        () = keep_leading(elector.clone()) => {
+            tracing::error!("lost the leader Lease; exiting so another replica leads");
+            std::process::exit(1);
         }
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
         () = sigterm() => tracing::info!("terminating"),
@@ -137,39 +152,10 @@ async fn sigterm() {
     futures::future::pending::<()>().await;
 }
 
-/// Waits until this replica holds the Lease.
-async fn acquire(elector: &LeaderElector) {
-    tracing::info!("waiting for the leader Lease");
-    loop {
-        match elector.try_acquire_or_renew(jiff::Timestamp::now()).await {
-            Ok(true) => {
-                tracing::info!("acquired the leader Lease");
-                return;
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "leader election failed; retrying"),
-        }
-        tokio::time::sleep(elector.renew_interval()).await;
-    }
-}
-
-/// Renews the Lease; returns true once leadership is lost (never without an elector).
-async fn keep_leading(elector: Option<LeaderElector>) -> bool {
-    let Some(elector) = elector else {
-        return futures::future::pending().await;
-    };
-    let mut last_renewal = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(elector.renew_interval()).await;
-        match elector.try_acquire_or_renew(jiff::Timestamp::now()).await {
-            Ok(true) => last_renewal = tokio::time::Instant::now(),
-            Ok(false) => return true,
-            Err(e) => {
-                tracing::warn!(error = %e, "renewing the leader Lease failed");
-                if last_renewal.elapsed() >= elector.lease_duration() {
-                    return true;
-                }
-            }
-        }
+/// Returns once leadership is lost (never without an elector).
+async fn keep_leading(elector: Option<LeaderElector>) {
+    match elector {
+        Some(e) => e.keep_leading().await,
+        None => futures::future::pending().await,
     }
 }

@@ -8,6 +8,12 @@ use kube::ResourceExt;
 
 /// The single server-side apply field manager of the operator.
 pub const FIELD_MANAGER: &str = "fjord-operator";
+/// Label naming the Cluster an object belongs to.
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Label marking objects the operator manages (its owned-kind watches select on it).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Annotation on a broker pod or a Cluster that asks for a roll (value `true`).
+pub const ROLL_ANNOTATION: &str = "fjord.dev/roll";
 /// Finalizer that deletes the Kafka topic before its Topic resource goes.
 pub const TOPIC_FINALIZER: &str = "fjord.dev/topic";
 /// Pod annotation carrying a hash of the broker properties, so a config change gives the
@@ -81,7 +87,7 @@ impl ClusterNames {
 pub fn selector_labels(cluster: &Cluster) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "fjord".into()),
-        ("app.kubernetes.io/instance".into(), cluster.name_any()),
+        (INSTANCE_LABEL.into(), cluster.name_any()),
         ("app.kubernetes.io/component".into(), "broker".into()),
     ])
 }
@@ -90,7 +96,7 @@ pub fn selector_labels(cluster: &Cluster) -> BTreeMap<String, String> {
 pub fn labels(cluster: &Cluster) -> BTreeMap<String, String> {
     let mut l = selector_labels(cluster);
     l.insert("app.kubernetes.io/part-of".into(), "fjord".into());
-    l.insert("app.kubernetes.io/managed-by".into(), FIELD_MANAGER.into());
+    l.insert(MANAGED_BY_LABEL.into(), FIELD_MANAGER.into());
     l.insert(
         "app.kubernetes.io/version".into(),
         cluster.spec.version.clone(),

@@ -265,6 +265,14 @@ def test_a_single_replica_can_run_without_leader_election():
     assert not [r for r in by_kind(objects, "Role") if "leader-election" in r["metadata"]["name"]]
 
 
+def test_leader_election_timings_that_let_two_leaders_overlap_are_refused():
+    with pytest.raises(helm.HelmError, match="renewDeadlineSeconds"):
+        render({"leaderElection": {"leaseDurationSeconds": 10, "renewDeadlineSeconds": 10}})
+    args = container(render())["args"]
+    assert "--renew-deadline-seconds=10" in args
+    assert "--retry-period-seconds=2" in args
+
+
 def test_two_replicas_without_leader_election_are_refused():
     with pytest.raises(helm.HelmError, match="leaderElection"):
         render({"replicaCount": 2, "leaderElection": {"enabled": False}})

@@ -4,9 +4,11 @@
 //! `desired_*()` function and server-side applies it. Then the status, computed by the pure
 //! [`status::cluster_status`], is applied to the status subresource.
 //!
-//! Rolling upgrades and scaling (DESIGN §4) belong between the StatefulSet step and the status
-//! step: the StatefulSet uses `OnDelete`, so a new pod template only reaches a pod when a roll
-//! planner deletes it, and the status already carries `currentRevision`/`updateRevision`.
+//! After the objects: a `fjord.dev/roll` request on the Cluster is copied onto its pods, every
+//! desired broker is asked directly (does it answer Kafka requests?) and one is asked for the
+//! cluster's partitions, and the roll planner ([`crate::roll`]) decides whether to delete one
+//! pod: the StatefulSet uses `OnDelete`, so a new pod template reaches a pod only that way.
+//! Scaling down does not move replicas off the removed brokers yet (that needs replication).
 
 pub mod observe;
 pub mod status;
@@ -14,11 +16,15 @@ pub mod status;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fjord_crds::condition::{DEGRADED, READY};
 use fjord_crds::Cluster;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::apply::{apply, apply_params};
@@ -29,8 +35,12 @@ use crate::desired::service::{desired_client_service, desired_headless_service};
 use crate::desired::servicemonitor::{desired_service_monitor, service_monitor_resource};
 use crate::desired::statefulset::desired_statefulset;
 use crate::error::{Error, Result};
-use crate::names::{ClusterNames, FIELD_MANAGER};
-use status::{cluster_status, ServiceMonitorState, SpecProblem};
+use crate::events;
+use crate::names::{
+    selector_labels, selector_string, ClusterNames, FIELD_MANAGER, ROLL_ANNOTATION,
+};
+use crate::roll::{self, PodState, RollAction, RollInput};
+use status::{cluster_status, Observed, ServiceMonitorState, SpecProblem};
 
 /// Controller name in metrics and logs.
 pub const CONTROLLER: &str = "cluster";
@@ -38,37 +48,74 @@ pub const CONTROLLER: &str = "cluster";
 /// Entry point for `kube::runtime::Controller`.
 pub async fn reconcile(cluster: Arc<Cluster>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Kubernetes garbage-collects what the Cluster owns; applying it again would only
+        // recreate objects the collector is deleting.
+        let result = Ok(Action::await_change());
+        ctx.metrics.observe(CONTROLLER, &result, started.elapsed());
+        return result;
+    }
     let result = reconcile_steps(&cluster, &ctx).await;
     ctx.metrics.observe(CONTROLLER, &result, started.elapsed());
+    if result.is_ok() {
+        ctx.backoff.succeeded(&backoff_key(&cluster));
+    }
     if let Err(e) = &result {
         tracing::warn!(cluster = %cluster.name_any(), error = %e, reason = e.reason(), "reconcile failed");
-        // Best effort: the error is what matters, a failed status write is retried next time.
-        let _ = report_failure(&cluster, &ctx, e).await;
+        // Unreachable brokers are reported by the status the reconcile already wrote.
+        if !matches!(e, Error::BrokerUnreachable { .. }) {
+            // Best effort: the error is what matters, a failed status write is retried next time.
+            let _ = report_failure(&cluster, &ctx, e).await;
+        }
     }
     result
 }
 
-/// Requeue with backoff after an error.
-pub fn error_policy(_cluster: Arc<Cluster>, _error: &Error, _ctx: Arc<Context>) -> Action {
-    Action::requeue(Duration::from_secs(15))
+/// Requeue after an error, with a pause that grows with the Cluster's consecutive failures.
+pub fn error_policy(cluster: Arc<Cluster>, _error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff.failed(&backoff_key(&cluster)))
+}
+
+fn backoff_key(cluster: &Cluster) -> String {
+    crate::backoff::key(
+        "Cluster",
+        cluster.namespace().as_deref(),
+        &cluster.name_any(),
+    )
 }
 
 async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let client = &ctx.client;
     if let Some(problem) = SpecProblem::of(&cluster.spec) {
         // Applying would roll pods into a broker that refuses to start: stop and say why.
-        write_status(
+        let reported = cluster.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == DEGRADED && c.reason == problem.reason())
+        });
+        if !reported {
+            events::warning(
+                ctx,
+                &cluster.object_ref(&()),
+                problem.reason(),
+                "RefuseSpec",
+                problem.message(),
+            )
+            .await;
+        }
+        let now = Time(jiff::Timestamp::now());
+        patch_status(
             cluster,
             ctx,
-            None,
-            ServiceMonitorState::Disabled,
-            None,
-            Some(problem),
+            &status::refused_status(cluster, &problem, &now),
         )
         .await?;
         return Ok(Action::await_change());
     }
 
+    let names = ClusterNames::new(cluster);
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
+    let before = sts_api.get_opt(&names.statefulset()).await?;
     apply(client, "configmap", &desired_configmap(cluster)?).await?;
     apply(
         client,
@@ -83,27 +130,225 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         &desired_statefulset(cluster, &ctx.settings)?,
     )
     .await?;
+    statefulset_events(cluster, ctx, before.as_ref(), &sts).await;
     apply(client, "pod-disruption-budget", &desired_pdb(cluster)?).await?;
     let service_monitor = step_service_monitor(cluster, ctx).await?;
 
-    let ready = sts
-        .status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    let brokers = if ready > 0 {
-        observe::brokers(cluster, ctx).await
-    } else {
-        None
+    let pods = step_roll_request(cluster, ctx, list_pods(cluster, ctx).await?).await?;
+    let probe = observe::probe(cluster, ctx).await;
+    let roll = step_roll(cluster, ctx, &sts, &pods, &probe).await?;
+
+    let states: Vec<PodState> = pods
+        .iter()
+        .filter_map(|p| observe::pod_state(p, &names.cluster))
+        .collect();
+    let seen = Observed {
+        sts: &sts,
+        pods: &states,
+        service_monitor,
+        unreachable: &probe.unreachable,
+        brokers: probe.seen.as_ref(),
+        roll: roll.as_ref(),
     };
-    let all_ready = ready == cluster.spec.replicas;
-    write_status(cluster, ctx, Some(&sts), service_monitor, brokers, None).await?;
-    // Broker-side facts (controller, under-replicated partitions) change without any watch event.
-    Ok(Action::requeue(Duration::from_secs(if all_ready {
-        60
-    } else {
-        10
-    })))
+    let silent = seen.silent_ready_brokers();
+    let now = Time(jiff::Timestamp::now());
+    let status = cluster_status(cluster, &seen, &now);
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.status == "True");
+    patch_status(cluster, ctx, &status).await?;
+    if !silent.is_empty() {
+        // Ready pods whose brokers do not answer: a failure, counted and retried soon.
+        return Err(Error::BrokerUnreachable {
+            address: silent
+                .iter()
+                .map(|n| (ctx.broker_address)(cluster, *n))
+                .collect::<Vec<_>>()
+                .join(","),
+            message: status::unreachable_message(&probe.unreachable, &silent),
+        });
+    }
+    // Broker-side facts (controller, under-replicated partitions) change without any watch
+    // event, so look again; sooner while converging.
+    Ok(Action::requeue(match roll {
+        Some(RollAction::Delete { .. }) => Duration::from_secs(2),
+        Some(RollAction::Wait { .. }) => Duration::from_secs(5),
+        _ if ready => Duration::from_secs(60),
+        _ => Duration::from_secs(10),
+    }))
+}
+
+async fn list_pods(cluster: &Cluster, ctx: &Context) -> Result<Vec<Pod>> {
+    let names = ClusterNames::new(cluster);
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let selector = selector_string(&selector_labels(cluster));
+    Ok(api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items)
+}
+
+/// Events for what the StatefulSet apply changed: created, scaled, new pod template.
+async fn statefulset_events(
+    cluster: &Cluster,
+    ctx: &Context,
+    before: Option<&StatefulSet>,
+    after: &StatefulSet,
+) {
+    let reference = cluster.object_ref(&());
+    let replicas = |s: &StatefulSet| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    let template = |s: &StatefulSet| s.spec.as_ref().map(|s| s.template.clone());
+    let Some(before) = before else {
+        let note = format!("created StatefulSet with {} brokers", replicas(after));
+        events::normal(ctx, &reference, "StatefulSetCreated", "Create", note).await;
+        return;
+    };
+    let (from, to) = (replicas(before), replicas(after));
+    if to > from {
+        let note = format!("scaling up from {from} to {to} brokers");
+        events::normal(ctx, &reference, "ScalingUp", "Scale", note).await;
+    } else if to < from {
+        let note = format!(
+            "scaling down from {from} to {to} brokers (their replicas are not moved first: \
+             partition reassignment is not implemented yet)"
+        );
+        events::warning(ctx, &reference, "ScalingDown", "Scale", note).await;
+    }
+    if template(before) != template(after) {
+        let note = "the broker pod template changed (version, image, config or overrides); \
+                    brokers restart one at a time"
+            .to_string();
+        events::normal(ctx, &reference, "RollStarted", "Roll", note).await;
+    }
+}
+
+/// `fjord.dev/roll=true` on the Cluster becomes the same annotation on each broker pod (so a
+/// pod rolled once is not rolled again: its replacement comes without it), then is removed
+/// from the Cluster. Returns the pods as they are afterwards.
+async fn step_roll_request(cluster: &Cluster, ctx: &Context, pods: Vec<Pod>) -> Result<Vec<Pod>> {
+    if !observe::roll_requested(cluster.annotations()) {
+        return Ok(pods);
+    }
+    let names = ClusterNames::new(cluster);
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let mark = json!({"metadata": {"annotations": {ROLL_ANNOTATION: "true"}}});
+    let mut out = Vec::with_capacity(pods.len());
+    for pod in pods {
+        let marked = pod_api
+            .patch(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&mark),
+            )
+            .await?;
+        out.push(marked);
+    }
+    let clusters: Api<Cluster> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let unmark = json!({"metadata": {"annotations": {ROLL_ANNOTATION: null}}});
+    clusters
+        .patch(
+            &names.cluster,
+            &PatchParams::default(),
+            &Patch::Merge(&unmark),
+        )
+        .await?;
+    events::normal(
+        ctx,
+        &cluster.object_ref(&()),
+        "RollRequested",
+        "Roll",
+        format!("{ROLL_ANNOTATION}=true: every broker restarts, one at a time"),
+    )
+    .await;
+    Ok(out)
+}
+
+/// Plans the roll and performs its next step (at most one pod deletion). None when the
+/// StatefulSet controller has not computed an update revision yet.
+async fn step_roll(
+    cluster: &Cluster,
+    ctx: &Context,
+    sts: &StatefulSet,
+    pods: &[Pod],
+    probe: &observe::Probe,
+) -> Result<Option<RollAction>> {
+    let Some(update_revision) = sts.status.as_ref().and_then(|s| s.update_revision.clone()) else {
+        return Ok(None);
+    };
+    let names = ClusterNames::new(cluster);
+    let states: Vec<PodState> = pods
+        .iter()
+        .filter_map(|p| observe::pod_state(p, &names.cluster))
+        .collect();
+    let needs_roll = states.iter().any(|p| {
+        p.ordinal < cluster.spec.replicas && roll::roll_cause(p, &update_revision).is_some()
+    });
+    let partitions = match (&probe.seen, &probe.admin) {
+        (Some(seen), Some(admin)) if needs_roll => match &seen.partitions {
+            Some(ps) => observe::with_min_insync(admin, ps.clone()).await.ok(),
+            None => None,
+        },
+        (Some(seen), _) => seen.partitions.clone(),
+        _ => None,
+    };
+    let action = roll::next_action(&RollInput {
+        pods: &states,
+        desired: cluster.spec.replicas,
+        update_revision: &update_revision,
+        partitions: partitions.as_deref(),
+        controller: probe.seen.as_ref().and_then(|s| s.controller),
+    });
+    let reference = cluster.object_ref(&());
+    match &action {
+        RollAction::Delete {
+            pod,
+            cause,
+            remaining,
+        } => {
+            let target = pods.iter().find(|p| p.name_any() == *pod);
+            let uid = target.and_then(|p| p.metadata.uid.clone());
+            let related = target.map(|p| p.object_ref(&()));
+            let params = DeleteParams {
+                // Never delete a replacement that took the name in the meantime.
+                preconditions: Some(Preconditions {
+                    uid,
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
+            api.delete(pod, &params).await?;
+            let why = match cause {
+                roll::RollCause::OutdatedRevision => {
+                    format!("to move it to revision {update_revision}")
+                }
+                roll::RollCause::Requested => format!("as {ROLL_ANNOTATION}=true asked"),
+            };
+            let note = format!("deleted pod {pod} {why}; {remaining} brokers left to roll");
+            tracing::info!(cluster = %names.cluster, pod = %pod, "rolling broker");
+            events::publish(
+                ctx,
+                &reference,
+                EventType::Normal,
+                "RollingBroker",
+                "DeletePod",
+                note,
+                related,
+            )
+            .await;
+        }
+        RollAction::Blocked {
+            pod,
+            partitions,
+            remaining,
+        } => {
+            let note = status::blocked_message(pod, partitions, *remaining);
+            events::warning(ctx, &reference, "RollBlocked", "Roll", note).await;
+        }
+        RollAction::Wait { .. } | RollAction::Done => {}
+    }
+    Ok(Some(action))
 }
 
 /// Applies the ServiceMonitor when enabled, deletes ours when disabled. A missing
@@ -144,19 +389,6 @@ async fn step_service_monitor(cluster: &Cluster, ctx: &Context) -> Result<Servic
         Err(kube::Error::Api(s)) if s.code == 403 => Ok(ServiceMonitorState::Forbidden),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn write_status(
-    cluster: &Cluster,
-    ctx: &Context,
-    sts: Option<&k8s_openapi::api::apps::v1::StatefulSet>,
-    service_monitor: ServiceMonitorState,
-    brokers: Option<observe::BrokerObservation>,
-    problem: Option<SpecProblem>,
-) -> Result<()> {
-    let now = Time(jiff::Timestamp::now());
-    let status = cluster_status(cluster, sts, service_monitor, brokers, problem, &now);
-    patch_status(cluster, ctx, &status).await
 }
 
 async fn patch_status(

@@ -120,6 +120,7 @@ mod tests {
         assert_eq!(owners[0].api_version, "fjord.dev/v1alpha1");
         assert_eq!(owners[0].uid, "8d3f0c1e-0000-4000-8000-000000000001");
         assert_eq!(owners[0].controller, Some(true));
+        assert_eq!(owners[0].block_owner_deletion, Some(true));
     }
 
     #[test]

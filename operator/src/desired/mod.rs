@@ -34,11 +34,13 @@ impl Default for Settings {
 }
 
 /// Metadata of an object owned by `cluster`: name, namespace, recommended labels and a controller
-/// owner reference, so Kubernetes garbage-collects it with the Cluster.
+/// owner reference, so Kubernetes garbage-collects it with the Cluster. `blockOwnerDeletion`
+/// makes a foreground deletion of the Cluster wait until its brokers' objects are gone.
 pub fn owned_meta(cluster: &Cluster, name: String) -> Result<ObjectMeta> {
-    let owner = cluster
+    let mut owner = cluster
         .controller_owner_ref(&())
         .ok_or(Error::MissingObjectKey("metadata.uid"))?;
+    owner.block_owner_deletion = Some(true);
     Ok(ObjectMeta {
         name: Some(name),
         namespace: Some(ClusterNames::new(cluster).namespace),

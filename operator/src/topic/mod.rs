@@ -18,6 +18,7 @@ use fjord_crds::{Cluster, Topic, TopicStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -37,21 +38,41 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// Entry point for `kube::runtime::Controller`.
 pub async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
-    let result = reconcile_steps(&topic, &ctx).await;
+    let result = match api(&ctx, &topic) {
+        Ok(topics) => finalizer(&topics, TOPIC_FINALIZER, topic.clone(), |event| async {
+            match event {
+                FinalizerEvent::Apply(t) => reconcile_steps(&t, &ctx).await,
+                FinalizerEvent::Cleanup(t) => {
+                    cleanup(&t, &ctx).await?;
+                    Ok(Action::await_change())
+                }
+            }
+        })
+        .await
+        .map_err(Error::from_finalizer),
+        Err(e) => Err(e),
+    };
     ctx.metrics.observe(CONTROLLER, &result, started.elapsed());
-    if let Err(e) = &result {
-        tracing::warn!(topic = %topic.name_any(), error = %e, reason = e.reason(), "reconcile failed");
-        if topic.meta().deletion_timestamp.is_none() {
-            let cond = Cond::new(READY, false, condition_reason(e), e.to_string());
-            let _ = write_status(&topic, &ctx, failed_status(&topic, cond)).await;
+    match &result {
+        Ok(_) => ctx.backoff.succeeded(&backoff_key(&topic)),
+        Err(e) => {
+            tracing::warn!(topic = %topic.name_any(), error = %e, reason = e.reason(), "reconcile failed");
+            if topic.meta().deletion_timestamp.is_none() {
+                let cond = Cond::new(READY, false, condition_reason(e), e.to_string());
+                let _ = write_status(&topic, &ctx, failed_status(&topic, cond)).await;
+            }
         }
     }
     result
 }
 
-/// Requeue with a pause after an error.
-pub fn error_policy(_topic: Arc<Topic>, _error: &Error, _ctx: Arc<Context>) -> Action {
-    Action::requeue(Duration::from_secs(15))
+/// Requeue after an error, with a pause that grows with the Topic's consecutive failures.
+pub fn error_policy(topic: Arc<Topic>, _error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff.failed(&backoff_key(&topic)))
+}
+
+fn backoff_key(topic: &Topic) -> String {
+    crate::backoff::key("Topic", topic.namespace().as_deref(), &topic.name_any())
 }
 
 fn api(ctx: &Context, topic: &Topic) -> Result<Api<Topic>> {
@@ -61,19 +82,8 @@ fn api(ctx: &Context, topic: &Topic) -> Result<Api<Topic>> {
     Ok(Api::namespaced(ctx.client.clone(), &ns))
 }
 
+/// The Apply side of the finalizer: the finalizer is in place, bring the Kafka topic to spec.
 async fn reconcile_steps(topic: &Topic, ctx: &Context) -> Result<Action> {
-    let has_finalizer = topic.finalizers().iter().any(|f| f == TOPIC_FINALIZER);
-    if topic.meta().deletion_timestamp.is_some() {
-        if has_finalizer {
-            cleanup(topic, ctx).await?;
-            set_finalizer(topic, ctx, false).await?;
-        }
-        return Ok(Action::await_change());
-    }
-    if !has_finalizer {
-        set_finalizer(topic, ctx, true).await?;
-    }
-
     let Some(cluster) = find_cluster(topic, ctx).await? else {
         let cond = Cond::new(
             READY,
@@ -180,34 +190,6 @@ async fn find_cluster(topic: &Topic, ctx: &Context) -> Result<Option<Cluster>> {
     Ok(clusters.get_opt(&topic.spec.cluster).await?)
 }
 
-/// Adds or removes our finalizer. The merge patch carries the resourceVersion we read, so a
-/// concurrent change to the list fails with a conflict instead of being overwritten.
-async fn set_finalizer(topic: &Topic, ctx: &Context, present: bool) -> Result<()> {
-    let mut finalizers: Vec<String> = topic
-        .finalizers()
-        .iter()
-        .filter(|f| *f != TOPIC_FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        finalizers.push(TOPIC_FINALIZER.into());
-    }
-    let patch = json!({
-        "metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": topic.resource_version(),
-        }
-    });
-    api(ctx, topic)?
-        .patch(
-            &topic.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    Ok(())
-}
-
 fn topic_status(
     topic: &Topic,
     plan: &TopicPlan,
@@ -311,7 +293,9 @@ fn condition_reason(e: &Error) -> &'static str {
         Error::BrokerRequest { .. } => "BrokerRequestFailed",
         Error::Assignment(_) => "ReplicaAssignmentImpossible",
         Error::Kube(_) => "KubernetesApiError",
-        Error::Serialize { .. } | Error::MissingObjectKey(_) => "InternalError",
+        Error::Serialize { .. } | Error::MissingObjectKey(_) | Error::Finalizer(_) => {
+            "InternalError"
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_apiserver;
+pub mod kubelet;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +14,21 @@ use fjord_operator::metrics::Metrics;
 
 /// A controller context whose broker connections go to `bootstrap`, with a short timeout.
 pub fn context(client: kube::Client, bootstrap: String) -> Arc<Context> {
-    let resolver: BootstrapResolver = Arc::new(move |_| bootstrap.clone());
-    Arc::new(Context {
+    let resolver: BootstrapResolver = Arc::new({
+        let bootstrap = bootstrap.clone();
+        move |_| bootstrap.clone()
+    });
+    let mut ctx = Context::new(
         client,
-        settings: Settings::default(),
-        metrics: Arc::new(Metrics::new()),
-        bootstrap: resolver,
-        broker_timeout: Duration::from_secs(2),
-    })
+        Settings::default(),
+        Arc::new(Metrics::new()),
+        "test-operator",
+    );
+    ctx.bootstrap = resolver;
+    // Every broker ordinal resolves to the one test broker (single-broker clusters).
+    ctx.broker_address = Arc::new(move |_, _| bootstrap.clone());
+    ctx.broker_timeout = Duration::from_secs(2);
+    Arc::new(ctx)
 }
 
 /// Polls `check` every 50 ms until it returns Some, for at most 20 s.
@@ -35,5 +43,24 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `check` every 100 ms until it returns Some, for at most `limit`; Err names what was
+/// waited for.
+pub async fn eventually_within<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("timed out after {limit:?} waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -210,3 +210,82 @@ pub(super) fn decode(v: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Applies an RFC 6902 JSON patch (`test`, `add`, `remove`, `replace`); Err names the failing
+/// operation (the API server answers 422 for a failed `test`).
+pub(super) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
+    let Some(ops) = ops.as_array() else {
+        return Err("a JSON patch is an array".into());
+    };
+    for op in ops {
+        let path: Vec<String> = op["path"]
+            .as_str()
+            .unwrap_or("")
+            .split('/')
+            .skip(1)
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let (last, parent_path) = path.split_last().ok_or("empty path")?;
+        let parent = parent_path
+            .iter()
+            .try_fold(&mut *target, |v, k| match v {
+                Value::Object(m) => m.get_mut(k),
+                Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+                _ => None,
+            })
+            .ok_or_else(|| format!("no parent for {}", op["path"]))?;
+        let value = op["value"].clone();
+        match (op["op"].as_str().unwrap_or(""), parent) {
+            ("test", p) => {
+                let current = match p {
+                    Value::Object(m) => m.get(last).cloned().unwrap_or(Value::Null),
+                    Value::Array(a) => last
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| a.get(i).cloned())
+                        .unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+                if current != value {
+                    return Err(format!("test of {} failed", op["path"]));
+                }
+            }
+            ("add" | "replace", Value::Object(m)) => {
+                m.insert(last.clone(), value);
+            }
+            ("add", Value::Array(a)) if last == "-" => a.push(value),
+            ("add", Value::Array(a)) => {
+                let i = last.parse::<usize>().map_err(|e| e.to_string())?;
+                if i > a.len() {
+                    return Err("index out of range".into());
+                }
+                a.insert(i, value);
+            }
+            ("replace", Value::Array(a)) => {
+                let i = last.parse::<usize>().map_err(|e| e.to_string())?;
+                *a.get_mut(i).ok_or("index out of range")? = value;
+            }
+            ("remove", Value::Object(m)) => {
+                m.remove(last).ok_or("nothing to remove")?;
+            }
+            ("remove", Value::Array(a)) => {
+                let i = last.parse::<usize>().map_err(|e| e.to_string())?;
+                if i >= a.len() {
+                    return Err("index out of range".into());
+                }
+                a.remove(i);
+            }
+            (other, _) => return Err(format!("unsupported op {other}")),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `obj`'s labels satisfy an equality label selector `k=v,k2=v2` (absent: everything).
+pub(super) fn selects(selector: Option<&String>, obj: &Value) -> bool {
+    selector.is_none_or(|s| {
+        s.split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .all(|(k, v)| obj["metadata"]["labels"][k] == Value::String(v.to_string()))
+    })
+}

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -93,6 +94,13 @@ impl FakeApiServer {
             "PodDisruptionBudget",
             true,
         );
+        s.register("/api/v1/pods", "v1", "Pod", true);
+        s.register(
+            "/apis/events.k8s.io/v1/events",
+            "events.k8s.io/v1",
+            "Event",
+            false,
+        );
         s.register(
             "/apis/coordination.k8s.io/v1/leases",
             "coordination.k8s.io/v1",
@@ -134,12 +142,26 @@ impl FakeApiServer {
 
     /// A client talking to this server.
     pub fn client(&self) -> kube::Client {
+        self.client_with_outage().0
+    }
+
+    /// A client talking to this server, and a switch that, while on, cuts this client off:
+    /// every request it sends is answered 503 (a network partition from the API server).
+    pub fn client_with_outage(&self) -> (kube::Client, Arc<AtomicBool>) {
         let server = self.clone();
+        let down = Arc::new(AtomicBool::new(false));
+        let switch = down.clone();
         let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
             let server = server.clone();
-            async move { Ok::<_, Infallible>(server.handle(req).await) }
+            let down = down.load(Ordering::SeqCst);
+            async move {
+                if down {
+                    return Ok::<_, Infallible>(status(503, "ServiceUnavailable", "partitioned"));
+                }
+                Ok::<_, Infallible>(server.handle(req).await)
+            }
         });
-        kube::Client::new(svc, "default")
+        (kube::Client::new(svc, "default"), switch)
     }
 
     /// The stored object, if any (`resource` like `/apis/apps/v1/statefulsets`).
@@ -209,7 +231,7 @@ impl FakeApiServer {
                     .get("resourceVersion")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                self.watch(target, from)
+                self.watch(target, from, query.get("labelSelector").cloned())
             }
             ("GET", None) => self.list(&target, &kind, query.get("labelSelector")),
             ("GET", Some(name)) => match self.get(&target.resource, &target.namespace, name) {
@@ -224,6 +246,9 @@ impl FakeApiServer {
             ("PATCH", Some(name)) if content_type.starts_with("application/merge-patch") => {
                 self.merge(&target, &kind, name, parsed, &manager)
             }
+            ("PATCH", Some(name)) if content_type.starts_with("application/json-patch") => {
+                self.json_patch(&target, &kind, name, parsed, &manager)
+            }
             ("DELETE", Some(name)) => self.delete(&target, name),
             _ => status(405, "MethodNotAllowed", "not supported by the fake"),
         }
@@ -231,14 +256,6 @@ impl FakeApiServer {
 
     fn list(&self, t: &Target, kind: &Kind, selector: Option<&String>) -> Response<Body> {
         let st = self.state.lock().unwrap();
-        let wanted: Vec<(String, String)> = selector
-            .map(|s| {
-                s.split(',')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
         let items: Vec<Value> = st
             .objects
             .iter()
@@ -246,11 +263,7 @@ impl FakeApiServer {
                 *r == t.resource && (t.namespace.is_empty() || *ns == t.namespace)
             })
             .map(|(_, o)| o.clone())
-            .filter(|o| {
-                wanted
-                    .iter()
-                    .all(|(k, v)| o["metadata"]["labels"][k] == json!(v))
-            })
+            .filter(|o| selects(selector, o))
             .collect();
         json_response(
             StatusCode::OK,
@@ -263,7 +276,7 @@ impl FakeApiServer {
         )
     }
 
-    fn watch(&self, t: Target, from: u64) -> Response<Body> {
+    fn watch(&self, t: Target, from: u64, selector: Option<String>) -> Response<Body> {
         let mut rx = self.notify.subscribe();
         let state = self.state.clone();
         let (tx, out) =
@@ -277,6 +290,7 @@ impl FakeApiServer {
                         .iter()
                         .filter(|e| e.rv > cursor && e.resource == t.resource)
                         .filter(|e| t.namespace.is_empty() || e.namespace == t.namespace)
+                        .filter(|e| selects(selector.as_ref(), &e.object))
                         .cloned()
                         .collect()
                 };
@@ -401,6 +415,27 @@ impl FakeApiServer {
         let mut merged = current.clone();
         merge_patch(&mut merged, &patch);
         let next = self.restrict(t, kind, &current, merged);
+        self.update_stored(st, t, kind, &key, manager, &current, next)
+    }
+
+    fn json_patch(
+        &self,
+        t: &Target,
+        kind: &Kind,
+        name: &str,
+        ops: Value,
+        manager: &str,
+    ) -> Response<Body> {
+        let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
+        let st = self.state.lock().unwrap();
+        let Some(current) = st.objects.get(&key).cloned() else {
+            return not_found(name);
+        };
+        let mut patched = current.clone();
+        if let Err(e) = json_patch(&mut patched, &ops) {
+            return status(422, "Invalid", &e);
+        }
+        let next = self.restrict(t, kind, &current, patched);
         self.update_stored(st, t, kind, &key, manager, &current, next)
     }
 
