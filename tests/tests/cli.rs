@@ -551,6 +551,30 @@ fn produce_and_consume_round_trip_with_keys_headers_and_rdkafka() {
 }
 
 #[test]
+fn consume_decodes_batches_compressed_by_rdkafka() {
+    let broker = Broker::start();
+    ok(
+        &broker.bootstrap,
+        &["topic", "create", "squeezed", "--partitions", "1"],
+    );
+    let mut expected = String::new();
+    for (i, codec) in ["gzip", "snappy", "lz4", "zstd"].iter().enumerate() {
+        let value = format!("{codec}-{}", "x".repeat(200));
+        produce_ok(
+            &producer_config(&broker.bootstrap, codec),
+            "squeezed",
+            &[Outgoing::new(0, format!("k{i}"), value.clone())],
+        );
+        expected.push_str(&value);
+        expected.push('\n');
+    }
+    assert_eq!(
+        ok(&broker.bootstrap, &["topic", "consume", "squeezed"]),
+        expected
+    );
+}
+
+#[test]
 fn exit_codes_tell_not_found_from_usage_from_kafka_errors() {
     let broker = Broker::start();
     let b = broker.bootstrap.as_str();
