@@ -51,8 +51,14 @@ fn assigned(c: &BaseConsumer) -> BTreeSet<i32> {
         .unwrap_or_default()
 }
 
-/// Polls every consumer until their assignments partition 0..PARTITIONS exactly.
-fn poll_until_split(consumers: &[&BaseConsumer], timeout: Duration) -> Vec<BTreeSet<i32>> {
+/// Polls every consumer until their assignments partition 0..PARTITIONS exactly, each
+/// holding `each` partitions when given. (Under KIP-848 reconciliation is incremental: a
+/// new member may hold part of its share while the rest is still being revoked.)
+fn poll_until_split(
+    consumers: &[&BaseConsumer],
+    timeout: Duration,
+    each: Option<usize>,
+) -> Vec<BTreeSet<i32>> {
     let deadline = Instant::now() + timeout;
     loop {
         for c in consumers {
@@ -64,6 +70,7 @@ fn poll_until_split(consumers: &[&BaseConsumer], timeout: Duration) -> Vec<BTree
         if total == PARTITIONS as usize
             && union.len() == PARTITIONS as usize
             && sets.iter().all(|s| !s.is_empty())
+            && each.is_none_or(|n| sets.iter().all(|s| s.len() == n))
         {
             return sets;
         }
@@ -102,13 +109,13 @@ fn members_share_partitions(protocol: Protocol) {
 
     let b = group_consumer(&broker.bootstrap, "g-share", protocol);
     b.subscribe(&["shared"]).unwrap();
-    let two = poll_until_split(&[&a, &b], Duration::from_secs(30));
+    let two = poll_until_split(&[&a, &b], Duration::from_secs(30), None);
     assert_eq!(two.len(), 2);
 
     let c = group_consumer(&broker.bootstrap, "g-share", protocol);
     let started = Instant::now();
     c.subscribe(&["shared"]).unwrap();
-    let three = poll_until_split(&[&a, &b, &c], Duration::from_secs(30));
+    let three = poll_until_split(&[&a, &b, &c], Duration::from_secs(30), Some(2));
     eprintln!(
         "MEASURE 3-member rebalance (third subscribes -> disjoint cover): {:?}",
         started.elapsed()

@@ -246,22 +246,37 @@ impl ConsumerGroup {
         out
     }
 
-    /// The group's subscribed topics with their ids and partition counts now.
+    /// The group's subscribed topics with their ids and partition counts now. Runs on
+    /// every heartbeat (that is how a new topic matching a regex is noticed), so it
+    /// copies no member: names are looked up, each distinct regex is matched once.
     pub(crate) fn compute_subscription_metadata(
         &mut self,
         topics: &Topics,
     ) -> BTreeMap<String, (TopicId, i32)> {
-        let members: Vec<ConsumerMember> = self.members.values().cloned().collect();
-        let mut names = BTreeSet::new();
-        for m in &members {
-            names.extend(self.member_topics(m, topics));
+        let regexes: BTreeSet<&str> = self.members.values().filter_map(|m| m.regex()).collect();
+        self.regexes.retain(|re, _| regexes.contains(re.as_str()));
+        for re in regexes {
+            if !self.regexes.contains_key(re) {
+                self.regexes
+                    .insert(re.to_string(), subscription::compile(re).ok());
+            }
         }
-        self.regexes
-            .retain(|re, _| members.iter().any(|m| m.regex() == Some(re.as_str())));
-        names
-            .into_iter()
-            .filter_map(|n| topics.get(&n).map(|v| (n, v)))
-            .collect()
+        let mut out = BTreeMap::new();
+        for m in self.members.values() {
+            for n in &m.subscribed_topic_names {
+                if let Some(v) = topics.get(n) {
+                    out.insert(n.clone(), v);
+                }
+            }
+        }
+        for re in self.regexes.values().flatten() {
+            for n in subscription::matching(re, topics) {
+                if let Some(v) = topics.get(n) {
+                    out.insert(n.to_string(), v);
+                }
+            }
+        }
+        out
     }
 
     /// Recomputes the target at the group epoch (Kafka's `TargetAssignmentBuilder`).

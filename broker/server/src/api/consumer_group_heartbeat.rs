@@ -9,25 +9,41 @@
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::group::consumer::error_code;
+use crate::metadata::MetadataImage;
 use crate::router::RequestContext;
 use fjord_group::{assignment, Assignment, HeartbeatRequest, Topics};
 use kafka_protocol::messages::consumer_group_heartbeat_response::{
     Assignment as WireAssignment, TopicPartitions,
 };
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 1;
 
+/// The last image's topics, so heartbeats do not rebuild the view until the metadata
+/// changes (every change publishes a new image).
+type TopicsCache = Option<(Weak<MetadataImage>, Arc<Topics>)>;
+static TOPICS: Mutex<TopicsCache> = Mutex::new(None);
+
 /// The cluster's topics as the group coordinator needs them (name, id, partitions).
-pub fn topics(broker: &Broker) -> Topics {
+pub fn topics(broker: &Broker) -> Arc<Topics> {
     let image = broker.image();
-    Topics::new(
+    let mut cache = TOPICS.lock();
+    if let Some((seen, topics)) = cache.as_ref() {
+        if seen.upgrade().is_some_and(|s| Arc::ptr_eq(&s, &image)) {
+            return topics.clone();
+        }
+    }
+    let topics = Arc::new(Topics::new(
         image
             .topics
             .values()
             .map(|t| (t.name.to_string(), t.id, t.partition_count())),
-    )
+    ));
+    *cache = Some((Arc::downgrade(&image), topics.clone()));
+    topics
 }
 
 pub async fn handle(

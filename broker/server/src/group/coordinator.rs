@@ -480,9 +480,12 @@ impl Coordinator {
         }
     }
 
-    /// Every group's state, for the metrics endpoint (no copies).
-    pub fn states(&self) -> impl Iterator<Item = GroupState> + '_ {
-        self.groups.values().map(|g| g.state)
+    /// Every group's state name, for the metrics endpoint (no copies).
+    pub fn states(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.groups.values().map(|g| match &g.consumer {
+            Some(c) => c.state().name(),
+            None => g.state.name(),
+        })
     }
 
     /// Every committed offset as (group, topic, partition, offset), for the metrics

@@ -1,15 +1,18 @@
 //! What the metrics endpoint shows about groups: counts by state, committed offsets.
-//! Read shard by shard under each shard's lock, without copying the offsets.
+//! Read shard by shard under each shard's lock, without copying the offsets. Classic
+//! and KIP-848 consumer groups share the Empty and Stable names; Assigning and
+//! Reconciling are consumer groups' own.
 
-use super::state::GroupState;
 use super::GroupCoordinator;
 
-const STATES: [GroupState; 5] = [
-    GroupState::Empty,
-    GroupState::PreparingRebalance,
-    GroupState::CompletingRebalance,
-    GroupState::Stable,
-    GroupState::Dead,
+const STATES: [&str; 7] = [
+    "Empty",
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Stable",
+    "Dead",
+    "Assigning",
+    "Reconciling",
 ];
 
 impl GroupCoordinator {
@@ -23,7 +26,7 @@ impl GroupCoordinator {
                 }
             }
         });
-        STATES.iter().map(|s| s.name()).zip(counts).collect()
+        STATES.into_iter().zip(counts).collect()
     }
 
     /// Calls `f(group, topic, partition, committed offset)` for every committed
