@@ -5,7 +5,9 @@
 # are what grouped fsyncs help: one producer's requests are served one at a time per
 # connection, so only several connections put several appends to a partition in flight.
 # Usage: FJORD_BASE_BROKER=/path/to/old/fjord-broker bench/flush_group.sh [out-dir]
-# Environment: PRODUCERS (default 8), PARTITIONS (default 3), COUNT per producer (default 2000).
+# Environment: PRODUCERS (default 8), PARTITIONS (default 3), COUNT per producer (default 2000),
+# BENCH_ARGS (more fjord-bench produce flags, e.g. "-X batch.num.messages=1": one message per
+# batch, so every message costs an fsync and none is hidden in a larger batch).
 set -euo pipefail
 target=${CARGO_TARGET_DIR:-target}/release
 bench_bin=${FJORD_BENCH_BIN:-$target/fjord-bench}
@@ -27,9 +29,10 @@ for side in A B; do
     "${brokers[$side]}" --set "log.dirs=$data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
         --set metrics.port=0 2>"$out/broker-$side.log" &
     pid=$!
-    until grep -q "broker ready" "$out/broker-$side.log"; do sleep 0.1; done
+    until grep -q "broker ready" "$out/broker-$side.log" 2>/dev/null; do sleep 0.1; done
     common=(--bootstrap "127.0.0.1:$port" produce --topic f1 --partitions "$partitions"
-        --message-size 1024 --acks all --linger-ms 0 --topic-config flush.messages=1 --json)
+        --message-size 1024 --acks all --linger-ms 0 --topic-config flush.messages=1 --json
+        ${BENCH_ARGS:-})
     # Creates the topic first (and warms up) so the timed producers do not race to create it.
     "$bench_bin" "${common[@]}" --count 100 >/dev/null
     start=$(date +%s.%N)
