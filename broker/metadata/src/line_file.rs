@@ -1,40 +1,40 @@
-//! The metadata log file.
+//! A checksummed line file: the on-disk framing of the metadata log and its snapshot.
 //!
-//! On-disk format: `<dir>/metadata.log`, one record per line:
-//! `<crc32c of the JSON, 8 hex digits> <JSON record>\n`. Every append is fsynced
-//! before the change is visible, so a crash can only leave the *final* record torn
+//! On-disk format: one item per line, `<crc32c of the JSON, 8 hex digits> <JSON>\n`.
+//! Appends are fsynced when asked to be, so a crash can only leave the *final* line torn
 //! (or, on a filesystem that extends the file before the data lands, garbage in it).
-//! On open, that final record is truncated (and logged). A bad record with more
-//! records after it cannot come from a crash: it is corruption, and opening refuses
-//! with the file and byte position, rather than dropping every record after it.
+//! On open, that final line is truncated (and logged). A bad line with more lines after
+//! it cannot come from a crash: it is corruption, and opening refuses with the file and
+//! byte position, rather than dropping every line after it.
 //!
-//! An append that fails part way is cut back off, so a later append never lands
-//! behind a half-written line; if even that fails the log refuses further appends.
+//! An append that fails part way is cut back off, so a later append never lands behind a
+//! half-written line; if even that fails the file refuses further appends.
 //!
-//! Not shared between threads by itself; [`super::MetadataStore`] serialises writers.
+//! Not shared between threads by itself; its owner serialises writers.
 
-use super::{MetadataError, MetadataRecord};
+use crate::MetadataError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-/// The log's file name inside its directory.
-pub const FILE_NAME: &str = "metadata.log";
-
-pub struct MetadataLog {
+pub struct LineFile {
     file: File,
     path: PathBuf,
-    /// Bytes of whole, fsynced records: where the next append starts.
+    /// Bytes of whole lines: where the next append starts.
     len: u64,
     /// A failed append could not be cut back off; appending more would follow garbage.
     poisoned: bool,
 }
 
-impl MetadataLog {
-    /// Opens the log in `dir`, returning it and the records it holds.
-    pub fn open(dir: &Path) -> Result<(MetadataLog, Vec<MetadataRecord>), MetadataError> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(FILE_NAME);
+impl LineFile {
+    /// Opens (creating) the file at `path`, returning it and the items it holds.
+    pub fn open<T: DeserializeOwned>(path: &Path) -> Result<(LineFile, Vec<T>), MetadataError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let path = path.to_path_buf();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -42,7 +42,7 @@ impl MetadataLog {
             .append(true)
             .open(&path)?;
         let file_len = file.metadata()?.len();
-        let mut records = Vec::new();
+        let mut items = Vec::new();
         let mut valid_len: u64 = 0;
         let mut reader = BufReader::new(&file);
         let mut line = Vec::new();
@@ -54,7 +54,7 @@ impl MetadataLog {
             }
             match decode_line(&line) {
                 Ok(r) => {
-                    records.push(r);
+                    items.push(r);
                     valid_len += n as u64;
                 }
                 Err(reason) if valid_len + n as u64 >= file_len => {
@@ -74,35 +74,70 @@ impl MetadataLog {
             file.set_len(valid_len)?;
             file.sync_all()?;
         }
-        let log = MetadataLog {
+        let f = LineFile {
             file,
             path,
             len: valid_len,
             poisoned: false,
         };
-        Ok((log, records))
+        Ok((f, items))
     }
 
-    /// Appends records and fsyncs them. On failure nothing was appended.
-    pub fn append(&mut self, records: &[MetadataRecord]) -> Result<(), MetadataError> {
+    /// Replaces the file at `path` with `items`, atomically (temporary file, fsync,
+    /// rename, directory fsync), and opens it for appending.
+    pub fn replace<T: Serialize>(path: &Path, items: &[T]) -> Result<LineFile, MetadataError> {
+        let tmp = path.with_extension("tmp");
+        let buf = encode(items)?;
+        let mut f = File::create(&tmp)?;
+        f.write_all(&buf)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        Ok(LineFile {
+            file,
+            path: path.to_path_buf(),
+            len: buf.len() as u64,
+            poisoned: false,
+        })
+    }
+
+    /// Bytes of whole lines in the file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends items, fsyncing them if `sync`. On failure nothing was appended.
+    pub fn append<T: Serialize>(&mut self, items: &[T], sync: bool) -> Result<(), MetadataError> {
         if self.poisoned {
             return Err(MetadataError::Poisoned {
                 path: self.path.clone(),
             });
         }
-        let mut buf = Vec::new();
-        for r in records {
-            let json = serde_json::to_vec(r)?;
-            write!(buf, "{:08x} ", crc32c::crc32c(&json))?;
-            buf.extend_from_slice(&json);
-            buf.push(b'\n');
-        }
-        let written = self
-            .file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data());
+        let buf = encode(items)?;
+        let written =
+            self.file.write_all(&buf).and_then(
+                |()| {
+                    if sync {
+                        self.file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
         if let Err(e) = written {
-            // Cut off what part of the records reached the file (ENOSPC part way).
+            // Cut off what part of the lines reached the file (ENOSPC part way).
             let undone = self
                 .file
                 .set_len(self.len)
@@ -118,7 +153,18 @@ impl MetadataLog {
     }
 }
 
-fn decode_line(line: &[u8]) -> Result<MetadataRecord, &'static str> {
+fn encode<T: Serialize>(items: &[T]) -> Result<Vec<u8>, MetadataError> {
+    let mut buf = Vec::new();
+    for r in items {
+        let json = serde_json::to_vec(r)?;
+        write!(buf, "{:08x} ", crc32c::crc32c(&json))?;
+        buf.extend_from_slice(&json);
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
+fn decode_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, &'static str> {
     let line = line.strip_suffix(b"\n").ok_or("no line end")?;
     if line.len() < 10 || line[8] != b' ' {
         return Err("malformed record");
@@ -138,94 +184,52 @@ fn decode_line(line: &[u8]) -> Result<MetadataRecord, &'static str> {
 mod tests {
     use super::*;
 
-    fn write_records(dir: &Path, records: &[MetadataRecord]) -> PathBuf {
-        let (mut log, _) = MetadataLog::open(dir).unwrap();
-        log.append(records).unwrap();
-        dir.join(FILE_NAME)
-    }
-
-    fn pid(next: i64) -> MetadataRecord {
-        MetadataRecord::ProducerIdsAllocated { next }
+    fn file(dir: &Path) -> PathBuf {
+        dir.join("metadata.log")
     }
 
     #[test]
-    fn torn_tail_is_truncated_and_earlier_records_survive() {
+    fn torn_tail_is_truncated_and_earlier_lines_survive() {
         let dir = tempfile::tempdir().unwrap();
-        let r = MetadataRecord::ClusterFormatted {
-            cluster_id: "abc".into(),
-        };
-        let path = write_records(dir.path(), std::slice::from_ref(&r));
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"deadbeef {\"type\":\"clus").unwrap();
+        let path = file(dir.path());
+        let (mut f, _) = LineFile::open::<u64>(&path).unwrap();
+        f.append(&[1u64, 2], true).unwrap();
         drop(f);
-        let (_log, recs) = MetadataLog::open(dir.path()).unwrap();
-        assert_eq!(recs, vec![r]);
+        let mut raw = OpenOptions::new().append(true).open(&path).unwrap();
+        raw.write_all(b"deadbeef 12").unwrap();
+        drop(raw);
+        let (_f, items) = LineFile::open::<u64>(&path).unwrap();
+        assert_eq!(items, vec![1, 2]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn a_bad_checksum_before_the_last_line_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path());
+        let (mut f, _) = LineFile::open::<u64>(&path).unwrap();
+        f.append(&[1000u64, 2000, 3000], true).unwrap();
+        drop(f);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 1);
-    }
-
-    #[test]
-    fn a_final_record_with_a_bad_checksum_is_truncated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_records(dir.path(), &[pid(1000), pid(2000)]);
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("2000", "9000");
-        std::fs::write(&path, text).unwrap();
-        let (mut log, recs) = MetadataLog::open(dir.path()).unwrap();
-        assert_eq!(recs, vec![pid(1000)]);
-        log.append(&[pid(3000)]).unwrap();
-        drop(log);
-        let (_log, recs) = MetadataLog::open(dir.path()).unwrap();
-        assert_eq!(recs, vec![pid(1000), pid(3000)]);
-    }
-
-    #[test]
-    fn a_bad_checksum_before_the_last_record_refuses_to_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_records(dir.path(), &[pid(1000), pid(2000), pid(3000)]);
-        let original = std::fs::read_to_string(&path).unwrap();
-        let first_line_len = original.lines().next().unwrap().len() as u64 + 1;
-        std::fs::write(&path, original.replace("2000", "9000")).unwrap();
-        let err = match MetadataLog::open(dir.path()) {
-            Err(e) => e,
-            Ok(_) => panic!("a corrupt record in the middle must refuse to open"),
-        };
-        match &err {
-            MetadataError::Corrupt {
-                path: p, position, ..
-            } => {
-                assert_eq!(p, &path);
-                assert_eq!(*position, first_line_len);
-            }
-            other => panic!("unexpected error {other}"),
+        let first = text.lines().next().unwrap().len() as u64 + 1;
+        std::fs::write(&path, text.replace("2000", "9000")).unwrap();
+        match LineFile::open::<u64>(&path) {
+            Err(MetadataError::Corrupt { position, .. }) => assert_eq!(position, first),
+            Err(e) => panic!("unexpected {e}"),
+            Ok(_) => panic!("a corrupt line in the middle must refuse to open"),
         }
-        let message = err.to_string();
-        assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(message.contains(&first_line_len.to_string()), "{message}");
-        // Nothing was cut off: the records after the bad one are still on disk.
-        let after = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(after.lines().count(), 3);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
     }
 
     #[test]
-    fn garbage_in_the_middle_refuses_to_open() {
+    fn replace_swaps_the_content() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_records(dir.path(), &[pid(1000)]);
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"not a record\n").unwrap();
-        drop(f);
-        let (mut log, _) = MetadataLog::open(dir.path()).unwrap();
-        // The garbage was the final record, so it was truncated; now bury one.
-        log.append(&[pid(2000)]).unwrap();
-        drop(log);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut lines: Vec<&str> = text.lines().collect();
-        lines.insert(1, "zzzzzzzz {}");
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        assert!(matches!(
-            MetadataLog::open(dir.path()),
-            Err(MetadataError::Corrupt { .. })
-        ));
+        let path = file(dir.path());
+        let (mut f, _) = LineFile::open::<u64>(&path).unwrap();
+        f.append(&[1u64, 2, 3], true).unwrap();
+        let mut f = LineFile::replace(&path, &[7u64]).unwrap();
+        f.append(&[8u64], true).unwrap();
+        let (_f, items) = LineFile::open::<u64>(&path).unwrap();
+        assert_eq!(items, vec![7, 8]);
     }
 }
