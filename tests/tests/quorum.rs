@@ -70,7 +70,8 @@ fn leaders(bootstrap: &str, topic: &str) -> Option<Vec<(i16, i32)>> {
 
 fn wait_topic(bootstrap: &str, topic: &str, partitions: usize) {
     wait_until(QUORUM_WAIT, &format!("{bootstrap} knows {topic}"), || {
-        leaders(bootstrap, topic).is_some_and(|l| l.len() == partitions)
+        leaders(bootstrap, topic)
+            .is_some_and(|l| l.len() == partitions && l.iter().all(|(e, l)| *e == 0 && *l >= 0))
     });
 }
 

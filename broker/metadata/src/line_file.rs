@@ -31,6 +31,16 @@ pub struct LineFile {
 impl LineFile {
     /// Opens (creating) the file at `path`, returning it and the items it holds.
     pub fn open<T: DeserializeOwned>(path: &Path) -> Result<(LineFile, Vec<T>), MetadataError> {
+        LineFile::open_with(path, |json| {
+            serde_json::from_slice(json).map_err(|_| "record does not decode")
+        })
+    }
+
+    /// Like [`LineFile::open`], decoding each line's checksummed JSON with `decode`.
+    pub fn open_with<T>(
+        path: &Path,
+        decode: impl Fn(&[u8]) -> Result<T, &'static str>,
+    ) -> Result<(LineFile, Vec<T>), MetadataError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -52,7 +62,7 @@ impl LineFile {
             if n == 0 {
                 break;
             }
-            match decode_line(&line) {
+            match checked_json(&line).and_then(&decode) {
                 Ok(r) => {
                     items.push(r);
                     valid_len += n as u64;
@@ -164,7 +174,8 @@ fn encode<T: Serialize>(items: &[T]) -> Result<Vec<u8>, MetadataError> {
     Ok(buf)
 }
 
-fn decode_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, &'static str> {
+/// The JSON of a line whose checksum matches.
+fn checked_json(line: &[u8]) -> Result<&[u8], &'static str> {
     let line = line.strip_suffix(b"\n").ok_or("no line end")?;
     if line.len() < 10 || line[8] != b' ' {
         return Err("malformed record");
@@ -177,7 +188,7 @@ fn decode_line<T: DeserializeOwned>(line: &[u8]) -> Result<T, &'static str> {
     if crc32c::crc32c(json) != crc {
         return Err("checksum mismatch");
     }
-    serde_json::from_slice(json).map_err(|_| "record does not decode")
+    Ok(json)
 }
 
 #[cfg(test)]

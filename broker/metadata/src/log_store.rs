@@ -40,11 +40,20 @@ pub enum LogLine {
 }
 
 /// A line as found on disk: the current format, or a record of the pre-quorum log.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// (Decoded by hand: serde's untagged enums cannot read the integer map keys of a
+/// membership.)
 enum AnyLine {
     Raft(Box<LogLine>),
     Legacy(MetadataRecord),
+}
+
+fn decode_any(json: &[u8]) -> Result<AnyLine, &'static str> {
+    if let Ok(l) = serde_json::from_slice::<LogLine>(json) {
+        return Ok(AnyLine::Raft(Box::new(l)));
+    }
+    serde_json::from_slice::<MetadataRecord>(json)
+        .map(AnyLine::Legacy)
+        .map_err(|_| "record does not decode")
 }
 
 struct Inner {
@@ -71,7 +80,7 @@ impl LogStore {
     /// Opens `<dir>/metadata.log`. Returns the store and, for a pre-quorum log, its
     /// records (the store is then empty until the import resets it).
     pub fn open(dir: &Path) -> Result<(LogStore, Vec<MetadataRecord>), MetadataError> {
-        let (file, lines) = LineFile::open::<AnyLine>(&dir.join(LOG_FILE))?;
+        let (file, lines) = LineFile::open_with(&dir.join(LOG_FILE), decode_any)?;
         let mut inner = Inner {
             file,
             entries: BTreeMap::new(),
@@ -279,5 +288,38 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             "metadata log purged behind a snapshot"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::storage::RaftLogStorage;
+
+    #[tokio::test]
+    async fn entries_votes_and_membership_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = LogStore::open(dir.path()).unwrap();
+        let members = std::collections::BTreeMap::from([(3u64, openraft::BasicNode::new("a:1"))]);
+        let membership = openraft::Membership::new(vec![[3u64].into()], members);
+        let id = openraft::LogId::new(openraft::CommittedLeaderId::new(0, 0), 0);
+        let entry = openraft::Entry::<TypeConfig> {
+            log_id: id,
+            payload: openraft::EntryPayload::Membership(membership),
+        };
+        log.inner
+            .lock()
+            .file
+            .append(&[LogLine::Entry(entry)], true)
+            .unwrap();
+        log.save_vote(&openraft::Vote::new(2, 3)).await.unwrap();
+        drop(log);
+        let (mut log, legacy) = LogStore::open(dir.path()).unwrap();
+        assert!(legacy.is_empty());
+        assert_eq!(
+            log.read_vote().await.unwrap(),
+            Some(openraft::Vote::new(2, 3))
+        );
+        assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(id));
     }
 }

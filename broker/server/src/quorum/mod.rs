@@ -62,7 +62,7 @@ impl Quorum {
         let election = cfg.election_timeout_ms.max(10);
         let raft_config = openraft::Config {
             cluster_name: "fjord-metadata".into(),
-            heartbeat_interval: (election / 5).max(5),
+            heartbeat_interval: (election / 3).max(5),
             election_timeout_min: election,
             election_timeout_max: election * 2,
             // Snapshots are taken by size (metadata.log.max.record.bytes.between.snapshots).
