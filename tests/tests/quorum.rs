@@ -229,7 +229,7 @@ fn a_restarted_node_catches_up_from_a_snapshot_after_the_log_was_purged() {
 
 #[test]
 fn a_broker_that_stops_heartbeating_is_fenced_and_comes_back() {
-    let mut cluster = Cluster::start(3);
+    let cluster = Cluster::start(3);
     for i in 0..3 {
         cluster.wait_for_brokers(i, &[0, 1, 2], QUORUM_WAIT);
     }

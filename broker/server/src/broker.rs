@@ -36,6 +36,10 @@ pub enum StartError {
 /// allocating), then by partition index.
 type PartitionMap = HashMap<Arc<str>, BTreeMap<i32, Arc<Partition>>>;
 
+/// Logs opened ahead of a commit, by (topic, partition), with whether their directory
+/// was created for it (and so may be removed if the change does not commit).
+pub(crate) type PendingLogs = HashMap<(Arc<str>, i32), (Arc<Partition>, bool)>;
+
 /// Everything a request handler can reach. Shared as `Arc<Broker>`.
 pub struct Broker {
     pub config: BrokerConfig,
@@ -47,7 +51,7 @@ pub struct Broker {
     pub incarnation: uuid::Uuid,
     partitions: RwLock<PartitionMap>,
     /// Logs the active controller opened for a change not yet committed.
-    pub(crate) pending: Mutex<HashMap<(Arc<str>, i32), (Arc<Partition>, bool)>>,
+    pub(crate) pending: Mutex<PendingLogs>,
     /// The image the open logs were last brought in line with.
     pub(crate) reconciled: Mutex<Arc<MetadataImage>>,
     /// `meta.properties` is known to be written.
