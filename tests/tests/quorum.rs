@@ -254,3 +254,57 @@ fn five_nodes_form_a_cluster() {
         cluster.wait_for_brokers(i, &[0, 1, 2, 3, 4], QUORUM_WAIT);
     }
 }
+
+#[test]
+fn a_pre_quorum_data_directory_is_upgraded_in_place() {
+    use fjord_broker::metadata::{LineFile, MetadataRecord};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    // The record log a single-node Fjord wrote before the quorum: bare records.
+    let (mut log, _) =
+        LineFile::open::<MetadataRecord>(&data.join("cluster-metadata/metadata.log"))
+            .expect("open");
+    log.append(
+        &[
+            MetadataRecord::ClusterFormatted {
+                cluster_id: "oldClusterIdAAAAAAAAAA".into(),
+            },
+            MetadataRecord::TopicCreated {
+                name: "kept".into(),
+                id: uuid::Uuid::new_v4(),
+                replicas: vec![vec![0], vec![0]],
+                configs: Default::default(),
+            },
+        ],
+        true,
+    )
+    .expect("append");
+    drop(log);
+    let mut broker = Broker::start_with_options(&[], Some(data.clone()), None);
+    wait_topic(&broker.bootstrap, "kept", 2);
+    produce_n(&broker.bootstrap, "kept", 10, 2);
+    assert!(
+        broker
+            .log()
+            .contains("imported the pre-quorum metadata log"),
+        "{}",
+        broker.log()
+    );
+    let props = std::fs::read_to_string(data.join("meta.properties")).expect("meta.properties");
+    assert!(
+        props.contains("cluster.id=oldClusterIdAAAAAAAAAA"),
+        "{props}"
+    );
+    broker.restart();
+    let consumed: usize = consume_all(&broker.bootstrap, "kept")
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(consumed, 10);
+    let log = broker.log();
+    let this_start = &log[log.rfind("=== fjord-test: start").unwrap_or(0)..];
+    assert!(
+        !this_start.contains("formatted a new cluster"),
+        "{this_start}"
+    );
+}

@@ -7,6 +7,7 @@
 pub mod format;
 pub mod meta_properties;
 
+pub use fjord_metadata::line_file::LineFile;
 pub use fjord_metadata::{
     BrokerEndpoint, BrokerImage, MetadataError, MetadataImage, MetadataRecord, TopicImage,
 };
