@@ -308,3 +308,41 @@ fn a_pre_quorum_data_directory_is_upgraded_in_place() {
         "{this_start}"
     );
 }
+
+fn scrape(metrics_addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(metrics_addr).expect("connect metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+#[test]
+fn metrics_name_the_active_controller_and_count_fenced_brokers() {
+    let mut cluster = Cluster::start(3);
+    for i in 0..3 {
+        cluster.wait_for_brokers(i, &[0, 1, 2], QUORUM_WAIT);
+    }
+    let controller = cluster.wait_for_controller(0, QUORUM_WAIT) as usize;
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let text = scrape(&node.metrics_addr);
+        let want = format!(
+            "fjord_metadata_active_controller {}",
+            u8::from(i == controller)
+        );
+        assert!(text.contains(&want), "node {i}: {text}");
+        assert!(
+            text.contains(&format!("fjord_metadata_quorum_leader {controller}")),
+            "{text}"
+        );
+    }
+    let text = scrape(&cluster.nodes[controller].metrics_addr);
+    assert!(text.contains("fjord_metadata_follower_lag{node="), "{text}");
+    let quiet = (controller + 1) % 3;
+    cluster.nodes[quiet].kill9();
+    wait_until(QUORUM_WAIT, "one fenced broker", || {
+        scrape(&cluster.nodes[controller].metrics_addr).contains("fjord_metadata_fenced_brokers 1")
+    });
+}

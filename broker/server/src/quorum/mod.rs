@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod decide;
 pub mod decisions;
+pub mod metrics;
 pub mod network;
 pub mod reconcile;
 pub mod rpc;
