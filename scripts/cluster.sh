@@ -4,16 +4,21 @@
 #   scripts/cluster.sh start [DIR]   # data and logs under DIR (default ./fjord-cluster)
 #   scripts/cluster.sh stop  [DIR]
 #
-# Node i listens for clients on 127.0.0.1:(9092 + 10000*i) and for the metadata quorum
-# on 127.0.0.1:(9093 + 10000*i); metrics on 9404 + i. Uses target/debug/fjord-broker
-# (or $FJORD_BROKER_BIN), building it if missing.
+# Node i listens for clients on 127.0.0.1:(BASE + STEP*i), for the metadata quorum on
+# the next port and for metrics on the one after (BASE=9092, STEP=10000: 9092/9093/9094,
+# 19092/19093/19094, 29092/29093/29094; override with FJORD_CLUSTER_PORT_BASE and
+# FJORD_CLUSTER_PORT_STEP). Uses target/debug/fjord-broker (or $FJORD_BROKER_BIN),
+# building it if missing. `kcat -L -b 127.0.0.1:9092` lists the three brokers.
 set -euo pipefail
 
 cmd="${1:-}"
 dir="$(realpath -m "${2:-fjord-cluster}")"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${FJORD_BROKER_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/fjord-broker}"
-voters="0@127.0.0.1:9093,1@127.0.0.1:19093,2@127.0.0.1:29093"
+base="${FJORD_CLUSTER_PORT_BASE:-9092}"
+step="${FJORD_CLUSTER_PORT_STEP:-10000}"
+port() { echo $((base + step * $1 + $2)); }
+voters="0@127.0.0.1:$(port 0 1),1@127.0.0.1:$(port 1 1),2@127.0.0.1:$(port 2 1)"
 
 case "$cmd" in
 start)
@@ -29,9 +34,9 @@ start)
     nohup "$bin" \
       --set node.id="$i" \
       --set log.dirs="$dir/node-$i" \
-      --set listeners="PLAINTEXT://127.0.0.1:$((9092 + 10000 * i)),CONTROLLER://127.0.0.1:$((9093 + 10000 * i))" \
+      --set listeners="PLAINTEXT://127.0.0.1:$(port "$i" 0),CONTROLLER://127.0.0.1:$(port "$i" 1)" \
       --set controller.quorum.voters="$voters" \
-      --set metrics.port="$((9404 + i))" \
+      --set metrics.port="$(port "$i" 2)" \
       >"$dir/node-$i.log" 2>&1 &
     echo $! >"$dir/node-$i.pid"
   done
@@ -45,7 +50,7 @@ start)
       sleep 0.2
     done
   done
-  echo "bootstrap: 127.0.0.1:9092,127.0.0.1:19092,127.0.0.1:29092"
+  echo "bootstrap: 127.0.0.1:$(port 0 0),127.0.0.1:$(port 1 0),127.0.0.1:$(port 2 0)"
   echo "logs and data: $dir"
   ;;
 stop)
