@@ -346,3 +346,39 @@ fn metrics_name_the_active_controller_and_count_fenced_brokers() {
         scrape(&cluster.nodes[controller].metrics_addr).contains("fjord_metadata_fenced_brokers 1")
     });
 }
+
+#[test]
+fn a_consumer_group_on_a_cluster_is_coordinated_by_the_broker_holding_its_offsets() {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::Message;
+    let mut cluster = Cluster::start_with(3, &[("group.initial.rebalance.delay.ms", "0")]);
+    for i in 0..3 {
+        cluster.wait_for_brokers(i, &[0, 1, 2], QUORUM_WAIT);
+    }
+    let (code, message) = create_raw(&cluster.nodes[0].bootstrap, "grouped", 3, 1);
+    assert_eq!(code, 0, "{message:?}");
+    for i in 0..3 {
+        wait_topic(&cluster.nodes[i].bootstrap, "grouped", 3);
+    }
+    let bootstrap = cluster.bootstrap();
+    produce_n(&bootstrap, "grouped", 30, 3);
+    let consumer: BaseConsumer = client_config(&bootstrap)
+        .set("group.id", "cluster-group")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("group consumer");
+    consumer.subscribe(&["grouped"]).expect("subscribe");
+    let mut seen = 0;
+    let deadline = Instant::now() + QUORUM_WAIT;
+    while seen < 30 {
+        assert!(Instant::now() < deadline, "consumed only {seen} of 30");
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            assert!(m.payload().is_some());
+            seen += 1;
+        }
+    }
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit through the coordinator");
+}
