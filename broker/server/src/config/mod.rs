@@ -373,7 +373,7 @@ impl BrokerConfig {
                     .get("controller.listener.names")
                     .cloned()
                     .unwrap_or_default(),
-                "with several voters this node needs a controller listener: add e.g. CONTROLLER://host:port to listeners",
+                "with several voters in controller.quorum.voters this node needs a controller listener: add e.g. CONTROLLER://host:port to listeners",
             ));
         }
         Ok(())
