@@ -82,6 +82,8 @@ pub struct Broker {
     /// Open-file limit (soft and hard) the process is started with, through `prlimit`;
     /// tests may raise it on the running process with [`Broker::set_nofile`].
     nofile: Option<u64>,
+    /// Where the log of the process started last begins.
+    run_start: usize,
     _tmp: tempfile::TempDir,
 }
 
@@ -111,13 +113,23 @@ impl Broker {
         data_dir: Option<PathBuf>,
         nofile: Option<u64>,
     ) -> Broker {
+        let mut broker = Broker::unstarted(settings, data_dir, nofile);
+        broker.spawn();
+        broker
+    }
+
+    fn unstarted(
+        settings: &[(&str, &str)],
+        data_dir: Option<PathBuf>,
+        nofile: Option<u64>,
+    ) -> Broker {
         let tmp = tempfile::Builder::new()
             .prefix("fjord-test-")
             .tempdir()
             .expect("create temp dir");
         let data_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
         std::fs::create_dir_all(&data_dir).expect("create data dir");
-        let mut broker = Broker {
+        Broker {
             nofile,
             bootstrap: String::new(),
             metrics_addr: String::new(),
@@ -129,10 +141,9 @@ impl Broker {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            run_start: 0,
             _tmp: tmp,
-        };
-        broker.spawn();
-        broker
+        }
     }
 
     /// Starts the broker again on the same data directory after [`Broker::stop`] or
@@ -248,6 +259,31 @@ impl Broker {
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts a broker on a fresh temporary data directory without waiting until it is
+    /// ready (brokers of a cluster only become ready together): call
+    /// [`Broker::wait_ready`].
+    pub fn launch_with(settings: &[(&str, &str)]) -> Broker {
+        let mut broker = Broker::unstarted(settings, None, None);
+        broker.launch();
+        broker
+    }
+
+    /// Starts the process again on the same data directory without waiting until it is
+    /// ready.
+    pub fn launch_again(&mut self) {
+        assert!(
+            !self.is_running(),
+            "launch_again: the broker is still running"
+        );
+        self.launch();
+    }
+
+    /// Spawns the process.
+    fn launch(&mut self) {
         let bin = broker_bin();
         assert!(
             bin.exists(),
@@ -271,7 +307,7 @@ impl Broker {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_remove("RUST_LOG_STYLE");
-        let start_of_this_run = self.log.len();
+        self.run_start = self.log.len();
         self.log.push_line(&format!(
             "=== fjord-test: start {} {:?}",
             bin.display(),
@@ -285,11 +321,14 @@ impl Broker {
         self.readers.push(spawn_reader(stderr, self.log.clone()));
         self.readers.push(spawn_reader(stdout, self.log.clone()));
         self.child = Some(child);
+    }
 
+    /// Waits until the process started last logs `broker ready`, and reads its addresses.
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let log = self.log.snapshot();
-            let this_run = &log[start_of_this_run..];
+            let this_run = &log[self.run_start..];
             if let Some(line) = this_run.lines().find(|l| l.contains("broker ready")) {
                 self.bootstrap = field(line, "kafka_addr=")
                     .unwrap_or_else(|| panic!("no kafka_addr= in ready line: {line}"));

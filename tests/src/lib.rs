@@ -8,10 +8,12 @@
 
 mod broker;
 mod clients;
+mod cluster;
 mod raw;
 
 pub use broker::*;
 pub use clients::*;
+pub use cluster::*;
 pub use raw::*;
 
 use rdkafka::admin::AdminOptions;

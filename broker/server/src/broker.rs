@@ -1,9 +1,11 @@
 //! The broker's shared state: configuration, metadata, partitions, metrics.
 
 use crate::config::{BrokerConfig, Listener};
-use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::metadata::{MetadataImage, TopicImage};
 use crate::metrics::Metrics;
 use crate::partition::Partition;
+use crate::quorum::controller::Command;
+use crate::quorum::Quorum;
 use crate::topic_config;
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
@@ -41,13 +43,26 @@ pub enum StartError {
 /// allocating), then by partition index.
 type PartitionMap = HashMap<Arc<str>, BTreeMap<i32, Arc<Partition>>>;
 
+/// Logs opened ahead of a commit, by (topic, partition), with whether their directory
+/// was created for it (and so may be removed if the change does not commit).
+pub(crate) type PendingLogs = HashMap<(Arc<str>, i32), (Arc<Partition>, bool)>;
+
 /// Everything a request handler can reach. Shared as `Arc<Broker>`.
 pub struct Broker {
     pub config: BrokerConfig,
     /// What Metadata tells clients about this broker.
     pub advertised: Listener,
-    pub metadata: MetadataStore,
+    /// The metadata quorum: the image, the active controller, this node's Raft.
+    pub quorum: Arc<Quorum>,
+    /// Identifies this process's broker registration (a restart registers anew).
+    pub incarnation: uuid::Uuid,
     partitions: RwLock<PartitionMap>,
+    /// Logs the active controller opened for a change not yet committed.
+    pub(crate) pending: Mutex<PendingLogs>,
+    /// The image the open logs were last brought in line with.
+    pub(crate) reconciled: Mutex<Arc<MetadataImage>>,
+    /// `meta.properties` is known to be written.
+    props_written: AtomicBool,
     /// Partitions this broker should host that could not be opened, with the error.
     offline: RwLock<BTreeMap<(Arc<str>, i32), String>>,
     /// Serialises topic creation, growth and the offline retries: each opens logs
@@ -56,7 +71,7 @@ pub struct Broker {
     pub metrics: Metrics,
     /// The route table; ApiVersions answers from it.
     pub router: crate::router::Router,
-    producer_ids: Mutex<ProducerIdBlock>,
+    producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
     ready: AtomicBool,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: Arc<crate::group::GroupCoordinator>,
@@ -75,17 +90,14 @@ struct ProducerIdBlock {
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Broker {
-    /// Opens the metadata log and every partition log under `log.dirs`. A partition that
-    /// cannot be opened is reported offline and retried later; it does not stop the start.
-    pub fn open(config: BrokerConfig, advertised: Listener) -> Result<Broker, StartError> {
-        let dir = config.log_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|error| StartError::DataDir {
-            path: dir.clone(),
-            error,
-        })?;
-        let metadata = MetadataStore::open(&dir)?;
-        let cluster_id = crate::metadata::format::check_or_format(&dir, config.node_id, &metadata)?;
-        tracing::info!(%cluster_id, node_id = config.node_id, dir = %dir.display(), "data directory identity checked");
+    /// Opens every partition log under `log.dirs` that the metadata assigns to this
+    /// node. A partition that cannot be opened is reported offline and retried later; it
+    /// does not stop the start.
+    pub fn open(
+        config: BrokerConfig,
+        advertised: Listener,
+        quorum: Arc<Quorum>,
+    ) -> Result<Broker, StartError> {
         let groups = crate::group::GroupCoordinator::new(&config);
         let descriptors = crate::descriptors::DescriptorPlan::current();
         if let Some(plan) = descriptors {
@@ -97,16 +109,21 @@ impl Broker {
                 "open-file limit shared out"
             );
         }
+        let image = quorum.image();
         let broker = Broker {
             config,
             advertised,
-            metadata,
+            quorum,
+            incarnation: uuid::Uuid::new_v4(),
+            pending: Mutex::new(HashMap::new()),
+            reconciled: Mutex::new(image),
+            props_written: AtomicBool::new(false),
             partitions: RwLock::new(HashMap::new()),
             offline: RwLock::new(BTreeMap::new()),
             topic_changes: Mutex::new(()),
             metrics: Metrics::new(),
             router: crate::router::Router::new(),
-            producer_ids: Mutex::new(ProducerIdBlock::default()),
+            producer_ids: tokio::sync::Mutex::new(ProducerIdBlock::default()),
             ready: AtomicBool::new(false),
             groups,
             descriptors,
@@ -118,7 +135,7 @@ impl Broker {
     }
 
     fn open_all_logs(&self) {
-        let image = self.metadata.image();
+        let image = self.image();
         let started = std::time::Instant::now();
         let (mut count, mut offline) = (0, 0);
         let mut room = self.descriptor_room();
@@ -217,7 +234,7 @@ impl Broker {
             .insert(p.index, p);
     }
 
-    fn set_offline(&self, topic: &Arc<str>, index: i32, error: &StartError) {
+    pub(crate) fn set_offline(&self, topic: &Arc<str>, index: i32, error: &StartError) {
         tracing::error!(topic = %topic, partition = index, %error, "partition is offline: its log cannot be opened; retrying periodically");
         self.offline
             .write()
@@ -259,8 +276,14 @@ impl Broker {
     /// offline partition (its log could not be opened) has no leader, so clients are told
     /// NOT_LEADER_OR_FOLLOWER and retry after refreshing metadata, as for a Kafka partition
     /// without a live leader; anything else does not exist here.
+    /// A partition that exists on another broker: NOT_LEADER_OR_FOLLOWER, so the client
+    /// refreshes its metadata and goes to the leader.
     pub fn missing_partition_error(&self, topic: &str, index: i32) -> ResponseError {
-        if self.is_offline(topic, index) {
+        let elsewhere = self
+            .image()
+            .topic(topic)
+            .is_some_and(|t| index >= 0 && index < t.partition_count() && !self.hosts(t, index));
+        if elsewhere || self.is_offline(topic, index) {
             ResponseError::NotLeaderOrFollower
         } else {
             ResponseError::UnknownTopicOrPartition
@@ -412,7 +435,51 @@ impl Broker {
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.metadata.image()
+        self.quorum.image()
+    }
+
+    /// Whether `topic`'s partition `index` is on the offline list (its log failed to open).
+    pub(crate) fn in_offline_list(&self, topic: &Arc<str>, index: i32) -> bool {
+        self.offline.read().contains_key(&(topic.clone(), index))
+    }
+
+    /// Names of the topics with a partition open here.
+    pub(crate) fn open_topics(&self) -> Vec<Arc<str>> {
+        self.partitions.read().keys().cloned().collect()
+    }
+
+    /// The open partitions of one topic.
+    pub(crate) fn partitions_of(&self, topic: &str) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .get(topic)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Writes `meta.properties` once the cluster id is known (a new node of a cluster
+    /// learns it from the quorum).
+    pub fn ensure_meta_properties(&self, cluster_id: &str) {
+        if self.props_written.load(Ordering::Acquire) {
+            return;
+        }
+        let dir = &self.config.log_dir;
+        let result = match crate::metadata::MetaProperties::read(dir) {
+            Ok(Some(p)) if p.cluster_id == cluster_id => Ok(()),
+            Ok(Some(p)) => {
+                tracing::error!(ours = %p.cluster_id, quorum = %cluster_id, "meta.properties names another cluster than the metadata quorum");
+                Ok(())
+            }
+            Ok(None) => crate::metadata::format::write_props(dir, cluster_id, self.config.node_id)
+                .map(
+                    |()| tracing::info!(%cluster_id, dir = %dir.display(), "wrote meta.properties"),
+                ),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => self.props_written.store(true, Ordering::Release),
+            Err(e) => tracing::warn!(error = %e, "cannot write meta.properties; retrying"),
+        }
     }
 
     pub fn cluster_id(&self) -> String {
@@ -420,18 +487,21 @@ impl Broker {
     }
 
     /// A fresh producer id; reserves a new block in the metadata log when needed.
-    pub fn next_producer_id(&self) -> Result<i64, String> {
-        let mut block = self.producer_ids.lock();
+    pub async fn next_producer_id(&self) -> Result<i64, String> {
+        let mut block = self.producer_ids.lock().await;
         if block.next >= block.end {
-            let mut start = 0;
-            self.metadata
-                .commit(|img| {
-                    start = img.next_producer_id_block;
-                    Ok::<_, ()>(vec![MetadataRecord::ProducerIdsAllocated {
-                        next: start + PRODUCER_ID_BLOCK,
-                    }])
+            let done = self
+                .submit(Command::AllocateProducerIds {
+                    block: PRODUCER_ID_BLOCK,
                 })
-                .map_err(|_| "cannot reserve producer ids in the metadata log".to_string())?;
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot reserve producer ids in the metadata log: {}",
+                        e.message
+                    )
+                })?;
+            let start = done.producer_id_start;
             block.next = start;
             block.end = start + PRODUCER_ID_BLOCK;
         }

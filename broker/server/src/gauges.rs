@@ -7,6 +7,7 @@ use std::fmt::Write;
 /// Renders the registry plus the per-partition log gauges.
 pub fn render(broker: &Broker) -> String {
     let mut out = broker.metrics.render();
+    crate::quorum::metrics::render(broker, &mut out);
     let parts = broker.all_partitions();
     let mut gauge =
         |name: &str, help: &str, value: &dyn Fn(&crate::partition::Partition) -> String| {

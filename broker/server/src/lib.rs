@@ -20,6 +20,7 @@ pub mod maintenance;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod quorum;
 pub mod rlimit;
 pub mod router;
 pub mod server;

@@ -3,6 +3,7 @@
 use crate::broker::{Broker, StartError};
 use crate::config::{self, BrokerConfig};
 use crate::listener::Listener;
+use crate::quorum::Quorum;
 use crate::shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,13 +68,32 @@ pub async fn run(
         health.clone(),
         shutdown.clone(),
     ));
-    let loading = tokio::task::spawn_blocking(move || Broker::open(cfg, advertised));
+    let controller_listener =
+        crate::quorum::bind(&cfg)
+            .await
+            .map_err(|error| ServerError::Bind {
+                addr: cfg
+                    .controller_listener
+                    .as_ref()
+                    .map(|l| l.bind_addr())
+                    .unwrap_or_default(),
+                error,
+            })?;
+    let quorum = start_quorum(&cfg, controller_listener, &shutdown).await?;
+    let cluster_id = quorum.wait_for_cluster_id().await;
+    tracing::info!(%cluster_id, node_id = cfg.node_id, dir = %cfg.log_dir.display(), "data directory identity checked");
+    let q = quorum.clone();
+    let loading = tokio::task::spawn_blocking(move || Broker::open(cfg, advertised, q));
     let opened = loading
         .await
         .map_err(|e| ServerError::Loader(e.to_string()))??;
     let broker = Arc::new(opened);
+    let _ = quorum.controller.broker.set(Arc::downgrade(&broker));
+    broker.ensure_meta_properties(&cluster_id);
     let _ = health.set(broker.clone());
+    crate::quorum::spawn_tasks(broker.clone(), shutdown.clone());
     tokio::spawn(crate::maintenance::run(broker.clone(), shutdown.clone()));
+    wait_registered(&broker).await;
 
     let listener = Listener {
         listener: kafka,
@@ -98,6 +118,73 @@ pub async fn run(
     let _ = serving.await;
     let closing = broker.clone();
     let _ = tokio::task::spawn_blocking(move || closing.close_logs()).await;
+    quorum.shutdown().await;
     tracing::info!("shutdown complete: logs flushed and marked clean");
     Ok(())
+}
+
+/// Opens the metadata storage (checking the data directory's identity), starts the
+/// quorum, its controller listener and the controller's loop, and waits until the
+/// image holds what this node had committed before it stopped.
+async fn start_quorum(
+    cfg: &BrokerConfig,
+    controller_listener: Option<TcpListener>,
+    shutdown: &crate::shutdown::Shutdown,
+) -> Result<Arc<Quorum>, ServerError> {
+    let dir = cfg.log_dir.clone();
+    let node_id = cfg.node_id;
+    std::fs::create_dir_all(&dir).map_err(|error| StartError::DataDir {
+        path: dir.clone(),
+        error,
+    })?;
+    let (log, sm) =
+        tokio::task::spawn_blocking(move || crate::metadata::format::open_metadata(&dir, node_id))
+            .await
+            .map_err(|e| ServerError::Loader(e.to_string()))?
+            .map_err(StartError::from)?;
+    let last_index = log.last_index();
+    let single = cfg.is_single_node();
+    let quorum = Arc::new(
+        Quorum::start(Arc::new(cfg.clone()), log, sm)
+            .await
+            .map_err(|e| ServerError::Loader(e.to_string()))?,
+    );
+    if let Some(l) = controller_listener {
+        tokio::spawn(crate::quorum::serve(
+            l,
+            quorum.controller.clone(),
+            shutdown.clone(),
+        ));
+    }
+    crate::quorum::spawn_controller(quorum.controller.clone(), shutdown.clone());
+    if single {
+        // Alone, every entry on disk commits as soon as this node leads: open the logs
+        // against the whole image, or partitions of later topics would look stray.
+        let mut rx = quorum.applied.clone();
+        let caught_up = rx.wait_for(|a| a.index >= last_index);
+        let _ = tokio::time::timeout(Duration::from_secs(30), caught_up).await;
+    }
+    Ok(quorum)
+}
+
+/// Waits until the active controller registered this broker (unfenced), so Metadata
+/// lists it before clients are told the broker is ready.
+async fn wait_registered(broker: &Broker) {
+    let mut rx = broker.quorum.applied.clone();
+    let me = (broker.config.node_id, broker.incarnation);
+    loop {
+        let registered = rx.wait_for(|a| {
+            a.image
+                .brokers
+                .get(&me.0)
+                .is_some_and(|b| b.incarnation == me.1 && !b.fenced)
+        });
+        match tokio::time::timeout(Duration::from_secs(5), registered).await {
+            Ok(_) => return,
+            Err(_) => tracing::info!(
+                leader = ?broker.quorum.controller.leader(),
+                "waiting for the active controller to register this broker"
+            ),
+        }
+    }
 }

@@ -16,14 +16,14 @@ pub async fn handle(
     ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> Option<AlterConfigsResponse> {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
-            let resp = AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
-            let outcome = alter_resource(r.resource_type, &r.resource_name, || {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let resp = AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let outcome = match alter_resource(r.resource_type, &r.resource_name) {
+            Err(e) => Err(e),
+            Ok(()) => {
                 let configs: BTreeMap<String, String> = r
                     .configs
                     .iter()
@@ -31,33 +31,33 @@ pub async fn handle(
                     .collect();
                 ctx.broker
                     .set_topic_configs(&r.resource_name, configs, req.validate_only)
+                    .await
                     .map_err(|e| (e.code, e.message))
-            });
-            match outcome {
-                Ok(()) => resp,
-                Err((code, message)) => resp
-                    .with_error_code(code.code())
-                    .with_error_message(Some(str_bytes(message))),
             }
-        })
-        .collect();
+        };
+        responses.push(match outcome {
+            Ok(()) => resp,
+            Err((code, message)) => resp
+                .with_error_code(code.code())
+                .with_error_message(Some(str_bytes(message))),
+        });
+    }
     Some(AlterConfigsResponse::default().with_responses(responses))
 }
 
-/// Alters one config resource: a topic through `alter_topic` (never an internal one);
-/// broker configuration is static, and other resource types are not served. Shared
-/// with IncrementalAlterConfigs.
+/// Whether one config resource may be altered: a topic (never an internal one); broker
+/// configuration is static, and other resource types are not served. Shared with
+/// IncrementalAlterConfigs.
 pub(super) fn alter_resource(
     resource_type: i8,
     resource_name: &str,
-    alter_topic: impl FnOnce() -> Result<(), (ResponseError, String)>,
 ) -> Result<(), (ResponseError, String)> {
     match resource_type {
         TOPIC if crate::topics::is_internal(resource_name) => {
             let e = crate::topics::internal_topic_error(resource_name, "reconfigure");
             Err((e.code, e.message))
         }
-        TOPIC => alter_topic(),
+        TOPIC => Ok(()),
         BROKER => Err((
             ResponseError::InvalidRequest,
             "broker configuration is static: set it in the properties file, FJORD_* variables or --set".to_string(),

@@ -14,39 +14,41 @@ pub async fn handle(
     req: CreatePartitionsRequest,
 ) -> Option<CreatePartitionsResponse> {
     let dupes = super::repeated(req.topics.iter().map(|t| &*t.name.0));
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            if dupes.contains(&*t.name.0) {
-                return r
-                    .with_error_code(ResponseError::InvalidRequest.code())
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+        if dupes.contains(&*t.name.0) {
+            results.push(
+                r.with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(str_bytes(
                         "topic appears more than once in the request",
-                    )));
-            }
-            if crate::topics::is_internal(&t.name.0) {
-                let e = crate::topics::internal_topic_error(&t.name.0, "add partitions to");
-                return r
-                    .with_error_code(e.code.code())
-                    .with_error_message(Some(str_bytes(e.message)));
-            }
-            let assignment = t.assignments.map(|a| {
-                a.into_iter()
-                    .map(|x| x.broker_ids.into_iter().map(|b| b.0).collect())
-                    .collect()
-            });
-            match ctx
-                .broker
-                .create_partitions(&t.name.0, t.count, assignment, req.validate_only)
-            {
-                Ok(()) => r,
-                Err(e) => r
-                    .with_error_code(e.code.code())
+                    ))),
+            );
+            continue;
+        }
+        if crate::topics::is_internal(&t.name.0) {
+            let e = crate::topics::internal_topic_error(&t.name.0, "add partitions to");
+            results.push(
+                r.with_error_code(e.code.code())
                     .with_error_message(Some(str_bytes(e.message))),
-            }
-        })
-        .collect();
+            );
+            continue;
+        }
+        let assignment = t.assignments.map(|a| {
+            a.into_iter()
+                .map(|x| x.broker_ids.into_iter().map(|b| b.0).collect())
+                .collect()
+        });
+        let outcome = ctx
+            .broker
+            .create_partitions(&t.name.0, t.count, assignment, req.validate_only)
+            .await;
+        results.push(match outcome {
+            Ok(()) => r,
+            Err(e) => r
+                .with_error_code(e.code.code())
+                .with_error_message(Some(str_bytes(e.message))),
+        });
+    }
     Some(CreatePartitionsResponse::default().with_results(results))
 }

@@ -95,7 +95,7 @@ pub async fn handle(
             assignment,
             configs,
         };
-        match ctx.broker.create_topic(new, req.validate_only) {
+        match ctx.broker.create_topic_async(new, req.validate_only).await {
             Ok(topic) => {
                 let rf = topic.replicas.first().map_or(0, |r| r.len()) as i16;
                 let mut r = result

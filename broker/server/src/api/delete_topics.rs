@@ -65,7 +65,7 @@ pub async fn handle(
             continue;
         }
         let (tid, tname) = (topic.id, topic.name.clone());
-        match ctx.broker.delete_topic(tid) {
+        match ctx.broker.delete_topic(tid).await {
             Ok(_) => {
                 r = r.with_name(Some(topic_name(&tname)));
                 if ctx.version >= 6 {

@@ -20,7 +20,7 @@ pub async fn handle(
     let b = &ctx.broker;
     let mut resp = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(b.cluster_id()))
-        .with_controller_id(BrokerId(b.config.node_id));
+        .with_controller_id(BrokerId(super::metadata::controller_id(b)));
     if ctx.version >= 1 {
         resp = resp.with_endpoint_type(BROKERS);
         if req.endpoint_type != BROKERS {
@@ -30,12 +30,17 @@ pub async fn handle(
             );
         }
     }
-    let me = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(b.config.node_id))
-        .with_host(str_bytes(b.advertised.host.clone()))
-        .with_port(b.advertised.port as i32)
-        .with_rack(b.config.rack.clone().map(str_bytes));
-    resp = resp.with_brokers(vec![me]);
+    let brokers = super::metadata::live_brokers(b)
+        .into_iter()
+        .map(|m| {
+            DescribeClusterBroker::default()
+                .with_broker_id(m.node_id)
+                .with_host(m.host)
+                .with_port(m.port)
+                .with_rack(m.rack)
+        })
+        .collect();
+    resp = resp.with_brokers(brokers);
     if req.include_cluster_authorized_operations {
         resp = resp.with_cluster_authorized_operations(CLUSTER_OPERATIONS);
     }

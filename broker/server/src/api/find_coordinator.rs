@@ -1,4 +1,5 @@
-//! FindCoordinator (key 10): this node coordinates every group (single and batched keys).
+//! FindCoordinator (key 10): the broker holding a group's `__consumer_offsets`
+//! partition coordinates it (single and batched keys).
 //!
 //! Transactions are not offered, so a transaction coordinator (key type 1) is refused
 //! with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the same answer InitProducerId gives a
@@ -70,6 +71,31 @@ fn find(ctx: &RequestContext, key: &str, key_type: i8) -> Coordinator {
     match broker.groups.ready(broker) {
         Ok(()) | Err(ResponseError::CoordinatorLoadInProgress) => {}
         Err(e) => return refuse(e, "the group coordinator is not available"),
+    }
+    // The coordinator is the broker holding the group's __consumer_offsets partition.
+    let image = broker.image();
+    let index = broker.groups.partition_for(key);
+    let holder = image
+        .topic(crate::group::OFFSETS_TOPIC)
+        .and_then(|t| t.replicas.get(index as usize)?.first().copied())
+        .unwrap_or(broker.config.node_id);
+    if holder != broker.config.node_id {
+        let endpoint = image
+            .brokers
+            .get(&holder)
+            .filter(|b| !b.fenced)
+            .and_then(|b| b.endpoint(&broker.config.listener_name).cloned());
+        return match endpoint {
+            Some(e) => Coordinator::default()
+                .with_key(str_bytes(key))
+                .with_node_id(BrokerId(holder))
+                .with_host(str_bytes(e.host))
+                .with_port(i32::from(e.port)),
+            None => refuse(
+                ResponseError::CoordinatorNotAvailable,
+                "the broker holding this group's offsets partition is not live",
+            ),
+        };
     }
     Coordinator::default()
         .with_key(str_bytes(key))

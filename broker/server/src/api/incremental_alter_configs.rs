@@ -23,28 +23,26 @@ pub async fn handle(
     ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> Option<IncrementalAlterConfigsResponse> {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|r| {
-            let resp = AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone());
-            let outcome = alter_resource(r.resource_type, &r.resource_name, || {
-                alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only)
-            });
-            match outcome {
-                Ok(()) => resp,
-                Err((code, message)) => resp
-                    .with_error_code(code.code())
-                    .with_error_message(Some(str_bytes(message))),
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let resp = AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let outcome = match alter_resource(r.resource_type, &r.resource_name) {
+            Err(e) => Err(e),
+            Ok(()) => alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only).await,
+        };
+        responses.push(match outcome {
+            Ok(()) => resp,
+            Err((code, message)) => resp
+                .with_error_code(code.code())
+                .with_error_message(Some(str_bytes(message))),
+        });
+    }
     Some(IncrementalAlterConfigsResponse::default().with_responses(responses))
 }
 
-fn alter_topic(
+async fn alter_topic(
     ctx: &RequestContext,
     name: &str,
     ops: &[AlterableConfig],
@@ -130,5 +128,6 @@ fn alter_topic(
     }
     ctx.broker
         .set_topic_configs(name, configs, validate_only)
+        .await
         .map_err(|e| (e.code, e.message))
 }

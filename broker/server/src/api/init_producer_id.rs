@@ -24,7 +24,7 @@ pub async fn handle(
                 .with_producer_epoch(-1),
         );
     }
-    match ctx.broker.next_producer_id() {
+    match ctx.broker.next_producer_id().await {
         Ok(id) => Some(resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)),
         Err(e) => {
             tracing::error!(error = %e, "cannot allocate a producer id");

@@ -45,7 +45,7 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
         Some(list) => {
             for rt in list {
                 let entry = match rt.name {
-                    Some(name) => by_name(broker, &name.0, auto_create, ctx.version),
+                    Some(name) => by_name(broker, &name.0, auto_create, ctx.version).await,
                     None => by_id(broker, rt.topic_id, ctx.version),
                 };
                 topics.push(entry);
@@ -60,14 +60,42 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
         }
     }
     let mut resp = MetadataResponse::default()
-        .with_brokers(vec![self_broker(broker)])
+        .with_brokers(live_brokers(broker))
         .with_cluster_id(Some(str_bytes(broker.cluster_id())))
-        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_controller_id(BrokerId(controller_id(broker)))
         .with_topics(topics);
     if (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations {
         resp.cluster_authorized_operations = CLUSTER_OPERATIONS;
     }
     Some(resp)
+}
+
+/// The active controller's id, -1 while there is none.
+pub fn controller_id(broker: &Broker) -> i32 {
+    broker.quorum.controller.leader().unwrap_or(-1)
+}
+
+/// The live (registered, unfenced) brokers with their broker listener and rack.
+pub fn live_brokers(broker: &Broker) -> Vec<MetadataResponseBroker> {
+    let image = broker.image();
+    let listed: Vec<MetadataResponseBroker> = image
+        .live_brokers()
+        .filter_map(|b| {
+            let e = b.endpoint(&broker.config.listener_name)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(str_bytes(e.host.clone()))
+                    .with_port(e.port as i32)
+                    .with_rack(b.rack.clone().map(str_bytes)),
+            )
+        })
+        .collect();
+    if listed.is_empty() {
+        // Not registered yet (a request while this broker starts): at least itself.
+        return vec![self_broker(broker)];
+    }
+    listed
 }
 
 pub fn self_broker(broker: &Broker) -> MetadataResponseBroker {
@@ -78,7 +106,12 @@ pub fn self_broker(broker: &Broker) -> MetadataResponseBroker {
         .with_rack(broker.config.rack.clone().map(str_bytes))
 }
 
-fn by_name(broker: &Broker, name: &str, auto_create: bool, version: i16) -> MetadataResponseTopic {
+async fn by_name(
+    broker: &Broker,
+    name: &str,
+    auto_create: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     if let Some(t) = broker.image().topic(name) {
         return describe(broker, t, version);
     }
@@ -100,7 +133,7 @@ fn by_name(broker: &Broker, name: &str, auto_create: bool, version: i16) -> Meta
         assignment: None,
         configs: BTreeMap::new(),
     };
-    match broker.create_topic(new, false) {
+    match broker.create_topic_async(new, false).await {
         Ok(t) => describe(broker, &t, version),
         // Created by a concurrent request: describe what is there now.
         Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.image().topic(name) {
@@ -129,6 +162,7 @@ fn by_id(broker: &Broker, id: uuid::Uuid, version: i16) -> MetadataResponseTopic
 /// replicas, as Kafka answers for a partition whose only replica's log dir failed.
 fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseTopic {
     let node = broker.config.node_id;
+    let image = broker.image();
     let partitions = t
         .replicas
         .iter()
@@ -136,8 +170,13 @@ fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseT
         .map(|(p, replicas)| {
             let nodes: Vec<BrokerId> = replicas.iter().map(|&r| BrokerId(r)).collect();
             let isr: Vec<BrokerId> = t.isr(p).iter().map(|&r| BrokerId(r)).collect();
-            let online = broker.partition(&t.name, p as i32).is_some();
-            let offline_replicas = if !online && replicas.contains(&node) {
+            let leader = replicas.first().copied().unwrap_or(-1);
+            let online = if leader == node {
+                broker.partition(&t.name, p as i32).is_some()
+            } else {
+                image.is_live(leader)
+            };
+            let offline_replicas = if !online && leader == node {
                 vec![BrokerId(node)]
             } else {
                 Vec::new()
@@ -149,7 +188,7 @@ fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseT
                 } else {
                     ResponseError::LeaderNotAvailable.code()
                 })
-                .with_leader_id(BrokerId(if online { replicas[0] } else { -1 }))
+                .with_leader_id(BrokerId(if online { leader } else { -1 }))
                 .with_leader_epoch(0)
                 .with_replica_nodes(nodes)
                 .with_isr_nodes(isr)

@@ -44,12 +44,18 @@ pub async fn handle(
         Ok(()) if commit.group_id.is_empty() => Some(ResponseError::InvalidGroupId),
         Ok(()) => None,
     };
+    let image = broker.image();
     for t in &req.topics {
         for p in &t.partitions {
             let topic = t.name.0.to_string();
             if let Some(e) = group_error {
                 results.push((topic, p.partition_index, Some(e)));
-            } else if broker.partition(&topic, p.partition_index).is_none() {
+            } else if !image
+                .topic(&topic)
+                .is_some_and(|t| (0..t.partition_count()).contains(&p.partition_index))
+            {
+                // Kafka checks the metadata, not local logs: in a cluster the
+                // partition usually lives on another broker than the coordinator.
                 results.push((
                     topic,
                     p.partition_index,

@@ -5,6 +5,7 @@
 //! Every key is checked against [`KEYS`]; an unknown key or a bad value is an error
 //! that names the key.
 
+pub mod cluster;
 mod keys;
 mod properties;
 
@@ -44,34 +45,6 @@ pub struct Listener {
 }
 
 impl Listener {
-    fn parse(key: &str, value: &str) -> Result<Listener, ConfigError> {
-        let bad = |reason: &str| ConfigError::InvalidValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            reason: reason.to_string(),
-        };
-        let first = value.split(',').map(str::trim).find(|s| !s.is_empty());
-        let first = first.ok_or_else(|| bad("expected PLAINTEXT://host:port"))?;
-        if value.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
-            return Err(bad("only one listener is supported"));
-        }
-        let (scheme, rest) = first
-            .split_once("://")
-            .ok_or_else(|| bad("expected PLAINTEXT://host:port"))?;
-        if !scheme.eq_ignore_ascii_case("PLAINTEXT") {
-            return Err(bad("only the PLAINTEXT security protocol is supported"));
-        }
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| bad("expected PLAINTEXT://host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port: u16 = port.parse().map_err(|_| bad("port must be 0..65535"))?;
-        Ok(Listener {
-            host: host.to_string(),
-            port,
-        })
-    }
-
     /// The address to bind: an empty host means all interfaces, like Kafka.
     pub fn bind_addr(&self) -> String {
         let host = if self.host.is_empty() {
@@ -151,8 +124,31 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: u64,
     /// `metrics.port`: HTTP port for `/metrics`, `/livez`, `/readyz` (Fjord's own key).
     pub metrics_port: u16,
-    /// `controller.quorum.voters`: `id@host:port,...`; a single node is its own quorum.
-    pub quorum_voters: Option<String>,
+    /// `process.roles`: broker, controller or both (the default, and all that is built).
+    pub roles: cluster::Roles,
+    /// The name of the broker listener (`PLAINTEXT` unless configured otherwise).
+    pub listener_name: String,
+    /// The controller listener (`controller.listener.names`), where the metadata quorum
+    /// talks; `None` for a single node without one.
+    pub controller_listener: Option<Listener>,
+    /// `controller.quorum.voters`: the static voters; empty: this node alone is the quorum.
+    pub voters: Vec<cluster::Voter>,
+    /// `controller.quorum.bootstrap.servers`: validated; the dynamic quorum is not built.
+    pub quorum_bootstrap_servers: Vec<String>,
+    /// `controller.quorum.election.timeout.ms`: a follower without a leader this long
+    /// starts an election.
+    pub election_timeout_ms: u64,
+    /// `controller.quorum.fetch.timeout.ms`: bound of one quorum RPC.
+    pub quorum_fetch_timeout_ms: u64,
+    /// `broker.session.timeout.ms`: a broker without a heartbeat this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: how often a broker heartbeats to the controller.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `unclean.leader.election.enable`: elect a leader outside the ISR (off, as Kafka).
+    pub unclean_leader_election: bool,
+    /// `metadata.log.max.record.bytes.between.snapshots`: snapshot the image and purge
+    /// the metadata log once this many bytes were appended since the last snapshot.
+    pub metadata_snapshot_bytes: u64,
     /// `group.initial.rebalance.delay.ms`: wait for more members before the first rebalance.
     pub group_initial_rebalance_delay_ms: u64,
     /// `group.min.session.timeout.ms`: the smallest session timeout a member may ask for.
@@ -215,12 +211,73 @@ impl BrokerConfig {
         let get = |k: &str| effective.get(k).map(String::as_str).unwrap_or("");
         let num = |k: &str| -> i64 { get(k).parse().unwrap_or(0) };
         let float = |k: &str| -> f64 { get(k).parse().unwrap_or(0.0) };
+        let invalid = |key: &str, reason: String| ConfigError::InvalidValue {
+            key: key.to_string(),
+            value: get(key).to_string(),
+            reason,
+        };
+        let controller_names: Vec<String> = get("controller.listener.names")
+            .split(',')
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let protocol_map = cluster::parse_protocol_map(get("listener.security.protocol.map"))
+            .map_err(|r| invalid("listener.security.protocol.map", r))?;
+        let inter_broker = get("inter.broker.listener.name")
+            .trim()
+            .to_ascii_uppercase();
+        let setup = cluster::sort_listeners(
+            &cluster::parse_listeners("listeners", get("listeners"))?,
+            &protocol_map,
+            &controller_names,
+            &inter_broker,
+        )?;
+        if !inter_broker.is_empty() && inter_broker != setup.broker.name {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                format!(
+                    "names no broker listener (the broker listener is {})",
+                    setup.broker.name
+                ),
+            ));
+        }
         let advertised = match get("advertised.listeners") {
             "" => None,
-            v => Some(Listener::parse("advertised.listeners", v)?),
+            v => {
+                let all = cluster::parse_listeners("advertised.listeners", v)?;
+                let mine = all.iter().find(|l| l.name == setup.broker.name);
+                let only_one = (all.len() == 1).then(|| &all[0]);
+                match mine.or(only_one) {
+                    Some(l) if !controller_names.contains(&l.name) => Some(l.listener.clone()),
+                    _ => {
+                        return Err(invalid(
+                            "advertised.listeners",
+                            format!("has no entry for the broker listener {}", setup.broker.name),
+                        ))
+                    }
+                }
+            }
         };
+        let roles =
+            cluster::Roles::parse(get("process.roles")).map_err(|r| invalid("process.roles", r))?;
+        let voters = cluster::parse_voters(get("controller.quorum.voters"))
+            .map_err(|r| invalid("controller.quorum.voters", r))?;
+        let quorum_bootstrap_servers =
+            cluster::parse_bootstrap_servers(get("controller.quorum.bootstrap.servers"))
+                .map_err(|r| invalid("controller.quorum.bootstrap.servers", r))?;
         let cfg = BrokerConfig {
-            listener: Listener::parse("listeners", get("listeners"))?,
+            listener: setup.broker.listener.clone(),
+            listener_name: setup.broker.name.clone(),
+            controller_listener: setup.controller.map(|c| c.listener),
+            roles,
+            voters,
+            quorum_bootstrap_servers,
+            election_timeout_ms: num("controller.quorum.election.timeout.ms") as u64,
+            quorum_fetch_timeout_ms: num("controller.quorum.fetch.timeout.ms") as u64,
+            broker_session_timeout_ms: num("broker.session.timeout.ms") as u64,
+            broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
+            unclean_leader_election: get("unclean.leader.election.enable") == "true",
+            metadata_snapshot_bytes: num("metadata.log.max.record.bytes.between.snapshots") as u64,
             advertised_listener: advertised,
             log_dir: PathBuf::from(get("log.dirs")),
             node_id: num("node.id") as i32,
@@ -252,8 +309,6 @@ impl BrokerConfig {
             message_timestamp_before_max_ms: num("log.message.timestamp.before.max.ms"),
             message_timestamp_after_max_ms: num("log.message.timestamp.after.max.ms"),
             metrics_port: num("metrics.port") as u16,
-            quorum_voters: Some(get("controller.quorum.voters").to_string())
-                .filter(|s| !s.is_empty()),
             group_initial_rebalance_delay_ms: num("group.initial.rebalance.delay.ms") as u64,
             group_min_session_timeout_ms: num("group.min.session.timeout.ms") as i32,
             group_max_session_timeout_ms: num("group.max.session.timeout.ms") as i32,
@@ -273,21 +328,71 @@ impl BrokerConfig {
         Ok(cfg)
     }
 
+    /// Whether this node runs alone (no `controller.quorum.voters`): its own quorum.
+    pub fn is_single_node(&self) -> bool {
+        self.voters.is_empty()
+    }
+
+    /// The quorum's cross-field rules.
+    fn validate_quorum(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, reason: &str| ConfigError::InvalidValue {
+            key: key.into(),
+            value,
+            reason: reason.into(),
+        };
+        let roles = self
+            .explicit
+            .get("process.roles")
+            .cloned()
+            .unwrap_or_default();
+        if self.roles != cluster::Roles::COMBINED {
+            return Err(bad(
+                "process.roles",
+                roles,
+                "only combined nodes (broker,controller) are built yet: separate broker-only and controller-only nodes are not",
+            ));
+        }
+        let voters = self
+            .explicit
+            .get("controller.quorum.voters")
+            .cloned()
+            .unwrap_or_default();
+        if self.voters.is_empty() {
+            if !self.quorum_bootstrap_servers.is_empty() {
+                return Err(bad(
+                    "controller.quorum.bootstrap.servers",
+                    self.quorum_bootstrap_servers.join(","),
+                    "a dynamic quorum (KIP-853 bootstrap servers) is not built yet: list the voters in controller.quorum.voters",
+                ));
+            }
+            return Ok(());
+        }
+        if !self.voters.iter().any(|v| v.id == self.node_id) {
+            return Err(bad(
+                "controller.quorum.voters",
+                voters,
+                &format!(
+                    "this node (node.id={}) is a controller but not among the voters",
+                    self.node_id
+                ),
+            ));
+        }
+        if self.voters.len() > 1 && self.controller_listener.is_none() {
+            return Err(bad(
+                "controller.listener.names",
+                self.effective
+                    .get("controller.listener.names")
+                    .cloned()
+                    .unwrap_or_default(),
+                "with several voters in controller.quorum.voters this node needs a controller listener: add e.g. CONTROLLER://host:port to listeners",
+            ));
+        }
+        Ok(())
+    }
+
     /// Cross-field checks that a single key's check cannot make.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(voters) = &self.quorum_voters {
-            let ids: Vec<&str> = voters.split(',').filter(|v| !v.is_empty()).collect();
-            let me = format!("{}@", self.node_id);
-            if ids.len() > 1 || !ids.iter().all(|v| v.starts_with(&me)) {
-                return Err(ConfigError::InvalidValue {
-                    key: "controller.quorum.voters".into(),
-                    value: voters.clone(),
-                    reason:
-                        "this build runs a single-node quorum: the only voter must be this node"
-                            .into(),
-                });
-            }
-        }
+        self.validate_quorum()?;
         if let Some(adv) = &self.advertised_listener {
             if adv.port == 0 || adv.host.is_empty() || adv.host == "0.0.0.0" {
                 return Err(ConfigError::InvalidValue {
@@ -458,9 +563,40 @@ mod tests {
     }
 
     #[test]
-    fn multi_voter_quorum_is_refused_until_replication_exists() {
-        let err = load("", &[], &["controller.quorum.voters=0@a:9093,1@b:9093"]);
-        assert!(err.is_err());
+    fn a_multi_voter_quorum_needs_this_node_among_the_voters_and_a_controller_listener() {
+        let listeners = "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093";
+        let voters = "controller.quorum.voters=0@127.0.0.1:9093,1@127.0.0.1:19093";
+        let cfg = load("", &[], &[listeners, voters]).unwrap();
+        assert_eq!(cfg.voters.len(), 2);
+        assert_eq!(cfg.controller_listener.as_ref().unwrap().port, 9093);
+        assert_eq!(cfg.listener.port, 9092);
+        let err = load("", &[], &[voters]).unwrap_err().to_string();
+        assert!(err.contains("controller listener"), "{err}");
+        let err = load("", &[], &[listeners, voters, "node.id=7"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node.id=7"), "{err}");
         assert!(load("", &[], &["controller.quorum.voters=0@a:9093"]).is_ok());
+    }
+
+    #[test]
+    fn kraft_keys_have_kafkas_defaults() {
+        let cfg = BrokerConfig::default();
+        assert_eq!(cfg.roles, cluster::Roles::COMBINED);
+        assert_eq!(cfg.broker_session_timeout_ms, 9000);
+        assert_eq!(cfg.broker_heartbeat_interval_ms, 2000);
+        assert_eq!(cfg.election_timeout_ms, 1000);
+        assert_eq!(cfg.quorum_fetch_timeout_ms, 2000);
+        assert!(!cfg.unclean_leader_election);
+        assert_eq!(cfg.metadata_snapshot_bytes, 20 * 1024 * 1024);
+        assert!(cfg.voters.is_empty());
+    }
+
+    #[test]
+    fn a_non_plaintext_listener_is_refused_because_security_is_not_built() {
+        let err = load("", &[], &["listeners=SASL_SSL://127.0.0.1:9092"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not built yet"), "{err}");
     }
 }

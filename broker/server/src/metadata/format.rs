@@ -7,15 +7,23 @@
 //! node or cluster) refuses to start with the reason, because formatting a new cluster
 //! there would orphan — and used to delete — every partition in it.
 
-use super::{MetaProperties, MetadataError, MetadataRecord, MetadataStore, METADATA_DIR};
+use super::{MetaProperties, MetadataError, METADATA_DIR};
+use fjord_metadata::log_store::LogStore;
+use fjord_metadata::raft::raft_id;
+use fjord_metadata::state_machine::{open_storage, StateMachine};
+use fjord_metadata::MetadataRecord;
 use std::path::Path;
 
-/// Checks (or creates) the identity of `data_dir`; returns the cluster id.
-pub fn check_or_format(
+/// Opens the metadata log of `data_dir` (moving or importing an older layout) and
+/// checks that the directory belongs to this node and to the cluster its metadata
+/// names. A directory with no metadata, no `meta.properties` and no partitions is new:
+/// the quorum formats it (the first leader names the cluster) and `meta.properties`
+/// is written once the cluster id is known ([`write_props`]).
+pub fn open_metadata(
     data_dir: &Path,
     node_id: i32,
-    store: &MetadataStore,
-) -> Result<String, MetadataError> {
+) -> Result<(LogStore, StateMachine), MetadataError> {
+    super::migrate_legacy_dir(data_dir)?;
     let props = MetaProperties::read(data_dir)?;
     let refuse = |reason: String| MetadataError::MetaProperties {
         path: data_dir.join(super::meta_properties::FILE_NAME),
@@ -29,18 +37,25 @@ pub fn check_or_format(
             )));
         }
     }
-    match (store.image().cluster_id.clone(), props) {
+    let (log, sm) = open_storage(&data_dir.join(METADATA_DIR), raft_id(node_id))?;
+    let local = sm.image().cluster_id.clone().or_else(|| {
+        log.records().into_iter().find_map(|r| match r {
+            MetadataRecord::ClusterFormatted { cluster_id } => Some(cluster_id),
+            _ => None,
+        })
+    });
+    match (local, props) {
         (Some(id), Some(p)) if p.cluster_id != id => Err(refuse(format!(
             "meta.properties names cluster {} but the metadata log in {} belongs to cluster {id}; refusing to start",
             p.cluster_id,
             data_dir.join(METADATA_DIR).display()
         ))),
-        (Some(id), Some(_)) => Ok(id),
+        (Some(_), Some(_)) => Ok((log, sm)),
         (Some(id), None) => {
             // Written by a version before meta.properties, or a crash right after formatting.
             write_props(data_dir, &id, node_id)?;
             tracing::info!(cluster_id = %id, dir = %data_dir.display(), "wrote meta.properties for the existing cluster");
-            Ok(id)
+            Ok((log, sm))
         }
         (None, Some(p)) => Err(refuse(format!(
             "meta.properties names cluster {} but the metadata log in {} is empty or missing; refusing to format a new cluster over this data directory",
@@ -53,25 +68,12 @@ pub fn check_or_format(
                     "the data directory holds partition data ({dir}) but no cluster metadata and no meta.properties; refusing to format a new cluster over it"
                 )));
             }
-            let cluster_id = new_id();
-            store
-                .commit(|_| {
-                    Ok::<_, ()>(vec![MetadataRecord::ClusterFormatted {
-                        cluster_id: cluster_id.clone(),
-                    }])
-                })
-                .map_err(|e| match e {
-                    super::CommitError::Store(e) => e,
-                    super::CommitError::Refused(()) => refuse("formatting was refused".into()),
-                })?;
-            write_props(data_dir, &cluster_id, node_id)?;
-            tracing::info!(%cluster_id, dir = %data_dir.display(), "formatted a new cluster");
-            Ok(cluster_id)
+            Ok((log, sm))
         }
     }
 }
 
-fn write_props(data_dir: &Path, cluster_id: &str, node_id: i32) -> Result<(), MetadataError> {
+pub fn write_props(data_dir: &Path, cluster_id: &str, node_id: i32) -> Result<(), MetadataError> {
     MetaProperties {
         cluster_id: cluster_id.to_string(),
         node_id,
@@ -119,29 +121,41 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fjord_metadata::line_file::LineFile;
 
-    fn open(dir: &Path) -> MetadataStore {
-        MetadataStore::open(dir).unwrap()
+    /// A data directory formatted as cluster `id` by a pre-quorum version.
+    fn formatted(dir: &Path, id: &str) {
+        let path = dir.join(METADATA_DIR).join(fjord_metadata::LOG_FILE);
+        let (mut f, _) = LineFile::open::<MetadataRecord>(&path).unwrap();
+        f.append(
+            &[MetadataRecord::ClusterFormatted {
+                cluster_id: id.into(),
+            }],
+            true,
+        )
+        .unwrap();
     }
 
     #[test]
-    fn an_empty_directory_is_formatted_and_then_recognised() {
+    fn an_existing_cluster_gets_meta_properties_and_is_then_recognised() {
         let dir = tempfile::tempdir().unwrap();
-        let id = check_or_format(dir.path(), 1, &open(dir.path())).unwrap();
+        formatted(dir.path(), "clusterAAAAAAAAAAAAAAA");
+        open_metadata(dir.path(), 1).unwrap();
         let props = MetaProperties::read(dir.path()).unwrap().unwrap();
-        assert_eq!((props.cluster_id.as_str(), props.node_id), (id.as_str(), 1));
+        assert_eq!(
+            (props.cluster_id.as_str(), props.node_id),
+            ("clusterAAAAAAAAAAAAAAA", 1)
+        );
         assert_eq!(props.directory_id.len(), 22);
-        let again = check_or_format(dir.path(), 1, &open(dir.path())).unwrap();
-        assert_eq!(again, id);
+        open_metadata(dir.path(), 1).unwrap();
     }
 
     #[test]
     fn another_node_id_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
-        check_or_format(dir.path(), 1, &open(dir.path())).unwrap();
-        let err = check_or_format(dir.path(), 2, &open(dir.path()))
-            .unwrap_err()
-            .to_string();
+        formatted(dir.path(), "c");
+        open_metadata(dir.path(), 1).unwrap();
+        let err = open_metadata(dir.path(), 2).err().unwrap().to_string();
         assert!(
             err.contains("node.id=1") && err.contains("node.id=2"),
             "{err}"
@@ -151,7 +165,7 @@ mod tests {
     #[test]
     fn a_cluster_id_mismatch_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
-        check_or_format(dir.path(), 0, &open(dir.path())).unwrap();
+        formatted(dir.path(), "c");
         MetaProperties {
             cluster_id: "someOtherClusterIdXXXX".into(),
             node_id: 0,
@@ -159,20 +173,17 @@ mod tests {
         }
         .write(dir.path())
         .unwrap();
-        let err = check_or_format(dir.path(), 0, &open(dir.path()))
-            .unwrap_err()
-            .to_string();
+        let err = open_metadata(dir.path(), 0).err().unwrap().to_string();
         assert!(err.contains("someOtherClusterIdXXXX"), "{err}");
     }
 
     #[test]
     fn a_lost_metadata_log_is_not_formatted_over() {
         let dir = tempfile::tempdir().unwrap();
-        check_or_format(dir.path(), 0, &open(dir.path())).unwrap();
+        formatted(dir.path(), "c");
+        open_metadata(dir.path(), 0).unwrap();
         std::fs::remove_dir_all(dir.path().join(METADATA_DIR)).unwrap();
-        let err = check_or_format(dir.path(), 0, &open(dir.path()))
-            .unwrap_err()
-            .to_string();
+        let err = open_metadata(dir.path(), 0).err().unwrap().to_string();
         assert!(err.contains("empty or missing"), "{err}");
     }
 
@@ -180,9 +191,7 @@ mod tests {
     fn partition_data_without_metadata_is_not_formatted_over() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("keep-1")).unwrap();
-        let err = check_or_format(dir.path(), 0, &open(dir.path()))
-            .unwrap_err()
-            .to_string();
+        let err = open_metadata(dir.path(), 0).err().unwrap().to_string();
         assert!(err.contains("keep-1"), "{err}");
         assert!(MetaProperties::read(dir.path()).unwrap().is_none());
     }

@@ -28,4 +28,25 @@ pub enum MetadataRecord {
     TopicDeleted { id: Uuid },
     /// Producer ids below `next` are handed out; the next block starts there.
     ProducerIdsAllocated { next: i64 },
+    /// A broker process registered (or re-registered after a restart: a new
+    /// `incarnation`) and is live. `epoch` is unique per registration.
+    BrokerRegistered {
+        id: i32,
+        epoch: i64,
+        incarnation: Uuid,
+        endpoints: Vec<BrokerEndpoint>,
+        rack: Option<String>,
+    },
+    /// The broker of this registration stopped heartbeating: it is no longer live.
+    BrokerFenced { id: i32, epoch: i64 },
+    /// The broker of this registration heartbeats again and is live.
+    BrokerUnfenced { id: i32, epoch: i64 },
+}
+
+/// One listener of a registered broker, as clients should reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
 }

@@ -1,6 +1,6 @@
 //! The metadata image: what the cluster looks like after every record so far.
 
-use super::MetadataRecord;
+use crate::record::{BrokerEndpoint, MetadataRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -60,6 +60,33 @@ pub struct MetadataImage {
     pub topic_names_by_id: BTreeMap<Uuid, Arc<str>>,
     /// The first producer id not yet handed out by any allocation.
     pub next_producer_id_block: i64,
+    /// Registered brokers by id, fenced or not.
+    pub brokers: BTreeMap<i32, BrokerImage>,
+    /// The epoch the next broker registration gets.
+    pub next_broker_epoch: i64,
+}
+
+/// One registered broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerImage {
+    pub id: i32,
+    pub epoch: i64,
+    /// Which process registered: a restart registers again with a new one.
+    pub incarnation: Uuid,
+    pub endpoints: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+    /// Fenced: it stopped heartbeating; it is not live and not listed to clients.
+    pub fenced: bool,
+}
+
+impl BrokerImage {
+    /// The endpoint named `listener`, or the first one.
+    pub fn endpoint(&self, listener: &str) -> Option<&BrokerEndpoint> {
+        self.endpoints
+            .iter()
+            .find(|e| e.name == listener)
+            .or(self.endpoints.first())
+    }
 }
 
 impl MetadataImage {
@@ -98,7 +125,95 @@ impl MetadataImage {
             MetadataRecord::ProducerIdsAllocated { next } => {
                 self.next_producer_id_block = self.next_producer_id_block.max(next);
             }
+            MetadataRecord::BrokerRegistered {
+                id,
+                epoch,
+                incarnation,
+                endpoints,
+                rack,
+            } => {
+                self.next_broker_epoch = self.next_broker_epoch.max(epoch + 1);
+                self.brokers.insert(
+                    id,
+                    BrokerImage {
+                        id,
+                        epoch,
+                        incarnation,
+                        endpoints,
+                        rack,
+                        fenced: false,
+                    },
+                );
+            }
+            MetadataRecord::BrokerFenced { id, epoch } => {
+                if let Some(b) = self.brokers.get_mut(&id).filter(|b| b.epoch == epoch) {
+                    b.fenced = true;
+                }
+            }
+            MetadataRecord::BrokerUnfenced { id, epoch } => {
+                if let Some(b) = self.brokers.get_mut(&id).filter(|b| b.epoch == epoch) {
+                    b.fenced = false;
+                }
+            }
         }
+    }
+
+    /// Live (registered, unfenced) brokers, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Whether broker `id` is registered and not fenced.
+    pub fn is_live(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    /// Records that rebuild this image from nothing: the content of a snapshot.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        if let Some(id) = &self.cluster_id {
+            out.push(MetadataRecord::ClusterFormatted {
+                cluster_id: id.clone(),
+            });
+        }
+        if self.next_producer_id_block > 0 {
+            out.push(MetadataRecord::ProducerIdsAllocated {
+                next: self.next_producer_id_block,
+            });
+        }
+        for b in self.brokers.values() {
+            out.push(MetadataRecord::BrokerRegistered {
+                id: b.id,
+                epoch: b.epoch,
+                incarnation: b.incarnation,
+                endpoints: b.endpoints.clone(),
+                rack: b.rack.clone(),
+            });
+            if b.fenced {
+                out.push(MetadataRecord::BrokerFenced {
+                    id: b.id,
+                    epoch: b.epoch,
+                });
+            }
+        }
+        for t in self.topics.values() {
+            out.push(MetadataRecord::TopicCreated {
+                name: t.name.to_string(),
+                id: t.id,
+                replicas: t.replicas.clone(),
+                configs: t.configs.clone(),
+            });
+        }
+        out
+    }
+
+    /// Folds records into a fresh image.
+    pub fn from_records(records: impl IntoIterator<Item = MetadataRecord>) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for r in records {
+            image.apply(r);
+        }
+        image
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicImage> {
@@ -120,6 +235,26 @@ impl MetadataImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brokers_register_fence_and_survive_a_snapshot() {
+        let mut img = MetadataImage::default();
+        img.apply(MetadataRecord::BrokerRegistered {
+            id: 1,
+            epoch: 0,
+            incarnation: Uuid::new_v4(),
+            endpoints: vec![],
+            rack: Some("r1".into()),
+        });
+        assert!(img.is_live(1));
+        img.apply(MetadataRecord::BrokerFenced { id: 1, epoch: 5 });
+        assert!(img.is_live(1), "a stale epoch fences nothing");
+        img.apply(MetadataRecord::BrokerFenced { id: 1, epoch: 0 });
+        assert!(!img.is_live(1));
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.brokers, img.brokers);
+        assert_eq!(rebuilt.next_broker_epoch, 1);
+    }
 
     #[test]
     fn folding_create_grow_configure_delete() {
@@ -147,6 +282,8 @@ mod tests {
         let mut shrunk = t.clone();
         shrunk.replicas[0] = vec![0, 1];
         assert!(shrunk.is_under_replicated(0), "ISR [0] < replicas [0, 1]");
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.topic("t"), img.topic("t"));
         img.apply(MetadataRecord::TopicDeleted { id });
         assert!(img.topic("t").is_none());
         assert!(img.topic_by_id(id).is_none());

@@ -1,0 +1,356 @@
+//! The active controller: typed commands in, committed metadata records out.
+//!
+//! A command reaches the controller from this broker or, forwarded over the controller
+//! listener, from any other. Only the Raft leader executes: one command at a time, it
+//! confirms its leadership with a quorum round (so a leader cut off in a minority
+//! refuses instead of proposing what might commit later), decides against an image
+//! that includes everything committed, proposes the records, and answers after they
+//! commit. The decision is a function of `(image, command)`: [`super::decide`].
+
+use super::decide;
+use super::network::{call_once, ClusterId};
+use super::rpc::{Envelope, Request, Response};
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::topics::NewTopic;
+use fjord_metadata::raft::{kafka_id, raft_id, Proposal, Raft};
+use fjord_metadata::state_machine::Applied;
+use fjord_metadata::{BrokerEndpoint, MetadataImage};
+use kafka_protocol::error::ResponseError;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// One request to the active controller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Command {
+    CreateTopic {
+        topic: NewTopic,
+        id: Uuid,
+        validate_only: bool,
+    },
+    DeleteTopic {
+        id: Uuid,
+    },
+    CreatePartitions {
+        name: String,
+        total: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    },
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    AllocateProducerIds {
+        block: i64,
+    },
+    /// A broker is alive (registers it first, or again after a restart).
+    Heartbeat {
+        id: i32,
+        incarnation: Uuid,
+        endpoints: Vec<BrokerEndpoint>,
+        rack: Option<String>,
+    },
+    /// The controller's own: a broker missed its session timeout.
+    Fence {
+        id: i32,
+        epoch: i64,
+    },
+    /// The controller's own: the first leader of a new cluster names it.
+    Format {
+        cluster_id: String,
+    },
+}
+
+impl Command {
+    fn is_validate_only(&self) -> bool {
+        matches!(
+            self,
+            Command::CreateTopic {
+                validate_only: true,
+                ..
+            } | Command::CreatePartitions {
+                validate_only: true,
+                ..
+            } | Command::SetTopicConfigs {
+                validate_only: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What an executed command did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Done {
+    /// The Raft index its records committed at (0: nothing proposed).
+    pub index: u64,
+    /// Replicas of a created topic or of added partitions.
+    pub replicas: Vec<Vec<i32>>,
+    /// First producer id of an allocated block.
+    pub producer_id_start: i64,
+}
+
+/// A refused command: a Kafka error code and a message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    pub code: i16,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ResponseError, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code: code.code(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type CommandResult = Result<Done, Refusal>;
+
+pub struct Controller {
+    pub raft: Raft,
+    pub node_id: i32,
+    pub cfg: Arc<BrokerConfig>,
+    pub applied: watch::Receiver<Applied>,
+    pub cluster_id: ClusterId,
+    /// One decision at a time, so each sees the records of the one before.
+    lock: tokio::sync::Mutex<()>,
+    /// When each broker was last heard from, while this node leads.
+    last_seen: parking_lot::Mutex<HashMap<i32, Instant>>,
+    /// The broker on this node, once its logs are open (for partitions it will host).
+    pub broker: OnceLock<Weak<Broker>>,
+}
+
+impl Controller {
+    pub fn new(
+        raft: Raft,
+        cfg: Arc<BrokerConfig>,
+        applied: watch::Receiver<Applied>,
+        cluster_id: ClusterId,
+    ) -> Controller {
+        Controller {
+            raft,
+            node_id: cfg.node_id,
+            cfg,
+            applied,
+            cluster_id,
+            lock: tokio::sync::Mutex::new(()),
+            last_seen: parking_lot::Mutex::new(HashMap::new()),
+            broker: OnceLock::new(),
+        }
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.applied.borrow().image.clone()
+    }
+
+    /// The active controller's node id, if one is known.
+    pub fn leader(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(kafka_id)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.node_id)
+    }
+
+    /// How long a command may wait for a controller and a quorum.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.quorum_fetch_timeout_ms.saturating_mul(3).max(1000))
+    }
+
+    /// Runs `cmd` on the active controller, wherever it is, retrying while there is none
+    /// or it moves, until the request timeout.
+    pub async fn submit(&self, cmd: Command) -> CommandResult {
+        let deadline = Instant::now() + self.request_timeout();
+        let mut last = Refusal::new(
+            ResponseError::NotController,
+            "no active controller: the metadata quorum has no leader",
+        );
+        while Instant::now() < deadline {
+            let leader = self.leader();
+            let result = match leader {
+                Some(l) if l == self.node_id => Some(self.execute(cmd.clone()).await),
+                Some(l) => self.forward(l, &cmd, deadline).await,
+                None => None,
+            };
+            match result {
+                Some(Err(r)) if r.code == ResponseError::NotController.code() => last = r,
+                Some(Err(r)) if r.code == ResponseError::RequestTimedOut.code() => return Err(r),
+                Some(r) => return r,
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(last)
+    }
+
+    async fn forward(
+        &self,
+        leader: i32,
+        cmd: &Command,
+        deadline: Instant,
+    ) -> Option<CommandResult> {
+        let addr = {
+            let m = self.raft.metrics().borrow().membership_config.clone();
+            m.membership().get_node(&raft_id(leader))?.addr.clone()
+        };
+        let envelope = Envelope {
+            cluster_id: self.cluster_id.get(),
+            request: Request::Command(cmd.clone()),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match call_once(&addr, &envelope, left).await {
+            Ok(Response::Command(r)) => Some(r),
+            Ok(other) => {
+                tracing::debug!(?other, "unexpected answer to a forwarded command");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Executes `cmd` if this node is the active controller.
+    pub async fn execute(&self, cmd: Command) -> CommandResult {
+        if !self.is_leader() {
+            return Err(Refusal::new(
+                ResponseError::NotController,
+                "this node is not the active controller",
+            ));
+        }
+        if let Command::Heartbeat { id, .. } = &cmd {
+            self.last_seen.lock().insert(*id, Instant::now());
+            let image = self.image();
+            if decide::heartbeat(&image, &cmd).is_empty() {
+                return Ok(Done::default());
+            }
+        }
+        let _one_at_a_time = self.lock.lock().await;
+        let timeout = self.request_timeout();
+        match tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(Refusal::new(ResponseError::NotController, format!("lost the metadata quorum's leadership: {e}")))
+            }
+            Err(_) => {
+                return Err(Refusal::new(
+                    ResponseError::RequestTimedOut,
+                    format!("the active controller could not reach a quorum of voters within {timeout:?}; nothing was changed"),
+                ))
+            }
+        }
+        let image = self.image();
+        let decision = decide::decide(&self.cfg, &image, &cmd)?;
+        if cmd.is_validate_only() || decision.records.is_empty() {
+            return Ok(decision.done);
+        }
+        let broker = self.broker.get().and_then(Weak::upgrade);
+        let preopened = match (&broker, &decision.hosted) {
+            (Some(b), Some(topic)) => b
+                .preopen(topic, decision.first_new_partition)
+                .map_err(|e| Refusal::new(e.code, e.message))?,
+            _ => Vec::new(),
+        };
+        let proposal = Proposal {
+            records: decision.records,
+        };
+        let written = tokio::time::timeout(timeout, self.raft.client_write(proposal)).await;
+        let index = match written {
+            Ok(Ok(resp)) => resp.log_id.index,
+            Ok(Err(e)) => {
+                if let Some(b) = &broker {
+                    b.discard_preopened(preopened);
+                }
+                return Err(Refusal::new(
+                    ResponseError::NotController,
+                    format!("the proposal was not committed: {e}"),
+                ));
+            }
+            Err(_) => {
+                if let Some(b) = &broker {
+                    b.discard_preopened(preopened);
+                }
+                return Err(Refusal::new(
+                    ResponseError::RequestTimedOut,
+                    format!("the change was not committed within {timeout:?}"),
+                ));
+            }
+        };
+        if let Some(b) = &broker {
+            b.reconcile(&self.image());
+        }
+        Ok(Done {
+            index,
+            ..decision.done
+        })
+    }
+
+    /// The leader's periodic duties: name a new cluster, fence brokers that went quiet.
+    pub async fn tick(&self, was_leader: &mut bool) {
+        let leading = self.is_leader();
+        if !leading {
+            if *was_leader {
+                self.last_seen.lock().clear();
+            }
+            *was_leader = false;
+            return;
+        }
+        if !*was_leader {
+            tracing::info!(
+                node_id = self.node_id,
+                "this node is now the active controller"
+            );
+        }
+        *was_leader = true;
+        let image = self.image();
+        if image.cluster_id.is_none() {
+            let cluster_id = crate::metadata::format::new_id();
+            match self
+                .execute(Command::Format {
+                    cluster_id: cluster_id.clone(),
+                })
+                .await
+            {
+                Ok(_) => tracing::info!(%cluster_id, "formatted a new cluster"),
+                Err(e) => {
+                    tracing::debug!(error = %e.message, "formatting the cluster failed; retrying")
+                }
+            }
+            return;
+        }
+        let session = Duration::from_millis(self.cfg.broker_session_timeout_ms);
+        let now = Instant::now();
+        let expired: Vec<(i32, i64, Duration)> = {
+            let mut seen = self.last_seen.lock();
+            image
+                .live_brokers()
+                .filter_map(|b| {
+                    let last = *seen.entry(b.id).or_insert(now);
+                    let quiet = now.saturating_duration_since(last);
+                    super::decisions::session_expired(quiet, session)
+                        .then_some((b.id, b.epoch, quiet))
+                })
+                .collect()
+        };
+        for (id, epoch, quiet) in expired {
+            match self.execute(Command::Fence { id, epoch }).await {
+                Ok(_) => tracing::info!(
+                    broker = id,
+                    epoch,
+                    silent_ms = quiet.as_millis() as u64,
+                    session_timeout_ms = session.as_millis() as u64,
+                    "fenced broker: no heartbeat within broker.session.timeout.ms"
+                ),
+                Err(e) => {
+                    tracing::warn!(broker = id, error = %e.message, "fencing a broker failed")
+                }
+            }
+        }
+    }
+}

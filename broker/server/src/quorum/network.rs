@@ -1,0 +1,195 @@
+//! openraft's network over the controller listener: one TCP connection per peer,
+//! one request in flight on it, reconnected after any error.
+
+use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
+use fjord_metadata::raft::{NodeId, TypeConfig};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{AnyError, BasicNode};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Shared by every connection: the cluster id to stamp on requests.
+#[derive(Clone, Default)]
+pub struct ClusterId(pub Arc<parking_lot::RwLock<Option<String>>>);
+
+impl ClusterId {
+    pub fn get(&self) -> Option<String> {
+        self.0.read().clone()
+    }
+    pub fn set(&self, id: String) {
+        *self.0.write() = Some(id);
+    }
+}
+
+pub struct Network {
+    pub cluster_id: ClusterId,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        Peer {
+            target,
+            addr: node.addr.clone(),
+            conn: None,
+            cluster_id: self.cluster_id.clone(),
+        }
+    }
+}
+
+pub struct Peer {
+    target: NodeId,
+    addr: String,
+    conn: Option<TcpStream>,
+    cluster_id: ClusterId,
+}
+
+/// Why a call to a peer failed, before it is shaped into openraft's error types.
+pub enum CallError {
+    Unreachable(std::io::Error),
+    Network(String),
+}
+
+/// Sends one request on a fresh connection to `addr` and waits for the response.
+pub async fn call_once(
+    addr: &str,
+    envelope: &Envelope,
+    timeout: Duration,
+) -> Result<Response, CallError> {
+    let fut = async {
+        let mut s = TcpStream::connect(addr)
+            .await
+            .map_err(CallError::Unreachable)?;
+        let _ = s.set_nodelay(true);
+        write_frame(&mut s, envelope)
+            .await
+            .map_err(|e| CallError::Network(e.to_string()))?;
+        read_frame::<Response>(&mut s)
+            .await
+            .map_err(|e| CallError::Network(e.to_string()))
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(CallError::Network(format!(
+            "no answer from {addr} within {timeout:?}"
+        ))),
+    }
+}
+
+impl Peer {
+    async fn call<E: std::error::Error>(
+        &mut self,
+        request: Request,
+        option: &RPCOption,
+    ) -> Result<Response, RPCError<NodeId, BasicNode, E>> {
+        let envelope = Envelope {
+            cluster_id: self.cluster_id.get(),
+            request,
+        };
+        let result = tokio::time::timeout(option.hard_ttl(), self.exchange(&envelope)).await;
+        match result {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(CallError::Unreachable(e))) => {
+                self.conn = None;
+                Err(RPCError::Unreachable(Unreachable::new(&e)))
+            }
+            Ok(Err(CallError::Network(m))) => {
+                self.conn = None;
+                Err(RPCError::Network(NetworkError::new(&AnyError::error(m))))
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(RPCError::Network(NetworkError::new(&AnyError::error(
+                    format!(
+                        "no answer from node {} within {:?}",
+                        self.target,
+                        option.hard_ttl()
+                    ),
+                ))))
+            }
+        }
+    }
+
+    async fn exchange(&mut self, envelope: &Envelope) -> Result<Response, CallError> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect(&self.addr)
+                .await
+                .map_err(CallError::Unreachable)?;
+            let _ = s.set_nodelay(true);
+            self.conn = Some(s);
+        }
+        let Some(s) = self.conn.as_mut() else {
+            return Err(CallError::Network("no connection".into()));
+        };
+        write_frame(s, envelope)
+            .await
+            .map_err(|e| CallError::Network(e.to_string()))?;
+        read_frame::<Response>(s)
+            .await
+            .map_err(|e| CallError::Network(e.to_string()))
+    }
+
+    fn unexpected<E: std::error::Error>(&self, r: Response) -> RPCError<NodeId, BasicNode, E> {
+        let m = match r {
+            Response::Refused(m) => m,
+            other => format!("unexpected response {other:?}"),
+        };
+        RPCError::Network(NetworkError::new(&AnyError::error(format!(
+            "node {}: {m}",
+            self.target
+        ))))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.call(Request::Append(rpc), &option).await? {
+            Response::Append(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        match self.call(Request::Snapshot(rpc), &option).await? {
+            Response::Snapshot(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.call(Request::Vote(rpc), &option).await? {
+            Response::Vote(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            other => Err(self.unexpected(other)),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The controller listener: Raft RPCs between voters and commands for the active
+//! controller, one request at a time per connection.
+
+use super::controller::Controller;
+use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
+use crate::shutdown::Shutdown;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Serves the controller listener until shutdown.
+pub async fn serve(listener: TcpListener, controller: Arc<Controller>, mut shutdown: Shutdown) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.recv() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let c = controller.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection(stream, c).await {
+                        tracing::debug!(%peer, error = %e, "controller connection closed");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "controller listener accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    c: Arc<Controller>,
+) -> Result<(), super::rpc::FrameError> {
+    loop {
+        let envelope: Envelope = read_frame(&mut stream).await?;
+        let response = handle(&c, envelope).await;
+        write_frame(&mut stream, &response).await?;
+    }
+}
+
+async fn handle(c: &Controller, envelope: Envelope) -> Response {
+    if let (Some(theirs), Some(ours)) = (&envelope.cluster_id, c.cluster_id.get()) {
+        if *theirs != ours {
+            tracing::warn!(their_cluster = %theirs, our_cluster = %ours, "refused a metadata quorum request from another cluster");
+            return Response::Refused(format!(
+                "this node belongs to cluster {ours}, the request comes from cluster {theirs}"
+            ));
+        }
+    }
+    let raft = &c.raft;
+    match envelope.request {
+        Request::Append(r) => Response::Append(raft.append_entries(r).await),
+        Request::Snapshot(r) => Response::Snapshot(raft.install_snapshot(r).await),
+        Request::Vote(r) => Response::Vote(raft.vote(r).await),
+        Request::Command(cmd) => Response::Command(c.execute(cmd).await),
+    }
+}
