@@ -8,7 +8,6 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::quorum::controller::{Command, Done};
-use crate::quorum::decisions;
 use crate::topic_config;
 use kafka_protocol::error::ResponseError;
 use serde::{Deserialize, Serialize};
@@ -131,12 +130,28 @@ fn plan_replicas(
     if rf > 1 {
         return Err(replication_not_built(rf as usize));
     }
-    Ok(decisions::place(
-        &brokers,
-        partitions,
-        rf as usize,
-        first.max(0) as usize,
-    ))
+    let cluster = fjord_controller::ClusterView::from_brokers(image.brokers.values().map(|b| {
+        fjord_controller::BrokerInfo {
+            id: b.id,
+            rack: b.rack.clone(),
+            fenced: b.fenced,
+            in_controlled_shutdown: false,
+            epoch: b.epoch,
+        }
+    }));
+    let load = fjord_controller::Load::from_assignments(
+        image.topics.values().flat_map(|t| t.replicas.iter()),
+    );
+    let request = fjord_controller::PlacementRequest {
+        partitions: partitions.max(0) as u32,
+        replication_factor: rf,
+        seed: first.max(0) as u64,
+    };
+    fjord_controller::place(&cluster, &request, &load).map_err(|e| {
+        let code = ResponseError::try_from_code(e.code())
+            .unwrap_or(ResponseError::InvalidReplicationFactor);
+        TopicError::new(code, e.message().unwrap_or_else(|| e.to_string()))
+    })
 }
 
 fn check_assignment(image: &MetadataImage, assignment: &[Vec<i32>]) -> Result<(), TopicError> {
@@ -420,5 +435,37 @@ mod tests {
         for bad in ["", ".", "..", "a b", "ä", &"x".repeat(250)] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    fn image_with_brokers(ids: &[i32]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for &id in ids {
+            image.apply(fjord_metadata::MetadataRecord::BrokerRegistered {
+                id,
+                epoch: i64::from(id),
+                incarnation: uuid::Uuid::new_v4(),
+                endpoints: vec![],
+                rack: None,
+            });
+        }
+        image
+    }
+
+    #[test]
+    fn new_partitions_go_to_the_least_loaded_brokers() {
+        let mut image = image_with_brokers(&[1, 2, 3]);
+        let even = plan_replicas(&image, 6, 1, 0).unwrap();
+        for b in [1, 2, 3] {
+            assert_eq!(even.iter().filter(|r| r[0] == b).count(), 2, "{even:?}");
+        }
+        // Broker 1 already carries three partitions: the next two go elsewhere.
+        image.apply(fjord_metadata::MetadataRecord::TopicCreated {
+            name: "busy".into(),
+            id: uuid::Uuid::new_v4(),
+            replicas: vec![vec![1], vec![1], vec![1]],
+            configs: BTreeMap::new(),
+        });
+        let next = plan_replicas(&image, 2, 1, 0).unwrap();
+        assert!(next.iter().all(|r| r[0] != 1), "{next:?}");
     }
 }
