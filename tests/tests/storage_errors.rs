@@ -253,7 +253,7 @@ fn create_topics_on_a_full_disk_creates_nothing_and_works_once_space_returns() {
 
 #[test]
 fn create_topics_with_too_few_file_descriptors_creates_nothing_and_the_broker_restarts() {
-    let mut broker = Broker::start_with_options(&[], None, Some(96));
+    let mut broker = Broker::start_with_options(&[], None, Some(160));
     broker.create_topic("small", 1, &[]);
     produce_n(&broker.bootstrap, "small", 3, 1);
 

@@ -7,6 +7,7 @@
 //! and the broker then had to close each new client at accept. Now, of the limit:
 //! - an eighth (at least [`MIN_CLIENT_RESERVE`]) is kept for sockets and short-lived opens;
 //! - an eighth (at most the storage default) is the sealed-segment cache's;
+//! - [`PROCESS_MARGIN`] is kept for the broker's own later and short-lived opens;
 //! - partitions are opened with what is left after the descriptors already in use. Partitions
 //!   that do not fit are reported offline ("no descriptor headroom") and retried by the
 //!   offline-retry loop, which opens them once descriptors are free (a raised limit after a
@@ -16,6 +17,13 @@ use fjord_storage::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};
 
 /// Descriptors always kept for client connections, however low the limit.
 pub const MIN_CLIENT_RESERVE: u64 = 16;
+
+/// Descriptors kept beyond the client reserve for the process itself: what it opens after
+/// the logs are loaded (listeners, the metrics endpoint, the metadata quorum's log and peer
+/// sockets, runtime event queues) and short-lived opens (checkpoints, recovery, the count of
+/// `/proc/self/fd` itself). Without it a broker whose partitions fill their share has fewer
+/// free descriptors than the client reserve promises.
+pub const PROCESS_MARGIN: u64 = 32;
 
 /// The share of the descriptor limit each consumer may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +63,7 @@ impl DescriptorPlan {
         self.limit
             .saturating_sub(self.client_reserve)
             .saturating_sub(self.segment_cache)
+            .saturating_sub(PROCESS_MARGIN)
             .saturating_sub(in_use)
     }
 
@@ -83,7 +92,7 @@ mod tests {
     fn an_eighth_of_the_limit_stays_free_for_clients_and_an_eighth_is_the_segment_cache() {
         let p = DescriptorPlan::for_limit(20_000);
         assert_eq!((p.client_reserve, p.segment_cache), (2_500, 2_048));
-        assert_eq!(p.room(100), 20_000 - 2_500 - 2_048 - 100);
+        assert_eq!(p.room(100), 20_000 - 2_500 - 2_048 - PROCESS_MARGIN - 100);
         let low = DescriptorPlan::for_limit(64);
         assert_eq!((low.client_reserve, low.segment_cache), (16, 8));
         assert_eq!(
