@@ -157,6 +157,11 @@ pub fn routes() -> Vec<Route> {
             m::DescribeClusterRequest
         ),
         route!(
+            ApiKey::DescribeQuorum,
+            describe_quorum,
+            m::DescribeQuorumRequest
+        ),
+        route!(
             ApiKey::FindCoordinator,
             find_coordinator,
             m::FindCoordinatorRequest

@@ -5,9 +5,11 @@
 //! controller listener. With voters, every voter starts with the same static membership
 //! (so any of them may initialise it) and the first leader formats the cluster.
 
+mod activity;
 pub mod controller;
 pub mod decide;
 pub mod decisions;
+pub mod describe;
 pub mod metrics;
 pub mod network;
 pub mod reconcile;
@@ -48,6 +50,8 @@ pub struct Quorum {
     pub log_size: Arc<AtomicU64>,
     /// Whether this node voted in no election and holds no entry: a new node.
     pub was_pristine: bool,
+    /// When each peer last answered this node's Raft requests.
+    activity: activity::Activity,
 }
 
 impl Quorum {
@@ -80,8 +84,11 @@ impl Quorum {
         if let Some(id) = &sm.image().cluster_id {
             cluster_id.set(id.clone());
         }
+        let activity = activity::Activity::default();
         let network = Network {
             cluster_id: cluster_id.clone(),
+            activity: activity.clone(),
+            log: log.clone(),
         };
         let raft = Raft::new(raft_id(cfg.node_id), raft_config, network, log, sm)
             .await
@@ -112,6 +119,7 @@ impl Quorum {
             cluster_id,
             log_size,
             was_pristine,
+            activity,
         })
     }
 
