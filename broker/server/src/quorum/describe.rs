@@ -72,7 +72,7 @@ pub fn describe(
             Some(Some(l)) => l.index as i64 + 1,
             _ => -1,
         };
-        let seen = activity.get(id);
+        let seen = activity.get(id, m.current_term);
         Replica {
             id: kafka_id(id),
             directory_id: Uuid::nil(),

@@ -168,6 +168,7 @@ impl RaftNetwork<TypeConfig> for Peer {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let sent_ms = crate::api::now_ms();
         let leader_last = self.log.last_index();
+        let term = rpc.vote.leader_id().term;
         let upto = rpc
             .entries
             .last()
@@ -182,7 +183,7 @@ impl RaftNetwork<TypeConfig> for Peer {
                     _ => None,
                 };
                 self.activity
-                    .answered(self.target, sent_ms, acked, leader_last);
+                    .answered(self.target, term, sent_ms, acked, leader_last);
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             other => Err(self.unexpected(other)),
