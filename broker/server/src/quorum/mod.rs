@@ -9,6 +9,7 @@ mod activity;
 pub mod controller;
 pub mod decide;
 pub mod decisions;
+mod dedup;
 pub mod describe;
 pub mod metrics;
 pub mod network;
@@ -52,6 +53,8 @@ pub struct Quorum {
     pub was_pristine: bool,
     /// When each peer last answered this node's Raft requests.
     activity: activity::Activity,
+    /// Results of forwarded commands by request id, so retries run them once.
+    dedup: dedup::Dedup,
 }
 
 impl Quorum {
@@ -120,6 +123,7 @@ impl Quorum {
             log_size,
             was_pristine,
             activity,
+            dedup: dedup::Dedup::default(),
         })
     }
 

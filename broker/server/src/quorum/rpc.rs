@@ -34,6 +34,11 @@ pub enum Request {
     Vote(VoteRequest<NodeId>),
     /// An admin command (or a broker heartbeat) for the active controller.
     Command(Command),
+    /// A command forwarded by a broker; a retry carries the same `request_id`.
+    Forwarded {
+        request_id: uuid::Uuid,
+        command: Command,
+    },
     /// The leader's view of the quorum (DescribeQuorum).
     DescribeQuorum,
 }

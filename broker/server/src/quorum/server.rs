@@ -56,6 +56,10 @@ async fn handle(q: &Quorum, envelope: Envelope) -> Response {
         Request::Snapshot(r) => Response::Snapshot(raft.install_snapshot(r).await),
         Request::Vote(r) => Response::Vote(raft.vote(r).await),
         Request::Command(cmd) => Response::Command(c.execute(cmd).await),
+        Request::Forwarded {
+            request_id,
+            command,
+        } => Response::Command(q.dedup.execute(c, request_id, command).await),
         Request::DescribeQuorum => Response::Quorum(q.describe_local()),
     }
 }
