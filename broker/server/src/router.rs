@@ -190,6 +190,12 @@ pub fn routes() -> Vec<Route> {
             consumer_group_describe,
             m::ConsumerGroupDescribeRequest
         ),
+        route!(ApiKey::AddRaftVoter, add_raft_voter, m::AddRaftVoterRequest),
+        route!(
+            ApiKey::RemoveRaftVoter,
+            remove_raft_voter,
+            m::RemoveRaftVoterRequest
+        ),
     ]
 }
 

@@ -75,6 +75,8 @@ codes!(m::CreatePartitionsResponse, |r, f| {
     r.results.iter().for_each(|x| f(x.error_code))
 });
 codes!(m::DescribeClusterResponse, |r, f| { f(r.error_code) });
+codes!(m::AddRaftVoterResponse, |r, f| { f(r.error_code) });
+codes!(m::RemoveRaftVoterResponse, |r, f| { f(r.error_code) });
 codes!(m::DescribeQuorumResponse, |r, f| {
     f(r.error_code);
     r.topics

@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod rpc;
 mod server;
 mod tasks;
+pub mod voters;
 
 use crate::config::BrokerConfig;
 use controller::Controller;
@@ -96,7 +97,12 @@ impl Quorum {
         let raft = Raft::new(raft_id(cfg.node_id), raft_config, network, log, sm)
             .await
             .map_err(|e| QuorumError::Start(e.to_string()))?;
-        if was_pristine {
+        if was_pristine && cfg.joins_dynamic_quorum() {
+            tracing::info!(
+                bootstrap = %cfg.quorum_bootstrap_servers.join(","),
+                "joining a dynamic metadata quorum: waiting for its leader to add this node (AddRaftVoter)"
+            );
+        } else if was_pristine {
             let members = voters(&cfg);
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(

@@ -41,6 +41,11 @@ pub enum Request {
     },
     /// The leader's view of the quorum (DescribeQuorum).
     DescribeQuorum,
+    /// Add or remove a voter (AddRaftVoter, RemoveRaftVoter), on the leader.
+    ChangeVoters {
+        change: super::voters::VoterChange,
+        timeout: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,6 +56,7 @@ pub enum Response {
     Command(CommandResult),
     /// `None`: this node does not lead.
     Quorum(Option<QuorumState>),
+    Voters(super::voters::VoterResult),
     /// The request came from another cluster (or this node is not ready for it).
     Refused(String),
 }

@@ -60,6 +60,11 @@ async fn handle(q: &Quorum, envelope: Envelope) -> Response {
             request_id,
             command,
         } => Response::Command(q.dedup.execute(c, request_id, command).await),
+        Request::ChangeVoters { change, timeout } => {
+            // Bounded here too: the timeout came over the wire.
+            let timeout = timeout.min(c.request_timeout() * 10);
+            Response::Voters(q.change_voters_here(change, timeout).await)
+        }
         Request::DescribeQuorum => Response::Quorum(q.describe_local()),
     }
 }
