@@ -157,6 +157,11 @@ pub fn routes() -> Vec<Route> {
             m::DescribeClusterRequest
         ),
         route!(
+            ApiKey::DescribeQuorum,
+            describe_quorum,
+            m::DescribeQuorumRequest
+        ),
+        route!(
             ApiKey::FindCoordinator,
             find_coordinator,
             m::FindCoordinatorRequest
@@ -184,6 +189,12 @@ pub fn routes() -> Vec<Route> {
             ApiKey::ConsumerGroupDescribe,
             consumer_group_describe,
             m::ConsumerGroupDescribeRequest
+        ),
+        route!(ApiKey::AddRaftVoter, add_raft_voter, m::AddRaftVoterRequest),
+        route!(
+            ApiKey::RemoveRaftVoter,
+            remove_raft_voter,
+            m::RemoveRaftVoterRequest
         ),
     ]
 }

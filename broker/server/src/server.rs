@@ -150,11 +150,7 @@ async fn start_quorum(
             .map_err(|e| ServerError::Loader(e.to_string()))?,
     );
     if let Some(l) = controller_listener {
-        tokio::spawn(crate::quorum::serve(
-            l,
-            quorum.controller.clone(),
-            shutdown.clone(),
-        ));
+        tokio::spawn(crate::quorum::serve(l, quorum.clone(), shutdown.clone()));
     }
     crate::quorum::spawn_controller(quorum.controller.clone(), shutdown.clone());
     if single {

@@ -75,6 +75,15 @@ codes!(m::CreatePartitionsResponse, |r, f| {
     r.results.iter().for_each(|x| f(x.error_code))
 });
 codes!(m::DescribeClusterResponse, |r, f| { f(r.error_code) });
+codes!(m::AddRaftVoterResponse, |r, f| { f(r.error_code) });
+codes!(m::RemoveRaftVoterResponse, |r, f| { f(r.error_code) });
+codes!(m::DescribeQuorumResponse, |r, f| {
+    f(r.error_code);
+    r.topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .for_each(|p| f(p.error_code));
+});
 codes!(m::FindCoordinatorResponse, |r, f| {
     f(r.error_code);
     r.coordinators.iter().for_each(|c| f(c.error_code));

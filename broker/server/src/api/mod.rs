@@ -2,6 +2,7 @@
 //! `async fn handle(&RequestContext, Request) -> Option<Response>`; the route table
 //! in `router.rs` registers them.
 
+pub mod add_raft_voter;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -14,6 +15,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_quorum;
 pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
@@ -29,6 +31,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod remove_raft_voter;
 pub mod sync_group;
 
 use kafka_protocol::messages::TopicName;

@@ -297,7 +297,7 @@ pub const KEYS: &[ConfigKey] = &[
         "controller.quorum.bootstrap.servers",
         "",
         any,
-        "Dynamic quorum bootstrap host:port,... (KIP-853; not built yet: use the voters list).",
+        "Dynamic quorum (KIP-853) host:port,...: with no voters, this node waits to be added by AddRaftVoter.",
     ),
     key(
         "controller.listener.names",

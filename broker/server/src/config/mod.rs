@@ -133,7 +133,8 @@ pub struct BrokerConfig {
     pub controller_listener: Option<Listener>,
     /// `controller.quorum.voters`: the static voters; empty: this node alone is the quorum.
     pub voters: Vec<cluster::Voter>,
-    /// `controller.quorum.bootstrap.servers`: validated; the dynamic quorum is not built.
+    /// `controller.quorum.bootstrap.servers` (KIP-853): with no static voters, this node
+    /// starts with no membership and waits until the leader adds it (AddRaftVoter).
     pub quorum_bootstrap_servers: Vec<String>,
     /// `controller.quorum.election.timeout.ms`: a follower without a leader this long
     /// starts an election.
@@ -330,7 +331,12 @@ impl BrokerConfig {
 
     /// Whether this node runs alone (no `controller.quorum.voters`): its own quorum.
     pub fn is_single_node(&self) -> bool {
-        self.voters.is_empty()
+        self.voters.is_empty() && self.quorum_bootstrap_servers.is_empty()
+    }
+
+    /// Whether this node joins a dynamic quorum: it waits to be added, and formats nothing.
+    pub fn joins_dynamic_quorum(&self) -> bool {
+        self.voters.is_empty() && !self.quorum_bootstrap_servers.is_empty()
     }
 
     /// The quorum's cross-field rules.
@@ -358,11 +364,14 @@ impl BrokerConfig {
             .cloned()
             .unwrap_or_default();
         if self.voters.is_empty() {
-            if !self.quorum_bootstrap_servers.is_empty() {
+            if !self.quorum_bootstrap_servers.is_empty() && self.controller_listener.is_none() {
                 return Err(bad(
-                    "controller.quorum.bootstrap.servers",
-                    self.quorum_bootstrap_servers.join(","),
-                    "a dynamic quorum (KIP-853 bootstrap servers) is not built yet: list the voters in controller.quorum.voters",
+                    "controller.listener.names",
+                    self.effective
+                        .get("controller.listener.names")
+                        .cloned()
+                        .unwrap_or_default(),
+                    "a node joining a dynamic quorum (controller.quorum.bootstrap.servers) needs a controller listener the leader can reach: add e.g. CONTROLLER://host:port to listeners",
                 ));
             }
             return Ok(());

@@ -169,6 +169,9 @@ impl Controller {
     /// or it moves, until the request timeout.
     pub async fn submit(&self, cmd: Command) -> CommandResult {
         let deadline = Instant::now() + self.request_timeout();
+        // One id for every attempt, so the controller answers a retry with the first
+        // attempt's result (see `dedup`).
+        let request_id = Uuid::new_v4();
         let mut last = Refusal::new(
             ResponseError::NotController,
             "no active controller: the metadata quorum has no leader",
@@ -176,8 +179,10 @@ impl Controller {
         while Instant::now() < deadline {
             let leader = self.leader();
             let result = match leader {
-                Some(l) if l == self.node_id => Some(self.execute(cmd.clone()).await),
-                Some(l) => self.forward(l, &cmd, deadline).await,
+                Some(l) if l == self.node_id => {
+                    Some(super::dedup::execute_idempotent(self, cmd.clone()).await)
+                }
+                Some(l) => self.forward(l, request_id, &cmd, deadline).await,
                 None => None,
             };
             match result {
@@ -194,6 +199,7 @@ impl Controller {
     async fn forward(
         &self,
         leader: i32,
+        request_id: Uuid,
         cmd: &Command,
         deadline: Instant,
     ) -> Option<CommandResult> {
@@ -203,7 +209,10 @@ impl Controller {
         };
         let envelope = Envelope {
             cluster_id: self.cluster_id.get(),
-            request: Request::Command(cmd.clone()),
+            request: Request::Forwarded {
+                request_id,
+                command: cmd.clone(),
+            },
         };
         let left = deadline.saturating_duration_since(Instant::now());
         match call_once(&addr, &envelope, left).await {
@@ -267,10 +276,17 @@ impl Controller {
                 if let Some(b) = &broker {
                     b.discard_preopened(preopened);
                 }
-                return Err(Refusal::new(
-                    ResponseError::NotController,
-                    format!("the proposal was not committed: {e}"),
-                ));
+                // Refused before it was appended (another leader), or Raft stopped: then
+                // whether it commits is unknown, and the message says so.
+                let message = match &e {
+                    openraft::error::RaftError::APIError(_) => {
+                        format!("the proposal was not committed: {e}")
+                    }
+                    openraft::error::RaftError::Fatal(_) => format!(
+                        "the controller stopped before the proposal was known to commit ({e}); it may still be applied"
+                    ),
+                };
+                return Err(Refusal::new(ResponseError::NotController, message));
             }
             Err(_) => {
                 if let Some(b) = &broker {
@@ -278,7 +294,7 @@ impl Controller {
                 }
                 return Err(Refusal::new(
                     ResponseError::RequestTimedOut,
-                    format!("the change was not committed within {timeout:?}"),
+                    format!("the change was proposed but its commit was not confirmed within {timeout:?}; it may still be applied, so check before retrying"),
                 ));
             }
         };

@@ -5,15 +5,19 @@
 //! controller listener. With voters, every voter starts with the same static membership
 //! (so any of them may initialise it) and the first leader formats the cluster.
 
+mod activity;
 pub mod controller;
 pub mod decide;
 pub mod decisions;
+mod dedup;
+pub mod describe;
 pub mod metrics;
 pub mod network;
 pub mod reconcile;
 pub mod rpc;
 mod server;
 mod tasks;
+pub mod voters;
 
 use crate::config::BrokerConfig;
 use controller::Controller;
@@ -48,6 +52,10 @@ pub struct Quorum {
     pub log_size: Arc<AtomicU64>,
     /// Whether this node voted in no election and holds no entry: a new node.
     pub was_pristine: bool,
+    /// When each peer last answered this node's Raft requests.
+    activity: activity::Activity,
+    /// Results of forwarded commands by request id, so retries run them once.
+    dedup: dedup::Dedup,
 }
 
 impl Quorum {
@@ -80,13 +88,21 @@ impl Quorum {
         if let Some(id) = &sm.image().cluster_id {
             cluster_id.set(id.clone());
         }
+        let activity = activity::Activity::default();
         let network = Network {
             cluster_id: cluster_id.clone(),
+            activity: activity.clone(),
+            log: log.clone(),
         };
         let raft = Raft::new(raft_id(cfg.node_id), raft_config, network, log, sm)
             .await
             .map_err(|e| QuorumError::Start(e.to_string()))?;
-        if was_pristine {
+        if was_pristine && cfg.joins_dynamic_quorum() {
+            tracing::info!(
+                bootstrap = %cfg.quorum_bootstrap_servers.join(","),
+                "joining a dynamic metadata quorum: waiting for its leader to add this node (AddRaftVoter)"
+            );
+        } else if was_pristine {
             let members = voters(&cfg);
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(
@@ -112,6 +128,8 @@ impl Quorum {
             cluster_id,
             log_size,
             was_pristine,
+            activity,
+            dedup: dedup::Dedup::default(),
         })
     }
 

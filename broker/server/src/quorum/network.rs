@@ -1,7 +1,9 @@
 //! openraft's network over the controller listener: one TCP connection per peer,
 //! one request in flight on it, reconnected after any error.
 
+use super::activity::Activity;
 use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
+use fjord_metadata::log_store::LogStore;
 use fjord_metadata::raft::{NodeId, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -31,6 +33,10 @@ impl ClusterId {
 
 pub struct Network {
     pub cluster_id: ClusterId,
+    /// When each peer last answered (for DescribeQuorum).
+    pub activity: Activity,
+    /// This node's log: its last index at sending tells whether a peer caught up.
+    pub log: LogStore,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -42,6 +48,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             addr: node.addr.clone(),
             conn: None,
             cluster_id: self.cluster_id.clone(),
+            activity: self.activity.clone(),
+            log: self.log.clone(),
         }
     }
 }
@@ -51,6 +59,8 @@ pub struct Peer {
     addr: String,
     conn: Option<TcpStream>,
     cluster_id: ClusterId,
+    activity: Activity,
+    log: LogStore,
 }
 
 /// Why a call to a peer failed, before it is shaped into openraft's error types.
@@ -156,8 +166,24 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let sent_ms = crate::api::now_ms();
+        let leader_last = self.log.last_index();
+        let term = rpc.vote.leader_id().term;
+        let upto = rpc
+            .entries
+            .last()
+            .map(|e| e.log_id.index)
+            .or(rpc.prev_log_id.map(|l| l.index))
+            .unwrap_or(0);
         match self.call(Request::Append(rpc), &option).await? {
             Response::Append(r) => {
+                let acked = match &r {
+                    Ok(AppendEntriesResponse::Success) => Some(upto),
+                    Ok(AppendEntriesResponse::PartialSuccess(l)) => l.map(|l| l.index),
+                    _ => None,
+                };
+                self.activity
+                    .answered(self.target, term, sent_ms, acked, leader_last);
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             other => Err(self.unexpected(other)),

@@ -6,6 +6,7 @@
 //! never takes Raft traffic from another cluster.
 
 use super::controller::{Command, CommandResult};
+use super::describe::QuorumState;
 use fjord_metadata::raft::{NodeId, TypeConfig};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -33,6 +34,18 @@ pub enum Request {
     Vote(VoteRequest<NodeId>),
     /// An admin command (or a broker heartbeat) for the active controller.
     Command(Command),
+    /// A command forwarded by a broker; a retry carries the same `request_id`.
+    Forwarded {
+        request_id: uuid::Uuid,
+        command: Command,
+    },
+    /// The leader's view of the quorum (DescribeQuorum).
+    DescribeQuorum,
+    /// Add or remove a voter (AddRaftVoter, RemoveRaftVoter), on the leader.
+    ChangeVoters {
+        change: super::voters::VoterChange,
+        timeout: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,6 +54,9 @@ pub enum Response {
     Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     Command(CommandResult),
+    /// `None`: this node does not lead.
+    Quorum(Option<QuorumState>),
+    Voters(super::voters::VoterResult),
     /// The request came from another cluster (or this node is not ready for it).
     Refused(String),
 }
