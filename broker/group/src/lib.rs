@@ -23,6 +23,7 @@ mod error;
 pub mod group;
 mod heartbeat;
 pub mod member;
+mod migration;
 mod offsets;
 mod reconcile;
 pub mod snapshot;
@@ -34,6 +35,7 @@ pub use error::GroupError;
 pub use group::{ConsumerGroup, ConsumerGroupState, GroupConfig};
 pub use heartbeat::{validate, HeartbeatRequest, HeartbeatResponse};
 pub use member::{ConsumerMember, MemberState};
+pub use migration::MigrationPolicy;
 pub use subscription::Topics;
 
 /// Member epoch of a heartbeat that leaves the group.

@@ -94,6 +94,11 @@ fn consumer_config(c: &BrokerConfig) -> fjord_group::GroupConfig {
         } else {
             assignors
         },
+        migration_policy: c
+            .effective
+            .get("group.consumer.migration.policy")
+            .and_then(|v| fjord_group::MigrationPolicy::parse(v))
+            .unwrap_or(d.migration_policy),
     }
 }
 
