@@ -14,11 +14,15 @@
 //! `CurrentAssignmentBuilder` (a member moves towards its target one safe step at a
 //! time: partitions are revoked before anyone else is given them).
 //!
-//! The classic (JoinGroup/SyncGroup) coordinator still lives in `fjord-broker`; only the
-//! new protocol is here.
+//! The classic (JoinGroup/SyncGroup) coordinator of classic groups still lives in
+//! `fjord-broker`; classic members *inside* a consumer group (online migration) are
+//! here (`classic.rs`).
 
 pub mod assignment;
 pub mod assignor;
+mod classic;
+#[cfg(test)]
+mod classic_tests;
 mod error;
 pub mod group;
 mod heartbeat;
@@ -31,6 +35,7 @@ pub mod subscription;
 
 pub use assignment::{Assignment, TopicId};
 pub use assignor::Assignor;
+pub use classic::{ClassicJoin, ClassicJoined, ClassicMember};
 pub use error::GroupError;
 pub use group::{ConsumerGroup, ConsumerGroupState, GroupConfig};
 pub use heartbeat::{validate, HeartbeatRequest, HeartbeatResponse};

@@ -38,6 +38,8 @@ pub fn error_code(e: &GroupError) -> E {
         GroupError::FencedInstanceId(_) => E::FencedInstanceId,
         GroupError::UnreleasedInstanceId(_) => E::UnreleasedInstanceId,
         GroupError::UnsupportedVersion(_) => E::UnsupportedVersion,
+        GroupError::IllegalGeneration(_) => E::IllegalGeneration,
+        GroupError::RebalanceInProgress => E::RebalanceInProgress,
     }
 }
 
