@@ -195,3 +195,21 @@ fn a_classic_member_survives_a_snapshot_round_trip() {
     assert_eq!(k.epoch, j.generation);
     assert_eq!(restored.next_deadline(), Some(100 + 10_000));
 }
+
+#[test]
+fn a_classic_member_commits_with_any_version_and_its_generation() {
+    let (t, cfg) = (topics(), GroupConfig::default());
+    let mut g = ConsumerGroup::new("g");
+    let j = g.classic_join(0, classic_join("k", &[]), &t, &cfg).unwrap();
+    assert_eq!(g.validate_offset_commit("k", j.generation, 8), Ok(()));
+    assert!(matches!(
+        g.validate_offset_commit("k", j.generation + 1, 8),
+        Err(GroupError::IllegalGeneration(_))
+    ));
+    // A consumer-protocol member still needs v9.
+    let c = g.heartbeat(1, consumer_hb("c", 0, None), &t, &cfg).unwrap();
+    assert!(matches!(
+        g.validate_offset_commit("c", c.member_epoch, 8),
+        Err(GroupError::UnsupportedVersion(_))
+    ));
+}
