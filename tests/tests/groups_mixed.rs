@@ -51,7 +51,9 @@ fn assigned(c: &BaseConsumer) -> BTreeSet<i32> {
 }
 
 /// Polls every consumer, committing each record it reads; counts reads per record.
-fn poll(consumers: &[&BaseConsumer], reads: &mut BTreeMap<(i32, i64), usize>) {
+/// Returns how many commits were refused.
+fn poll(consumers: &[&BaseConsumer], reads: &mut BTreeMap<(i32, i64), usize>) -> usize {
+    let mut refused = 0;
     for c in consumers {
         let Some(Ok(m)) = c.poll(Duration::from_millis(20)) else {
             continue;
@@ -60,8 +62,11 @@ fn poll(consumers: &[&BaseConsumer], reads: &mut BTreeMap<(i32, i64), usize>) {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))
             .unwrap();
-        let _ = c.commit(&tpl, CommitMode::Sync);
+        if c.commit(&tpl, CommitMode::Sync).is_err() {
+            refused += 1;
+        }
     }
+    refused
 }
 
 /// Polls until the members' assignments are disjoint, none empty, and cover the topic.
@@ -69,7 +74,8 @@ fn until_split(consumers: &[&BaseConsumer], reads: &mut BTreeMap<(i32, i64), usi
     let want: BTreeSet<i32> = (0..PARTITIONS).collect();
     let deadline = Instant::now() + CLIENT_TIMEOUT;
     loop {
-        poll(consumers, reads);
+        // Commits racing a rebalance may be refused here; that is allowed.
+        let _ = poll(consumers, reads);
         let sets: Vec<BTreeSet<i32>> = consumers.iter().map(|c| assigned(c)).collect();
         let total: usize = sets.iter().map(BTreeSet::len).sum();
         let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
