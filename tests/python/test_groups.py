@@ -29,7 +29,9 @@ def broker(broker_factory):
     return broker_factory(
         {
             "group.initial.rebalance.delay.ms": "0",
+            "group.consumer.min.session.timeout.ms": "10000",
             "group.consumer.session.timeout.ms": "10000",
+            "group.consumer.min.heartbeat.interval.ms": "1000",
             "group.consumer.heartbeat.interval.ms": "1000",
         }
     )

@@ -25,7 +25,10 @@ enum Protocol {
 fn start_broker() -> Broker {
     Broker::start_with(&[
         ("group.initial.rebalance.delay.ms", "0"),
+        // Below Kafka's bounds (45 s / 5 s), so the bounds move too, as Kafka requires.
+        ("group.consumer.min.session.timeout.ms", "6000"),
         ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.min.heartbeat.interval.ms", "500"),
         ("group.consumer.heartbeat.interval.ms", "500"),
     ])
 }

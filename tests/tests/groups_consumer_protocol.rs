@@ -35,7 +35,10 @@ const SESSION_MS: u64 = 6000;
 fn broker() -> Broker {
     Broker::start_with(&[
         ("group.initial.rebalance.delay.ms", "0"),
+        // Below Kafka's bounds (45 s / 5 s), so the bounds move too, as Kafka requires.
+        ("group.consumer.min.session.timeout.ms", "6000"),
         ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.min.heartbeat.interval.ms", "500"),
         ("group.consumer.heartbeat.interval.ms", "500"),
     ])
 }
@@ -528,7 +531,8 @@ fn heartbeat_errors_are_kafkas() {
     assert_eq!(commit(&mut conn, epoch - 1, 9), E::StaleMemberEpoch.code());
     assert_eq!(commit(&mut conn, epoch, 8), E::UnsupportedVersion.code());
 
-    // A classic member cannot join a consumer group that has members.
+    // A JoinGroup that is not a consumer's cannot join a consumer group that has
+    // members (a classic consumer can: tests/tests/groups_mixed.rs).
     let classic = JoinGroupRequest::default()
         .with_group_id(GroupId(s("g-err")))
         .with_session_timeout_ms(10_000)
@@ -538,7 +542,8 @@ fn heartbeat_errors_are_kafkas() {
         .with_protocols(vec![JoinGroupRequestProtocol::default()
             .with_name(s("range"))
             .with_metadata(bytes::Bytes::from_static(b"x"))]);
-    let j: JoinGroupResponse = conn.request(ApiKey::JoinGroup, 5, &classic);
+    let connect = classic.clone().with_protocol_type(s("connect"));
+    let j: JoinGroupResponse = conn.request(ApiKey::JoinGroup, 5, &connect);
     assert_eq!(j.error_code, E::InconsistentGroupProtocol.code());
 
     // Once its last member leaves, the group converts to classic on a JoinGroup.

@@ -24,6 +24,12 @@ pub enum GroupError {
     FencedInstanceId(String),
     #[error("{0}")]
     UnreleasedInstanceId(String),
+    /// A classic member's generation is not its member epoch.
+    #[error("{0}")]
+    IllegalGeneration(String),
+    /// A classic member must rejoin (its Heartbeat's answer).
+    #[error("The group is rebalancing, so a rejoin is needed.")]
+    RebalanceInProgress,
     /// OffsetCommit below v9 from a member that uses the consumer protocol.
     #[error("{0}")]
     UnsupportedVersion(String),

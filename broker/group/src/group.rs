@@ -24,6 +24,8 @@ pub struct GroupConfig {
     pub max_size: u32,
     /// `group.consumer.assignors`: the first is the default.
     pub assignors: Vec<Assignor>,
+    /// `group.consumer.migration.policy`.
+    pub migration_policy: crate::MigrationPolicy,
 }
 
 impl Default for GroupConfig {
@@ -33,6 +35,7 @@ impl Default for GroupConfig {
             heartbeat_interval_ms: 5_000,
             max_size: i32::MAX as u32,
             assignors: vec![Assignor::Uniform, Assignor::Range],
+            migration_policy: crate::MigrationPolicy::Bidirectional,
         }
     }
 }

@@ -14,15 +14,20 @@
 //! `CurrentAssignmentBuilder` (a member moves towards its target one safe step at a
 //! time: partitions are revoked before anyone else is given them).
 //!
-//! The classic (JoinGroup/SyncGroup) coordinator still lives in `fjord-broker`; only the
-//! new protocol is here.
+//! The classic (JoinGroup/SyncGroup) coordinator of classic groups still lives in
+//! `fjord-broker`; classic members *inside* a consumer group (online migration) are
+//! here (`classic.rs`).
 
 pub mod assignment;
 pub mod assignor;
+mod classic;
+#[cfg(test)]
+mod classic_tests;
 mod error;
 pub mod group;
 mod heartbeat;
 pub mod member;
+mod migration;
 mod offsets;
 mod reconcile;
 pub mod snapshot;
@@ -30,10 +35,12 @@ pub mod subscription;
 
 pub use assignment::{Assignment, TopicId};
 pub use assignor::Assignor;
+pub use classic::{ClassicJoin, ClassicJoined, ClassicMember};
 pub use error::GroupError;
 pub use group::{ConsumerGroup, ConsumerGroupState, GroupConfig};
 pub use heartbeat::{validate, HeartbeatRequest, HeartbeatResponse};
 pub use member::{ConsumerMember, MemberState};
+pub use migration::MigrationPolicy;
 pub use subscription::Topics;
 
 /// Member epoch of a heartbeat that leaves the group.

@@ -59,6 +59,8 @@ pub struct ConsumerMember {
     pub assigned: Assignment,
     /// Partitions the member still owns but must give up.
     pub pending_revocation: Assignment,
+    /// Set for a member that speaks the classic protocol (JoinGroup/SyncGroup).
+    pub classic: Option<crate::ClassicMember>,
 }
 
 impl ConsumerMember {
@@ -78,6 +80,7 @@ impl ConsumerMember {
             server_assignor: None,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
+            classic: None,
         }
     }
 

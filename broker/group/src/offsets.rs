@@ -27,6 +27,18 @@ impl ConsumerGroup {
                 self.id
             )));
         };
+        if m.classic.is_some() {
+            // A classic member of a mixed group commits as classic clients do: any
+            // version, its generation being its member epoch (Kafka's
+            // `validateOffsetCommit` for classic members).
+            if member_epoch != m.epoch {
+                return Err(GroupError::IllegalGeneration(format!(
+                    "The member {member_id} has generation {member_epoch}; the coordinator knows {}.",
+                    m.epoch
+                )));
+            }
+            return Ok(());
+        }
         if api_version < COMMIT_VERSION_FOR_CONSUMER_PROTOCOL {
             return Err(GroupError::UnsupportedVersion(
                 "OffsetCommit version 9 or above must be used by members using the consumer group protocol".into(),

@@ -8,7 +8,7 @@
 //! group. Big-endian; strings are `i16` length + UTF-8 (`-1`: null); the value:
 //!
 //! ```text
-//! version: i16 = 0
+//! version: i16 = 1 (0: the same without the classic section)
 //! epoch: i32, assignment_epoch: i32
 //! subscription_metadata: i32 count, { name: str, topic_id: 16 bytes, partitions: i32 }
 //! members: i32 count, {
@@ -16,7 +16,9 @@
 //!   client_host: str, epoch: i32, previous_epoch: i32, state: i8,
 //!   rebalance_timeout_ms: i32, subscribed_topic_names: i32 count { str },
 //!   subscribed_topic_regex: nullable str, server_assignor: nullable str,
-//!   assigned: assignment, pending_revocation: assignment, target: assignment }
+//!   assigned: assignment, pending_revocation: assignment, target: assignment,
+//!   v1: classic: i8 (0: a consumer member; 1: followed by session_timeout_ms: i32,
+//!       protocols: i32 count { name: str, metadata: i32 length + bytes }) }
 //! assignment = i32 topic count, { topic_id: 16 bytes, i32 count, { partition: i32 } }
 //! ```
 //!
@@ -27,7 +29,7 @@ use crate::group::ConsumerGroup;
 use crate::member::{ConsumerMember, MemberState};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-const VERSION: i16 = 0;
+const VERSION: i16 = 1;
 
 /// Why a stored consumer group could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,19 @@ impl ConsumerGroup {
             put_assignment(&mut b, &m.assigned);
             put_assignment(&mut b, &m.pending_revocation);
             put_assignment(&mut b, self.target.get(&m.id).unwrap_or(&empty));
+            match &m.classic {
+                None => b.put_i8(0),
+                Some(c) => {
+                    b.put_i8(1);
+                    b.put_i32(c.session_timeout_ms);
+                    b.put_i32(c.protocols.len() as i32);
+                    for (name, meta) in &c.protocols {
+                        put_str(&mut b, name);
+                        b.put_i32(meta.len() as i32);
+                        b.put_slice(meta);
+                    }
+                }
+            }
         }
         b.freeze()
     }
@@ -81,7 +96,8 @@ impl ConsumerGroup {
         session_timeout_ms: i32,
     ) -> Result<ConsumerGroup, SnapshotError> {
         let b = &mut buf;
-        if get_i16(b)? != VERSION {
+        let version = get_i16(b)?;
+        if !(0..=VERSION).contains(&version) {
             return Err(SnapshotError("unknown version"));
         }
         let mut g = ConsumerGroup::new(id);
@@ -112,8 +128,14 @@ impl ConsumerGroup {
             m.pending_revocation = get_assignment(b)?;
             let target = get_assignment(b)?;
             g.target.insert(m.id.clone(), target);
-            g.sessions
-                .insert(m.id.clone(), now + i64::from(session_timeout_ms));
+            if version >= 1 && get_i8(b)? == 1 {
+                m.classic = Some(get_classic(b)?);
+            }
+            let session = m
+                .classic
+                .as_ref()
+                .map_or(session_timeout_ms, |c| c.session_timeout_ms);
+            g.sessions.insert(m.id.clone(), now + i64::from(session));
             if m.state == MemberState::UnrevokedPartitions {
                 // The revocation clock restarts too: a member that never revokes is
                 // still fenced, one rebalance timeout after the restart.
@@ -200,6 +222,21 @@ fn get_opt(b: &mut Bytes) -> Result<Option<String>, SnapshotError> {
 
 fn get_str(b: &mut Bytes) -> Result<String, SnapshotError> {
     get_opt(b)?.ok_or(SnapshotError("null string"))
+}
+
+fn get_classic(b: &mut Bytes) -> Result<crate::ClassicMember, SnapshotError> {
+    let session_timeout_ms = get_i32(b)?;
+    let mut protocols = Vec::new();
+    for _ in 0..get_count(b)? {
+        let name = get_str(b)?;
+        let len = get_count(b)? as usize;
+        need(b, len)?;
+        protocols.push((name, b.split_to(len)));
+    }
+    Ok(crate::ClassicMember {
+        session_timeout_ms,
+        protocols,
+    })
 }
 
 fn get_assignment(b: &mut Bytes) -> Result<Assignment, SnapshotError> {

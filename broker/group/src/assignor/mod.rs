@@ -25,8 +25,9 @@ pub struct AssignmentSpec<'a> {
 pub enum Assignor {
     /// Kafka's `UniformAssignor`: balanced, sticky; members may subscribe differently.
     Uniform,
-    /// Kafka's `RangeAssignor`: per topic, contiguous ranges in member-id order, so
-    /// co-partitioned topics land together.
+    /// Kafka's `RangeAssignor`: per topic, balanced ranges in member-id order, so
+    /// co-partitioned topics land together; sticky (members keep what they held up
+    /// to their quota).
     Range,
 }
 

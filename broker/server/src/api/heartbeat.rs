@@ -8,6 +8,10 @@ pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 4;
 
 pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> Option<HeartbeatResponse> {
+    // Classic members of consumer groups resolve their subscriptions against these.
+    ctx.broker
+        .groups
+        .set_topics(super::consumer_group_heartbeat::topics(&ctx.broker));
     let groups = &ctx.broker.groups;
     let error = match groups.ready(&ctx.broker) {
         // Kafka answers blindly while loading, so members do not rejoin needlessly.

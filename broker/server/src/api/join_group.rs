@@ -53,6 +53,10 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> Option<JoinG
         require_known_member_id: ctx.version >= 4,
         supports_skip_assignment: ctx.version >= 9,
     };
+    // Classic members of consumer groups resolve their subscriptions against these.
+    broker
+        .groups
+        .set_topics(super::consumer_group_heartbeat::topics(broker));
     let resp = broker.groups.join(join).await;
     Some(
         JoinGroupResponse::default()

@@ -10,6 +10,10 @@ pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
 
 pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> Option<LeaveGroupResponse> {
+    // Classic members of consumer groups resolve their subscriptions against these.
+    ctx.broker
+        .groups
+        .set_topics(super::consumer_group_heartbeat::topics(&ctx.broker));
     let groups = &ctx.broker.groups;
     if let Err(e) = groups.ready(&ctx.broker) {
         return Some(LeaveGroupResponse::default().with_error_code(e.code()));

@@ -35,6 +35,10 @@ pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> Option<SyncG
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
+    // Classic members of consumer groups resolve their subscriptions against these.
+    broker
+        .groups
+        .set_topics(super::consumer_group_heartbeat::topics(broker));
     let resp = broker.groups.sync(sync).await;
     Some(
         SyncGroupResponse::default()

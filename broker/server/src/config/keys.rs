@@ -43,6 +43,12 @@ fn boolean(v: &str) -> Result<(), String> {
         _ => Err("must be true or false".into()),
     }
 }
+fn migration_policy(v: &str) -> Result<(), String> {
+    match fjord_group::MigrationPolicy::parse(v) {
+        Some(_) => Ok(()),
+        None => Err("must be one of bidirectional, upgrade, downgrade, disabled".into()),
+    }
+}
 fn assignors(v: &str) -> Result<(), String> {
     let names: Vec<&str> = v.split(',').map(str::trim).collect();
     if names
@@ -390,6 +396,36 @@ pub const KEYS: &[ConfigKey] = &[
         "5000",
         int32_positive,
         "KIP-848 consumer groups: how often members are told to heartbeat.",
+    ),
+    key(
+        "group.consumer.min.session.timeout.ms",
+        "45000",
+        int32_positive,
+        "KIP-848 consumer groups: the smallest session timeout (bounds group.consumer.session.timeout.ms).",
+    ),
+    key(
+        "group.consumer.max.session.timeout.ms",
+        "60000",
+        int32_positive,
+        "KIP-848 consumer groups: the largest session timeout (bounds group.consumer.session.timeout.ms).",
+    ),
+    key(
+        "group.consumer.min.heartbeat.interval.ms",
+        "5000",
+        int32_positive,
+        "KIP-848 consumer groups: the smallest heartbeat interval (bounds group.consumer.heartbeat.interval.ms).",
+    ),
+    key(
+        "group.consumer.max.heartbeat.interval.ms",
+        "15000",
+        int32_positive,
+        "KIP-848 consumer groups: the largest heartbeat interval (bounds group.consumer.heartbeat.interval.ms).",
+    ),
+    key(
+        "group.consumer.migration.policy",
+        "bidirectional",
+        migration_policy,
+        "Whether live groups convert between the classic and consumer protocols: bidirectional, upgrade, downgrade or disabled.",
     ),
     key(
         "group.consumer.max.size",

@@ -6,6 +6,7 @@
 //! that names the key.
 
 pub mod cluster;
+mod groups;
 mod keys;
 mod properties;
 
@@ -402,6 +403,7 @@ impl BrokerConfig {
     /// Cross-field checks that a single key's check cannot make.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_quorum()?;
+        groups::validate(&self.effective)?;
         if let Some(adv) = &self.advertised_listener {
             if adv.port == 0 || adv.host.is_empty() || adv.host == "0.0.0.0" {
                 return Err(ConfigError::InvalidValue {

@@ -10,11 +10,12 @@
 //!   group; to a classic group with members it gets GROUP_ID_NOT_FOUND (Kafka's
 //!   answer when it cannot upgrade online; Fjord never upgrades a live group);
 //! - a JoinGroup to an empty consumer group makes it a classic group again; to a
-//!   consumer group with members it gets INCONSISTENT_GROUP_PROTOCOL. Kafka 4 would
-//!   instead admit the classic member into the consumer group (mixed groups); Fjord
-//!   does not serve mixed groups.
-//! - Heartbeat, SyncGroup and LeaveGroup from classic clients see no classic members
-//!   and get UNKNOWN_MEMBER_ID; DescribeGroups shows a consumer group as Dead (Kafka
+//!   consumer group with members it admits the classic member into the consumer
+//!   group (Kafka 4's mixed groups, `mixed.rs`): its Heartbeat, SyncGroup and
+//!   LeaveGroup are then the consumer group's. A live classic group is not yet
+//!   upgraded online, nor a live mixed group downgraded when its last
+//!   consumer-protocol member leaves.
+//! - DescribeGroups shows a consumer group as Dead (Kafka
 //!   before DescribeGroups v6: "not a classic group"); ConsumerGroupDescribe of a
 //!   classic group gets GROUP_ID_NOT_FOUND.
 
@@ -38,6 +39,8 @@ pub fn error_code(e: &GroupError) -> E {
         GroupError::FencedInstanceId(_) => E::FencedInstanceId,
         GroupError::UnreleasedInstanceId(_) => E::UnreleasedInstanceId,
         GroupError::UnsupportedVersion(_) => E::UnsupportedVersion,
+        GroupError::IllegalGeneration(_) => E::IllegalGeneration,
+        GroupError::RebalanceInProgress => E::RebalanceInProgress,
     }
 }
 

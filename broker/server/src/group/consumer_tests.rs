@@ -2,7 +2,7 @@
 //! clock: conversions between classic and consumer groups, persistence records,
 //! session expiry through the shared timer heap.
 
-use super::tests::{join, join_req, machine};
+use super::tests::{join, join_req, machine, sync};
 use super::*;
 use fjord_group::{assignment, HeartbeatRequest, Topics};
 use kafka_protocol::error::ResponseError as E;
@@ -64,12 +64,141 @@ fn an_expired_session_frees_the_partitions_through_the_timer_heap() {
     assert_eq!(g.epoch, 2, "its removal bumped the group epoch");
 }
 
+/// A ConsumerProtocolSubscription v1 for topic "t" owning `owned` of it.
+fn subscription(owned: &[i32]) -> bytes::Bytes {
+    use kafka_protocol::messages::consumer_protocol_subscription::{
+        ConsumerProtocolSubscription, TopicPartition,
+    };
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let name = || kafka_protocol::messages::TopicName(StrBytes::from_static_str("t"));
+    let owned_partitions = if owned.is_empty() {
+        vec![]
+    } else {
+        vec![TopicPartition::default()
+            .with_topic(name())
+            .with_partitions(owned.to_vec())]
+    };
+    let msg = ConsumerProtocolSubscription::default()
+        .with_topics(vec![StrBytes::from_static_str("t")])
+        .with_owned_partitions(owned_partitions);
+    let mut buf = bytes::BytesMut::new();
+    bytes::BufMut::put_i16(&mut buf, 1);
+    msg.encode(&mut buf, 1).unwrap();
+    buf.freeze()
+}
+
+fn classic_join(member: &str, owned: &[i32]) -> JoinRequest {
+    let mut req = join_req(member, None, &["range"]);
+    req.protocols = vec![("range".into(), subscription(owned))];
+    req
+}
+
+/// The partitions of topic "t" in a ConsumerProtocolAssignment.
+fn assigned_partitions(bytes: &bytes::Bytes) -> Vec<i32> {
+    use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = bytes.clone();
+    let version = bytes::Buf::get_i16(&mut buf);
+    let a = ConsumerProtocolAssignment::decode(&mut buf, version).unwrap();
+    a.assigned_partitions
+        .iter()
+        .filter(|tp| &*tp.topic.0 == "t")
+        .flat_map(|tp| tp.partitions.clone())
+        .collect()
+}
+
 #[test]
-fn a_classic_member_cannot_join_a_live_consumer_group_but_converts_an_empty_one() {
+fn a_classic_member_joins_a_live_consumer_group_and_gets_its_partitions_in_sync_group() {
+    let mut c = machine(0);
+    c.topics = std::sync::Arc::new(topics());
+    let r = c
+        .consumer_heartbeat(0, hb_join("m1"), &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The classic member goes through MEMBER_ID_REQUIRED, then joins at once.
+    let first = join(&mut c, 1, classic_join("", &[])).try_recv().unwrap();
+    assert_eq!(first.error, Some(E::MemberIdRequired));
+    let id = first.member_id.clone();
+    let joined = join(&mut c, 1, classic_join(&id, &[])).try_recv().unwrap();
+    assert_eq!(joined.error, None);
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    assert!(
+        joined.leader.is_empty(),
+        "the coordinator assigns, not a leader"
+    );
+    // The consumer member gives up half, confirms, and the classic member is told to
+    // rejoin for them.
+    let r = c
+        .consumer_heartbeat(
+            2,
+            HeartbeatRequest {
+                member_epoch: r.member_epoch,
+                rebalance_timeout_ms: -1,
+                subscribed_topic_names: None,
+                owned: None,
+                ..hb_join("m1")
+            },
+            &topics(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kept = r.assignment.clone().unwrap();
+    c.consumer_heartbeat(
+        3,
+        HeartbeatRequest {
+            member_epoch: r.member_epoch,
+            rebalance_timeout_ms: -1,
+            subscribed_topic_names: None,
+            owned: Some(kept.clone()),
+            ..hb_join("m1")
+        },
+        &topics(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.heartbeat(4, "g", &id, None, joined.generation),
+        Some(E::RebalanceInProgress)
+    );
+    let again = join(&mut c, 5, classic_join(&id, &[])).try_recv().unwrap();
+    let synced = sync(&mut c, 5, &id, again.generation, &[])
+        .try_recv()
+        .unwrap();
+    assert_eq!(synced.error, None);
+    let mine = assigned_partitions(&synced.assignment);
+    assert_eq!(mine.len(), 2);
+    let theirs: Vec<i32> = assignment::partitions(&kept).map(|(_, p)| p).collect();
+    assert!(
+        mine.iter().all(|p| !theirs.contains(p)),
+        "{mine:?} vs {theirs:?}"
+    );
+    assert_eq!(c.heartbeat(6, "g", &id, None, again.generation), None);
+    assert_eq!(
+        c.heartbeat(6, "g", &id, None, again.generation + 1),
+        Some(E::IllegalGeneration)
+    );
+    // Its LeaveGroup frees its partitions; the group stays a consumer group.
+    let out = c
+        .leave(
+            7,
+            "g",
+            vec![Leaving {
+                member_id: id.clone(),
+                instance_id: None,
+                error: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(out[0].error, None);
+    let g = c.consumer_group("g").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.members.len(), 1);
+}
+
+#[test]
+fn a_non_consumer_protocol_cannot_join_a_live_consumer_group_but_an_empty_one_converts() {
     let mut c = machine(0);
     c.consumer_heartbeat(0, hb_join("m1"), &topics())
         .unwrap_or_else(|e| panic!("{e}"));
-    let resp = join(&mut c, 1, join_req("", None, &["range"])).try_recv();
+    let mut other = join_req("", None, &["range"]);
+    other.protocol_type = "connect".into();
+    let resp = join(&mut c, 1, other).try_recv();
     assert_eq!(
         resp.map(|r| r.error).ok().flatten(),
         Some(E::InconsistentGroupProtocol)

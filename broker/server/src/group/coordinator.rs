@@ -94,6 +94,11 @@ fn consumer_config(c: &BrokerConfig) -> fjord_group::GroupConfig {
         } else {
             assignors
         },
+        migration_policy: c
+            .effective
+            .get("group.consumer.migration.policy")
+            .and_then(|v| fjord_group::MigrationPolicy::parse(v))
+            .unwrap_or(d.migration_policy),
     }
 }
 
@@ -196,6 +201,8 @@ pub struct Coordinator {
     pub(crate) out: Effects,
     /// (deadline, group id), earliest first; see the module comment.
     timers: BinaryHeap<Reverse<(i64, String)>>,
+    /// The cluster's topics, set by the edge before each input.
+    pub topics: std::sync::Arc<fjord_group::Topics>,
 }
 
 impl Coordinator {
@@ -205,6 +212,7 @@ impl Coordinator {
             groups: BTreeMap::new(),
             out: Effects::default(),
             timers: BinaryHeap::new(),
+            topics: Default::default(),
         }
     }
 

@@ -24,7 +24,10 @@ impl Coordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Option<E> {
-        let result = self.heartbeat_inner(now, group_id, member_id, instance_id, generation);
+        let result = match self.mixed_heartbeat(now, group_id, member_id, instance_id, generation) {
+            Some(r) => r,
+            None => self.heartbeat_inner(now, group_id, member_id, instance_id, generation),
+        };
         self.reschedule(group_id);
         result
     }

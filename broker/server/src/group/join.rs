@@ -31,6 +31,15 @@ impl Coordinator {
     /// JoinGroup. The response arrives on `reply`, at once or when the rebalance completes.
     pub fn join(&mut self, now: i64, req: JoinRequest, reply: JoinReply) {
         let group = req.group_id.clone();
+        let in_bounds = req.session_timeout_ms >= self.config.min_session_timeout_ms
+            && req.session_timeout_ms <= self.config.max_session_timeout_ms;
+        if in_bounds {
+            if let Some(resp) = self.mixed_join(now, &req) {
+                self.out.joins.push((reply, resp));
+                self.reschedule(&group);
+                return;
+            }
+        }
         match self.join_error(now, &req) {
             Some(e) => {
                 let resp = JoinResponse::error(e, &req.member_id);

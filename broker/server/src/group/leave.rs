@@ -54,6 +54,9 @@ impl Coordinator {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Option<E> {
+        if let Some(r) = self.mixed_leave(group_id, member_id, instance_id) {
+            return r;
+        }
         let g = self.groups.get_mut(group_id)?;
         if member_id.is_empty() {
             // An admin removing a static member names only its instance id.

@@ -33,6 +33,7 @@ mod join;
 mod leave;
 pub mod member;
 pub mod metrics;
+mod mixed;
 pub mod offsets;
 pub mod rebalance;
 pub mod state;
@@ -82,6 +83,9 @@ pub struct GroupCoordinator {
     loaded: AtomicBool,
     stopped: AtomicBool,
     wakeup: Arc<timer::Wakeup>,
+    /// The cluster's topics as last handed in by a group request (classic members of
+    /// consumer groups need them to resolve subscriptions).
+    topics: RwLock<Arc<fjord_group::Topics>>,
 }
 
 impl GroupCoordinator {
@@ -101,6 +105,7 @@ impl GroupCoordinator {
             loaded: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             wakeup: Arc::new(timer::Wakeup::default()),
+            topics: RwLock::new(Arc::default()),
         })
     }
 
@@ -133,6 +138,11 @@ impl GroupCoordinator {
         self.wakeup.stop();
         let _guards: Vec<_> = self.shards.iter().map(|s| s.machine.lock()).collect();
         self.partitions.write().clear();
+    }
+
+    /// Hands in the cluster's current topics (cheap: the view is cached per image).
+    pub fn set_topics(&self, topics: Arc<fjord_group::Topics>) {
+        *self.topics.write() = topics;
     }
 
     /// The `group.consumer.*` settings (the same in every shard).
@@ -250,6 +260,7 @@ impl GroupCoordinator {
     ) -> Result<R, ResponseError> {
         let shard = self.shard(index);
         let mut machine = shard.machine.lock();
+        machine.topics = self.topics.read().clone();
         let now = now_ms();
         let result = input(&mut machine, now);
         let mut effects = machine.take_effects();

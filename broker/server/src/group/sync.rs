@@ -24,6 +24,11 @@ impl Coordinator {
     /// SyncGroup. The response arrives on `reply`, at once or when the leader syncs.
     pub fn sync(&mut self, now: i64, req: SyncRequest, reply: SyncReply) {
         let group = req.group_id.clone();
+        if let Some(resp) = self.mixed_sync(now, &req) {
+            self.out.syncs.push((reply, resp));
+            self.reschedule(&group);
+            return;
+        }
         match self.sync_error(&req) {
             Some(e) => self.out.syncs.push((reply, SyncResponse::error(e))),
             None => self.sync_valid(now, req, reply),

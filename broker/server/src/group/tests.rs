@@ -115,6 +115,24 @@ pub(super) fn stable_pair(c: &mut Coordinator) -> (String, String, i32) {
 }
 
 #[test]
+fn join_with_a_session_timeout_outside_the_group_bounds_is_refused() {
+    let mut c = machine(0);
+    for session in [
+        c.config.min_session_timeout_ms - 1,
+        c.config.max_session_timeout_ms + 1,
+    ] {
+        let mut req = join_req("", None, &["range"]);
+        req.session_timeout_ms = session;
+        let resp = join(&mut c, 0, req).try_recv().unwrap();
+        assert_eq!(resp.error, Some(E::InvalidSessionTimeout), "{session}");
+    }
+    assert!(
+        c.group("g").is_none(),
+        "no group is created for a refused join"
+    );
+}
+
+#[test]
 fn join_and_sync_round_makes_the_group_stable() {
     let mut c = machine(100);
     let (leader, follower, gen) = stable_pair(&mut c);
