@@ -77,6 +77,8 @@ pub struct Broker {
     pub groups: Arc<crate::group::GroupCoordinator>,
     /// How the open-file limit is shared (`None`: the limit could not be read).
     descriptors: Option<crate::descriptors::DescriptorPlan>,
+    /// Partition replication: fetchers, ISR changes to send, high watermark checkpoints.
+    pub replication: crate::replication::Replication,
 }
 
 /// Producer ids are reserved from the metadata log in blocks, like Kafka's
@@ -127,6 +129,7 @@ impl Broker {
             ready: AtomicBool::new(false),
             groups,
             descriptors,
+            replication: Default::default(),
         };
         broker.open_all_logs();
         broker.groups.start(&broker);
