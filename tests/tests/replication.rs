@@ -260,3 +260,79 @@ fn sigterm_moves_leadership_away_before_the_broker_stops() {
     let bootstrap = cluster.bootstrap();
     assert_acked_records_kept(&bootstrap, "term", &msgs, &acked);
 }
+
+/// The bytes of a partition's first segment in a broker's data directory.
+fn segment(node: &Broker, dir: &str) -> Vec<u8> {
+    std::fs::read(node.data_dir.join(dir).join("00000000000000000000.log")).unwrap_or_default()
+}
+
+#[test]
+fn a_returning_old_leader_truncates_its_divergent_tail() {
+    let mut cluster = Cluster::start_with(3, SETTINGS);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    create_rf3(&cluster.nodes[0].bootstrap, "diverge");
+    let (leader, epoch, _) = wait_for(&cluster, 0, "diverge", "all three in sync", |l, _, isr| {
+        l >= 0 && isr.len() == 3
+    });
+    let l = leader as usize;
+    let (a, b) = ((l + 1) % 3, (l + 2) % 3);
+    let msgs = numbered_messages("diverge", 45, 1);
+    let old_bootstrap = cluster.nodes[l].bootstrap.clone();
+    let mut acked = produce_all(&idempotent(&old_bootstrap), "diverge", &msgs[..20]);
+    assert!(acked.iter().all(|d| d.result.is_ok()));
+
+    // The followers die (a paused one could still take a fetch response in flight); the
+    // leader takes acks=1 writes nobody else has, then dies too; the followers come back.
+    cluster.nodes[a].kill9();
+    cluster.nodes[b].kill9();
+    let mut acks1 = producer_config(&old_bootstrap, "none");
+    acks1.set("acks", "1");
+    let tail: Vec<Outgoing> = numbered_messages("divergent", 10, 1);
+    let diverged = produce_all(&acks1, "diverge", &tail);
+    assert!(
+        diverged.iter().all(|d| d.result.is_ok()),
+        "acks=1 on the leader alone"
+    );
+    cluster.nodes[l].kill9();
+    // Together: neither is ready without the other (the metadata quorum needs two).
+    cluster.nodes[a].launch_again();
+    cluster.nodes[b].launch_again();
+    cluster.nodes[a].wait_ready();
+    cluster.nodes[b].wait_ready();
+    let (new_leader, _, _) = wait_for(&cluster, a, "diverge", "a follower leads", |nl, e, _| {
+        nl >= 0 && nl != leader && e > epoch
+    });
+    let bootstrap = format!(
+        "{},{}",
+        cluster.nodes[a].bootstrap, cluster.nodes[b].bootstrap
+    );
+    let mut after = produce_all(&idempotent(&bootstrap), "diverge", &msgs[20..45]);
+    assert!(
+        after.iter().all(|d| d.result.is_ok()),
+        "the new leader takes writes"
+    );
+
+    cluster.nodes[l].start_again();
+    wait_for(
+        &cluster,
+        a,
+        "diverge",
+        "the old leader rejoined the ISR",
+        |_, _, isr| isr.len() == 3,
+    );
+    // Rejoined means caught up; its log is now the new leader's, byte for byte.
+    let new = &cluster.nodes[new_leader as usize];
+    wait_until(WAIT, "the old leader's log equals the new leader's", || {
+        segment(&cluster.nodes[l], "diverge-0") == segment(new, "diverge-0")
+    });
+    let all = consume_all(&cluster.bootstrap(), "diverge");
+    let payloads: Vec<Vec<u8>> = all[&0].iter().filter_map(|r| r.payload.clone()).collect();
+    for t in &tail {
+        assert!(!payloads.contains(&t.payload), "the divergent tail is gone");
+    }
+    for d in &mut after {
+        d.seq += 20;
+    }
+    acked.extend(after);
+    assert_acked_records_kept(&cluster.bootstrap(), "diverge", &msgs, &acked);
+}

@@ -57,6 +57,7 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
+        truncate_once(&parts);
         let req = request(&broker, &parts);
         match c.send(req, VERSION).await {
             Ok(resp) => {
@@ -70,6 +71,33 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
                 tokio::time::sleep(BACKOFF).await;
             }
         }
+    }
+}
+
+/// Before the first fetch under a leader epoch, with that leader reachable: cut the log to
+/// the high watermark, dropping a tail the leader may not have.
+fn truncate_once(parts: &[(Arc<Partition>, i32)]) {
+    for (p, epoch) in parts {
+        let mut role = p.role.lock();
+        let Role::Follower(f) = &mut *role else {
+            continue;
+        };
+        if f.truncated || f.leader_epoch != *epoch {
+            continue;
+        }
+        let hw = f.high_watermark.min(p.log.log_end_offset());
+        if p.log.log_end_offset() > hw {
+            match p.log.truncate_to(hw) {
+                Ok(()) => {
+                    tracing::info!(topic = %p.topic, partition = p.index, offset = hw, "truncated to the high watermark before following")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower truncation failed");
+                    continue;
+                }
+            }
+        }
+        f.truncated = true;
     }
 }
 
@@ -95,7 +123,10 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
 
 fn request(broker: &Broker, parts: &[(Arc<Partition>, i32)]) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for (p, epoch) in parts {
+    let ready = parts
+        .iter()
+        .filter(|(p, _)| matches!(&*p.role.lock(), Role::Follower(f) if f.truncated));
+    for (p, epoch) in ready {
         let fp = FetchPartition::default()
             .with_partition(p.index)
             .with_current_leader_epoch(*epoch)

@@ -1,10 +1,11 @@
 //! Becoming leader or follower as the metadata image says (Kafka's `ReplicaManager.
 //! applyDelta`): run after every reconcile, for every open partition.
 //!
-//! A replica that becomes a follower first truncates to its high watermark (what it knows to
-//! be committed), then fetches the rest from the new leader: a former leader's uncommitted,
-//! divergent tail is dropped that way. (Kafka refines this with OffsetForLeaderEpoch,
-//! KIP-101/279, which keeps more of the tail when it matches; that is not built yet.)
+//! A follower truncates to its high watermark (what it knows to be committed) before its first
+//! fetch from a new leader (see [`super::fetcher`]), then fetches the rest from it: a former
+//! leader's uncommitted, divergent tail is dropped that way. (Kafka refines this with
+//! OffsetForLeaderEpoch, KIP-101/279, which keeps more of the tail when it matches and is
+//! safe when every replica restarts; that is not built yet.)
 
 use super::role::{Following, Leading, Role};
 use crate::broker::Broker;
@@ -96,20 +97,15 @@ impl Broker {
                 leader: l.leader,
                 leader_epoch: l.leader_epoch,
                 high_watermark: hw,
+                truncated: false,
             });
             return true;
-        }
-        if p.log.log_end_offset() > hw {
-            if let Err(e) = p.log.truncate_to(hw) {
-                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower truncation failed");
-            } else {
-                tracing::info!(topic = %p.topic, partition = p.index, offset = hw, "truncated to the high watermark before following");
-            }
         }
         *role = Role::Follower(Following {
             leader: l.leader,
             leader_epoch: l.leader_epoch,
             high_watermark: hw,
+            truncated: false,
         });
         tracing::info!(topic = %p.topic, partition = p.index, leader = l.leader, leader_epoch = l.leader_epoch, "became follower");
         true
