@@ -359,6 +359,10 @@ impl Broker {
                 Ok(p) => {
                     tracing::info!(topic = %name, partition = index, "offline partition opened; it is online again");
                     self.register(p.clone());
+                    // Its replication role (leader or follower) as the image says.
+                    if self.apply_role(&image, &p) {
+                        self.replication.changed.notify_one();
+                    }
                     if &*name == crate::group::OFFSETS_TOPIC {
                         self.groups.partition_online(p);
                     }

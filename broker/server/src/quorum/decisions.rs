@@ -240,4 +240,45 @@ mod tests {
         assert_eq!(t.leader(0), 1);
         assert_eq!(t.leadership(0).unwrap().leader_epoch, 2);
     }
+
+    #[test]
+    fn alter_partition_is_checked_against_the_partition_epoch() {
+        let mut img = image();
+        img.apply(MetadataRecord::TopicCreated {
+            name: "r".into(),
+            id: uuid::Uuid::from_u128(7),
+            replicas: vec![vec![1, 2]],
+            configs: BTreeMap::new(),
+        });
+        let shrink = |partition_epoch| Command::AlterPartition {
+            broker: 1,
+            topic_id: uuid::Uuid::from_u128(7),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch,
+            new_isr: vec![1],
+        };
+        let records = alter_partition(&img, &shrink(0), false).unwrap();
+        assert!(matches!(
+            &records[..],
+            [MetadataRecord::PartitionChanged { isr, partition_epoch: 1, leader: 1, leader_epoch: 0, .. }] if *isr == vec![1]
+        ));
+        for r in records {
+            img.apply(r);
+        }
+        let stale = alter_partition(&img, &shrink(0), false).unwrap_err();
+        assert_eq!(
+            stale.code, 95,
+            "INVALID_UPDATE_VERSION for a stale partition epoch"
+        );
+        let from_follower = Command::AlterPartition {
+            broker: 2,
+            topic_id: uuid::Uuid::from_u128(7),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 1,
+            new_isr: vec![1, 2],
+        };
+        assert!(alter_partition(&img, &from_follower, false).is_err());
+    }
 }

@@ -27,7 +27,8 @@ impl Broker {
         }
     }
 
-    fn apply_role(&self, image: &MetadataImage, p: &Arc<Partition>) -> bool {
+    /// One partition's role; true when it changed (fetchers may need starting).
+    pub(crate) fn apply_role(&self, image: &MetadataImage, p: &Arc<Partition>) -> bool {
         let Some(t) = image.topic(&p.topic).filter(|t| t.id == p.topic_id) else {
             return false;
         };
