@@ -48,6 +48,7 @@ pub const KNOWN: &[&str] = &[
     "controller.quorum.fetch.timeout.ms",
     "broker.session.timeout.ms",
     "broker.heartbeat.interval.ms",
+    "replica.lag.time.max.ms",
     "unclean.leader.election.enable",
     "metadata.log.max.record.bytes.between.snapshots",
     "group.initial.rebalance.delay.ms",

@@ -129,10 +129,10 @@ fn a_topic_created_through_any_broker_lands_on_all_and_serves_clients() {
         .sum();
     assert_eq!(consumed, 60);
 
-    // Replication between brokers is not built: RF 3 is refused, saying so.
-    let (code, message) = create_raw(&cluster.nodes[1].bootstrap, "replicated", 1, 3);
+    // More replicas than brokers is refused, saying so.
+    let (code, message) = create_raw(&cluster.nodes[1].bootstrap, "replicated", 1, 4);
     assert_eq!(code, INVALID_REPLICATION_FACTOR);
-    assert!(message.unwrap_or_default().contains("not built yet"));
+    assert!(message.unwrap_or_default().contains("larger than"));
 }
 
 #[test]

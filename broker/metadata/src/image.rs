@@ -12,11 +12,36 @@ pub struct TopicImage {
     pub id: Uuid,
     /// `replicas[p]`: partition p's replica node ids, preferred leader first.
     pub replicas: Vec<Vec<i32>>,
-    /// `isr[p]`: partition p's in-sync replicas. Every replica starts in sync; no record
-    /// shrinks an ISR yet (single-node build), but readers take it from here.
+    /// `isr[p]`: partition p's in-sync replicas. Every replica starts in sync;
+    /// [`MetadataRecord::PartitionChanged`] shrinks and expands it.
     pub isr: Vec<Vec<i32>>,
+    /// `leadership[p]`: partition p's leader and epochs (the first replica at epoch 0 until a
+    /// [`MetadataRecord::PartitionChanged`] says otherwise).
+    pub leadership: Vec<Leadership>,
     /// Topic-level configuration overrides (Kafka names).
     pub configs: BTreeMap<String, String>,
+}
+
+/// Who leads one partition, and the epochs that order its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    /// The leader's node id, -1 without one.
+    pub leader: i32,
+    /// Bumped on every leader change; stamped on every batch the leader appends.
+    pub leader_epoch: i32,
+    /// Bumped on every change; guards AlterPartition against stale requests.
+    pub partition_epoch: i32,
+}
+
+impl Leadership {
+    /// A new partition's: its first replica leads at epoch 0.
+    pub fn initial(replicas: &[i32]) -> Leadership {
+        Leadership {
+            leader: replicas.first().copied().unwrap_or(-1),
+            leader_epoch: 0,
+            partition_epoch: 0,
+        }
+    }
 }
 
 impl TopicImage {
@@ -35,9 +60,27 @@ impl TopicImage {
             name,
             id,
             isr: replicas.clone(),
+            leadership: replicas.iter().map(|r| Leadership::initial(r)).collect(),
             replicas,
             configs,
         }
+    }
+
+    /// Partition `p`'s leadership (`None` for a partition the topic does not have).
+    pub fn leadership(&self, p: usize) -> Option<Leadership> {
+        self.leadership.get(p).copied()
+    }
+
+    /// Partition `p`'s leader, -1 for none or an unknown partition.
+    pub fn leader(&self, p: usize) -> i32 {
+        self.leadership(p).map_or(-1, |l| l.leader)
+    }
+
+    /// Whether partition `p` differs from how it was created (it needs a
+    /// [`MetadataRecord::PartitionChanged`] in a snapshot).
+    fn changed(&self, p: usize) -> bool {
+        let replicas = self.replicas.get(p).map_or(&[][..], Vec::as_slice);
+        self.leadership(p) != Some(Leadership::initial(replicas)) || self.isr(p) != replicas
     }
 
     /// Partition `p`'s in-sync replicas (empty for a partition the topic does not have).
@@ -109,6 +152,8 @@ impl MetadataImage {
             MetadataRecord::PartitionsAdded { id, replicas } => {
                 if let Some(t) = self.topic_by_id_mut(id) {
                     t.isr.extend(replicas.iter().cloned());
+                    t.leadership
+                        .extend(replicas.iter().map(|r| Leadership::initial(r)));
                     t.replicas.extend(replicas);
                 }
             }
@@ -153,6 +198,30 @@ impl MetadataImage {
             MetadataRecord::BrokerUnfenced { id, epoch } => {
                 if let Some(b) = self.brokers.get_mut(&id).filter(|b| b.epoch == epoch) {
                     b.fenced = false;
+                }
+            }
+            MetadataRecord::PartitionChanged {
+                id,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                partition_epoch,
+            } => {
+                let Some(t) = self.topic_by_id_mut(id) else {
+                    return;
+                };
+                let p = usize::try_from(partition).ok();
+                if let (Some(l), Some(i)) = (
+                    p.and_then(|p| t.leadership.get_mut(p)),
+                    p.and_then(|p| t.isr.get_mut(p)),
+                ) {
+                    *l = Leadership {
+                        leader,
+                        leader_epoch,
+                        partition_epoch,
+                    };
+                    *i = isr;
                 }
             }
         }
@@ -203,6 +272,17 @@ impl MetadataImage {
                 replicas: t.replicas.clone(),
                 configs: t.configs.clone(),
             });
+            for p in (0..t.replicas.len()).filter(|&p| t.changed(p)) {
+                let Some(l) = t.leadership(p) else { continue };
+                out.push(MetadataRecord::PartitionChanged {
+                    id: t.id,
+                    partition: p as i32,
+                    leader: l.leader,
+                    leader_epoch: l.leader_epoch,
+                    isr: t.isr(p).to_vec(),
+                    partition_epoch: l.partition_epoch,
+                });
+            }
         }
         out
     }
@@ -284,6 +364,24 @@ mod tests {
         assert!(shrunk.is_under_replicated(0), "ISR [0] < replicas [0, 1]");
         let rebuilt = MetadataImage::from_records(img.to_records());
         assert_eq!(rebuilt.topic("t"), img.topic("t"));
+        img.apply(MetadataRecord::PartitionChanged {
+            id,
+            partition: 1,
+            leader: -1,
+            leader_epoch: 3,
+            isr: vec![],
+            partition_epoch: 4,
+        });
+        let t = img.topic("t").unwrap();
+        assert_eq!(t.leader(1), -1);
+        assert_eq!(t.leadership(1).unwrap().leader_epoch, 3);
+        assert_eq!(t.leader(0), 0, "other partitions keep their leader");
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(
+            rebuilt.topic("t"),
+            img.topic("t"),
+            "a snapshot keeps leadership changes"
+        );
         img.apply(MetadataRecord::TopicDeleted { id });
         assert!(img.topic("t").is_none());
         assert!(img.topic_by_id(id).is_none());

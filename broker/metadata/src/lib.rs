@@ -17,7 +17,7 @@ pub mod raft;
 pub mod record;
 pub mod state_machine;
 
-pub use image::{BrokerImage, MetadataImage, TopicImage};
+pub use image::{BrokerImage, Leadership, MetadataImage, TopicImage};
 pub use record::{BrokerEndpoint, MetadataRecord};
 
 use std::path::PathBuf;

@@ -41,6 +41,18 @@ pub enum MetadataRecord {
     BrokerFenced { id: i32, epoch: i64 },
     /// The broker of this registration heartbeats again and is live.
     BrokerUnfenced { id: i32, epoch: i64 },
+    /// A partition's leader, ISR or epochs changed (Kafka's `PartitionChangeRecord`), carried
+    /// as the whole new state rather than a delta so folding it needs no prior state.
+    /// `leader` is -1 when the partition has none; `leader_epoch` rises with every leader
+    /// change and `partition_epoch` with every change of any kind.
+    PartitionChanged {
+        id: Uuid,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    },
 }
 
 /// One listener of a registered broker, as clients should reach it.

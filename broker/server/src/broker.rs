@@ -77,6 +77,8 @@ pub struct Broker {
     pub groups: Arc<crate::group::GroupCoordinator>,
     /// How the open-file limit is shared (`None`: the limit could not be read).
     descriptors: Option<crate::descriptors::DescriptorPlan>,
+    /// Partition replication: fetchers, ISR changes to send, high watermark checkpoints.
+    pub replication: crate::replication::Replication,
 }
 
 /// Producer ids are reserved from the metadata log in blocks, like Kafka's
@@ -127,6 +129,7 @@ impl Broker {
             ready: AtomicBool::new(false),
             groups,
             descriptors,
+            replication: Default::default(),
         };
         broker.open_all_logs();
         broker.groups.start(&broker);
@@ -356,6 +359,10 @@ impl Broker {
                 Ok(p) => {
                     tracing::info!(topic = %name, partition = index, "offline partition opened; it is online again");
                     self.register(p.clone());
+                    // Its replication role (leader or follower) as the image says.
+                    if self.apply_role(&image, &p) {
+                        self.replication.changed.notify_one();
+                    }
                     if &*name == crate::group::OFFSETS_TOPIC {
                         self.groups.partition_online(p);
                     }

@@ -1,5 +1,6 @@
 //! A partition this broker leads: its log plus the fetch waiters parked on it.
 
+use crate::replication::role::Role;
 use fjord_storage::Log;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,8 @@ pub struct Partition {
     /// registration id. A fetch registers once and stays until its [`Watch`] is dropped.
     waiters: Mutex<Vec<(u64, Arc<Notify>)>>,
     next_watch: AtomicU64,
+    /// Sole replica, leader or follower (see [`crate::replication::role`]).
+    pub role: Mutex<Role>,
 }
 
 /// A fetch's registration on a partition; removed when dropped (when the fetch completes).
@@ -43,12 +46,19 @@ impl Partition {
             log,
             waiters: Mutex::new(Vec::new()),
             next_watch: AtomicU64::new(0),
+            role: Mutex::new(Role::Sole),
         }
     }
 
-    /// With replication factor 1 every appended offset is committed at once.
+    /// The high watermark: consumers read below it. With replication factor 1 every
+    /// appended offset is committed at once; a leader's is the lowest log end offset of its
+    /// ISR; a follower's is the leader's as last fetched, capped at its own log end.
     pub fn high_watermark(&self) -> i64 {
-        self.log.log_end_offset()
+        match &*self.role.lock() {
+            Role::Sole => self.log.log_end_offset(),
+            Role::Leader(l) => l.state.high_watermark(),
+            Role::Follower(f) => f.high_watermark.min(self.log.log_end_offset()),
+        }
     }
 
     /// Parks a fetch: `waker` is notified at every append until the returned [`Watch`] is

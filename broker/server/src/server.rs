@@ -113,6 +113,7 @@ pub async fn run(
     );
     let serving = tokio::spawn(listener.run(shutdown.clone(), DRAIN));
     stop.await;
+    crate::replication::shutdown::controlled(&broker).await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     let _ = trigger.send(true);
     let _ = serving.await;

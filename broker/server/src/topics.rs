@@ -98,13 +98,6 @@ pub fn live_brokers(image: &MetadataImage) -> Vec<i32> {
     image.live_brokers().map(|b| b.id).collect()
 }
 
-fn replication_not_built(rf: usize) -> TopicError {
-    TopicError::new(
-        ResponseError::InvalidReplicationFactor,
-        format!("replication factor {rf}: partition replication between brokers is not built yet, so a cluster of several brokers takes replication factor 1 only"),
-    )
-}
-
 fn plan_replicas(
     image: &MetadataImage,
     partitions: i32,
@@ -126,9 +119,6 @@ fn plan_replicas(
                 brokers.len()
             ),
         ));
-    }
-    if rf > 1 {
-        return Err(replication_not_built(rf as usize));
     }
     let cluster = fjord_controller::ClusterView::from_brokers(image.brokers.values().map(|b| {
         fjord_controller::BrokerInfo {
@@ -175,9 +165,6 @@ fn check_assignment(image: &MetadataImage, assignment: &[Vec<i32>]) -> Result<()
         if let Some(b) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
             return bad(format!("partition {p} names unknown broker {b}"));
         }
-    }
-    if first.len() > 1 {
-        return Err(replication_not_built(first.len()));
     }
     Ok(())
 }

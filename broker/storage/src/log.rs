@@ -3,6 +3,7 @@
 mod append;
 #[cfg(test)]
 mod descriptor_tests;
+mod follower;
 mod open;
 mod read;
 mod scrub;

@@ -16,6 +16,7 @@
 //! Fetch sessions (KIP-227) are declined the way the protocol allows: a request to
 //! open a session gets `session_id = 0`, so clients keep sending full fetches.
 
+use crate::leadership::NO_EPOCH;
 use crate::partition::{Partition, Watch};
 use crate::router::RequestContext;
 use bytes::{Bytes, BytesMut};
@@ -30,33 +31,9 @@ use tokio::sync::Notify;
 pub const MIN_VERSION: i16 = 4;
 pub const MAX_VERSION: i16 = 12;
 
-/// The leader epoch of every partition on a single node (no elections happen).
-const LEADER_EPOCH: i32 = 0;
-
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResponse> {
     if let Some(code) = session_error(&req) {
         return Some(FetchResponse::default().with_error_code(code.code()));
-    }
-    if req.replica_id.0 >= 0 {
-        // Follower fetches come with replication; a single node has no followers.
-        let resp = FetchResponse::default().with_responses(
-            req.topics
-                .iter()
-                .map(|t| {
-                    FetchableTopicResponse::default()
-                        .with_topic(t.topic.clone())
-                        .with_partitions(
-                            t.partitions
-                                .iter()
-                                .map(|p| {
-                                    error(p.partition, ResponseError::NotLeaderOrFollower.code())
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        );
-        return Some(resp);
     }
     // Kafka's rule: the response is capped by the request and by the broker, and min_bytes
     // can never ask for more than that cap.
@@ -151,11 +128,17 @@ struct PendingFetch {
     remaining: usize,
     /// A partition failed: the fetch answers at once.
     failed: bool,
+    /// A follower's fetch: reads go up to the log end, not the high watermark.
+    replica: bool,
 }
 
 impl PendingFetch {
     fn new(ctx: &RequestContext, req: &FetchRequest, max_bytes: usize) -> PendingFetch {
         let mut failed = false;
+        // A broker's fetch (replica id set) reads up to the log end; a consumer's only up to
+        // the high watermark.
+        let replica = (req.replica_id.0 >= 0).then_some(req.replica_id.0);
+        let now = crate::replication::manager::now_ms();
         let topics = req
             .topics
             .iter()
@@ -163,17 +146,27 @@ impl PendingFetch {
                 t.partitions
                     .iter()
                     .map(|fp| {
-                        let partition = ctx.broker.partition(&t.topic.0, fp.partition);
-                        let error = if partition.is_none() {
-                            Some(
-                                ctx.broker
-                                    .missing_partition_error(&t.topic.0, fp.partition)
-                                    .code(),
-                            )
-                        } else if ctx.version >= 9 && fp.current_leader_epoch > LEADER_EPOCH {
-                            Some(ResponseError::UnknownLeaderEpoch.code())
+                        // current_leader_epoch exists from v9; before, -1 (none).
+                        let epoch = if ctx.version >= 9 {
+                            fp.current_leader_epoch
                         } else {
-                            None
+                            NO_EPOCH
+                        };
+                        let mut found =
+                            ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch);
+                        if let (Ok((p, _)), Some(r)) = (&found, replica) {
+                            // A follower's fetch offset is its log end: the leader's
+                            // replication state learns it before anything is read.
+                            match p.follower_fetched(r, fp.fetch_offset, now) {
+                                Ok((_, changes)) => {
+                                    ctx.broker.replication.propose(&p.topic, p.index, changes)
+                                }
+                                Err(code) => found = Err(code),
+                            }
+                        }
+                        let (partition, error) = match found {
+                            Ok((p, _)) => (Some(p), None),
+                            Err(code) => (None, Some(code.code())),
                         };
                         failed |= error.is_some();
                         Slot {
@@ -196,6 +189,7 @@ impl PendingFetch {
             total: 0,
             remaining: max_bytes,
             failed,
+            replica: replica.is_some(),
         }
     }
 
@@ -226,6 +220,7 @@ impl PendingFetch {
             total,
             remaining,
             failed,
+            replica,
         } = self;
         for slot in topics.iter_mut().flatten() {
             if slot.error.is_some() || slot.frozen {
@@ -234,7 +229,11 @@ impl PendingFetch {
             let Some(p) = slot.partition.clone() else {
                 continue;
             };
-            let hwm = p.high_watermark();
+            let hwm = if *replica {
+                p.log.log_end_offset()
+            } else {
+                p.high_watermark()
+            };
             if slot.read && slot.next_offset >= hwm {
                 continue; // nothing new since the last read
             }

@@ -1,6 +1,7 @@
 //! ListOffsets (key 2): earliest, latest, max timestamp, or the first offset whose
 //! timestamp is at least a given time.
 
+use crate::leadership::NO_EPOCH;
 use crate::router::RequestContext;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -25,13 +26,11 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<Lis
                 .iter()
                 .map(|lp| {
                     let resp = ListOffsetsPartitionResponse::default().with_partition_index(lp.partition_index);
-                    let Some(p) = ctx.broker.partition(&t.name.0, lp.partition_index) else {
-                        let code = ctx.broker.missing_partition_error(&t.name.0, lp.partition_index).code();
-                        return resp.with_error_code(code).with_offset(-1).with_timestamp(-1);
+                    let epoch = if ctx.version >= 4 { lp.current_leader_epoch } else { NO_EPOCH };
+                    let (p, leader_epoch) = match ctx.broker.leader_partition(&t.name.0, lp.partition_index, epoch) {
+                        Ok(found) => found,
+                        Err(code) => return resp.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                     };
-                    if ctx.version >= 4 && lp.current_leader_epoch > 0 {
-                        return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code()).with_offset(-1).with_timestamp(-1);
-                    }
                     let found = match lp.timestamp {
                         LATEST => Ok(Some((-1, p.high_watermark()))),
                         EARLIEST => Ok(Some((-1, p.log.log_start_offset()))),
@@ -42,7 +41,7 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<Lis
                     match found {
                         Ok(Some((timestamp, offset))) => {
                             let resp = resp.with_timestamp(timestamp).with_offset(offset);
-                            if ctx.version >= 4 { resp.with_leader_epoch(0) } else { resp }
+                            if ctx.version >= 4 { resp.with_leader_epoch(leader_epoch) } else { resp }
                         }
                         Ok(None) => resp.with_timestamp(-1).with_offset(-1),
                         Err(e) => {

@@ -156,7 +156,8 @@ fn by_id(broker: &Broker, id: uuid::Uuid, version: i16) -> MetadataResponseTopic
     }
 }
 
-/// One topic's partitions as the image and this broker's open logs say. A partition
+/// One topic's partitions as the image and this broker's open logs say: the leader, leader
+/// epoch and ISR are the image's (a leader fenced since is reported as none). A partition
 /// this broker should host but cannot open (offline: disk full, too many open files) has
 /// no leader: LEADER_NOT_AVAILABLE with leader -1 and this broker among its offline
 /// replicas, as Kafka answers for a partition whose only replica's log dir failed.
@@ -170,11 +171,13 @@ fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseT
         .map(|(p, replicas)| {
             let nodes: Vec<BrokerId> = replicas.iter().map(|&r| BrokerId(r)).collect();
             let isr: Vec<BrokerId> = t.isr(p).iter().map(|&r| BrokerId(r)).collect();
-            let leader = replicas.first().copied().unwrap_or(-1);
+            let leadership = t.leadership(p);
+            let leader = leadership.map_or(-1, |l| l.leader);
+            let leader_epoch = leadership.map_or(-1, |l| l.leader_epoch);
             let online = if leader == node {
                 broker.partition(&t.name, p as i32).is_some()
             } else {
-                image.is_live(leader)
+                leader >= 0 && image.is_live(leader)
             };
             let offline_replicas = if !online && leader == node {
                 vec![BrokerId(node)]
@@ -189,7 +192,7 @@ fn describe(broker: &Broker, t: &TopicImage, _version: i16) -> MetadataResponseT
                     ResponseError::LeaderNotAvailable.code()
                 })
                 .with_leader_id(BrokerId(if online { leader } else { -1 }))
-                .with_leader_epoch(0)
+                .with_leader_epoch(leader_epoch)
                 .with_replica_nodes(nodes)
                 .with_isr_nodes(isr)
                 .with_offline_replicas(offline_replicas)

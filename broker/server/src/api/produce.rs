@@ -15,6 +15,7 @@
 
 use super::{now_ms, str_bytes};
 use crate::broker::Broker;
+use crate::leadership::NO_EPOCH;
 use crate::partition::Partition;
 use crate::router::RequestContext;
 use crate::topic_config::{self, CompressionType};
@@ -29,14 +30,17 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+#[path = "produce_acks_all.rs"]
+mod acks_all;
+
 pub const MIN_VERSION: i16 = 3;
 pub const MAX_VERSION: i16 = 11;
 
 pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let bad_acks = !matches!(acks, -1..=1);
-    // (topic index, slot index, partition, records) of each append to run off the runtime.
-    let mut appends: Vec<(usize, usize, Arc<Partition>, Option<Bytes>)> = Vec::new();
+    // The appends to run off the runtime.
+    let mut appends: Vec<Append> = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for (t, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.0.clone();
@@ -51,14 +55,11 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
                     Some(format!("Cannot append to internal topic {}", &*name)),
                 )
             } else {
-                match ctx.broker.partition(&name, pd.index) {
-                    None => failed(
-                        pd.index,
-                        ctx.broker.missing_partition_error(&name, pd.index),
-                        None,
-                    ),
-                    Some(p) => {
-                        appends.push((t, partitions.len(), p, pd.records));
+                // Produce carries no leader epoch: only leadership is checked.
+                match ctx.broker.leader_partition(&name, pd.index, NO_EPOCH) {
+                    Err(code) => failed(pd.index, code, None),
+                    Ok((p, epoch)) => {
+                        appends.push((t, partitions.len(), p, epoch, pd.records));
                         // Replaced by the append's answer below.
                         failed(pd.index, ResponseError::UnknownServerError, None)
                     }
@@ -77,7 +78,14 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
         let done = tokio::task::spawn_blocking(move || append_all(&broker, acks, appends)).await;
         match done {
             Ok(done) => {
-                for (t, i, resp) in done {
+                let deadline = tokio::time::Instant::now()
+                    + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
+                for (t, i, mut resp, committed) in done {
+                    if let (-1, Some((p, required))) = (acks, committed) {
+                        if let Some(code) = acks_all::wait(&p, required, deadline).await {
+                            resp = failed(resp.index, code, None);
+                        }
+                    }
                     responses[t].partition_responses[i] = resp;
                 }
             }
@@ -92,25 +100,31 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-type Append = (usize, usize, Arc<Partition>, Option<Bytes>);
+/// (topic index, slot index, response, and for an append to wait on with `acks=all`, the
+/// partition and the offset after the batch).
+type Done = (
+    usize,
+    usize,
+    PartitionProduceResponse,
+    Option<(Arc<Partition>, i64)>,
+);
+
+/// (topic index, slot index, partition, its leader epoch, records) of one append.
+type Append = (usize, usize, Arc<Partition>, i32, Option<Bytes>);
 
 /// A request's appends, on the blocking pool: every partition's append first, then the
 /// fsyncs `flush.messages`/`flush.ms` ask for, concurrently across partitions (each grouped
 /// with other requests' fsyncs of the same log), so a request to N partitions waits for
 /// about one fsync, not N in a row. Answers `(topic index, partition slot, response)`.
-fn append_all(
-    broker: &Broker,
-    acks: i16,
-    appends: Vec<Append>,
-) -> Vec<(usize, usize, PartitionProduceResponse)> {
-    let mut done = Vec::with_capacity(appends.len());
+fn append_all(broker: &Broker, acks: i16, appends: Vec<Append>) -> Vec<Done> {
+    let mut done: Vec<Done> = Vec::with_capacity(appends.len());
     let mut syncs = Vec::new();
-    for (t, i, p, records) in appends {
-        let (resp, sync) = append(broker, &p, acks, records.as_deref());
+    for (t, i, p, epoch, records) in appends {
+        let (resp, sync, required) = append(broker, &p, epoch, acks, records.as_deref());
         if let Some(end) = sync {
-            syncs.push((done.len(), p, end));
+            syncs.push((done.len(), p.clone(), end));
         }
-        done.push((t, i, resp));
+        done.push((t, i, resp, required.map(|r| (p, r))));
     }
     let results: Vec<Result<(), StorageError>> = if syncs.len() <= 1 {
         syncs
@@ -144,6 +158,7 @@ fn append_all(
     for ((k, p, _), result) in syncs.iter().zip(results) {
         if let Err(e) = result {
             done[*k].2 = storage_failed(broker, p, &e);
+            done[*k].3 = None;
         }
     }
     done
@@ -154,10 +169,11 @@ fn append_all(
 fn append(
     broker: &Broker,
     p: &Arc<Partition>,
+    leader_epoch: i32,
     acks: i16,
     records: Option<&[u8]>,
-) -> (PartitionProduceResponse, Option<i64>) {
-    let done = |resp| (resp, None);
+) -> (PartitionProduceResponse, Option<i64>, Option<i64>) {
+    let done = |resp| (resp, None, None);
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return done(failed(
             p.index,
@@ -177,8 +193,8 @@ fn append(
     let configs = image.topic(&p.topic).map_or(&no_overrides, |t| &t.configs);
     if acks == -1 {
         let required = topic_config::min_insync_replicas(&broker.config, configs);
-        // This node is the whole ISR of every partition it leads.
-        let isr = 1;
+        // The ISR as this leader knows it (1 for a sole replica).
+        let isr = p.isr_len().unwrap_or(0) as i32;
         if isr < required {
             return done(failed(
                 p.index,
@@ -202,7 +218,7 @@ fn append(
         Ok(v) => v,
         Err(rejection) => return done(rejected(p, rejection)),
     };
-    match p.log.append_unsynced(&validated, 0, now) {
+    match p.log.append_unsynced(&validated, leader_epoch, now) {
         Ok((info, sync)) => {
             if !info.duplicate {
                 let topic = &*p.topic;
@@ -223,7 +239,11 @@ fn append(
                 .with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time)
                 .with_log_start_offset(info.log_start_offset);
-            (resp, sync)
+            if !info.duplicate {
+                let changes = p.leader_appended();
+                broker.replication.propose(&p.topic, p.index, changes);
+            }
+            (resp, sync, Some(info.last_offset + 1))
         }
         Err(e) => done(storage_failed(broker, p, &e)),
     }

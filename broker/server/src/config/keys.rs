@@ -348,6 +348,12 @@ pub const KEYS: &[ConfigKey] = &[
         "How often a broker heartbeats to the active controller.",
     ),
     key(
+        "replica.lag.time.max.ms",
+        "30000",
+        positive,
+        "A follower that has not caught up with its leader this long leaves the ISR.",
+    ),
+    key(
         "unclean.leader.election.enable",
         "false",
         boolean,

@@ -146,6 +146,8 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms`: how often a broker heartbeats to the controller.
     pub broker_heartbeat_interval_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower behind its leader this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
     /// `unclean.leader.election.enable`: elect a leader outside the ISR (off, as Kafka).
     pub unclean_leader_election: bool,
     /// `metadata.log.max.record.bytes.between.snapshots`: snapshot the image and purge
@@ -278,6 +280,7 @@ impl BrokerConfig {
             quorum_fetch_timeout_ms: num("controller.quorum.fetch.timeout.ms") as u64,
             broker_session_timeout_ms: num("broker.session.timeout.ms") as u64,
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
+            replica_lag_time_max_ms: num("replica.lag.time.max.ms") as u64,
             unclean_leader_election: get("unclean.leader.election.enable") == "true",
             metadata_snapshot_bytes: num("metadata.log.max.record.bytes.between.snapshots") as u64,
             advertised_listener: advertised,

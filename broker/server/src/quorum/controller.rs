@@ -65,6 +65,22 @@ pub enum Command {
     Format {
         cluster_id: String,
     },
+    /// A broker about to stop asks for its leaderships to move to other in-sync replicas
+    /// (Kafka's controlled shutdown).
+    ControlledShutdown {
+        id: i32,
+        epoch: i64,
+    },
+    /// A partition leader asks to change its ISR (Kafka's AlterPartition, as a forwarded
+    /// command), based on the epochs it has.
+    AlterPartition {
+        broker: i32,
+        topic_id: Uuid,
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<i32>,
+    },
 }
 
 impl Command {

@@ -3,8 +3,10 @@
 //! gives the same records.
 
 use super::controller::{Command, Done, Refusal};
+use super::decisions;
 use crate::config::BrokerConfig;
 use crate::topics::{self, TopicError};
+use fjord_controller::{FenceReason, LivenessEvent};
 use fjord_metadata::{MetadataImage, MetadataRecord, TopicImage};
 use kafka_protocol::error::ResponseError;
 use std::sync::Arc;
@@ -90,6 +92,9 @@ pub fn decide(
             let mut grown = topic.clone();
             grown.replicas.extend(new.iter().cloned());
             grown.isr.extend(new.iter().cloned());
+            grown
+                .leadership
+                .extend(new.iter().map(|r| fjord_metadata::Leadership::initial(r)));
             Ok(Decision {
                 records: vec![MetadataRecord::PartitionsAdded {
                     id: topic.id,
@@ -123,16 +128,60 @@ pub fn decide(
             d.done.producer_id_start = start;
             Ok(d)
         }
-        Command::Heartbeat { .. } => Ok(Decision::records(heartbeat(image, cmd))),
+        Command::Heartbeat { id, .. } => {
+            let mut records = heartbeat(image, cmd);
+            // Back (unfenced or registered again): leaderless partitions it is in sync for
+            // get it as leader, after the record that makes it live.
+            if let Some(epoch) = records.iter().find_map(|r| match r {
+                MetadataRecord::BrokerUnfenced { epoch, .. }
+                | MetadataRecord::BrokerRegistered { epoch, .. } => Some(*epoch),
+                _ => None,
+            }) {
+                let back = LivenessEvent::Unfenced {
+                    broker_id: *id,
+                    epoch,
+                };
+                records.extend(decisions::leadership_records(
+                    image,
+                    &back,
+                    cfg.unclean_leader_election,
+                ));
+            }
+            Ok(Decision::records(records))
+        }
         Command::Fence { id, epoch } => Ok(Decision::records(match image.brokers.get(id) {
             Some(b) if b.epoch == *epoch && !b.fenced => {
-                vec![MetadataRecord::BrokerFenced {
+                // Kafka's order: its leaderships and ISR places go first, then the fence.
+                let fenced = LivenessEvent::Fenced {
+                    broker_id: *id,
+                    epoch: *epoch,
+                    reason: FenceReason::SessionExpired,
+                };
+                let mut records =
+                    decisions::leadership_records(image, &fenced, cfg.unclean_leader_election);
+                records.push(MetadataRecord::BrokerFenced {
                     id: *id,
                     epoch: *epoch,
-                }]
+                });
+                records
             }
             _ => Vec::new(),
         })),
+        Command::ControlledShutdown { id, epoch } => {
+            let event = LivenessEvent::ControlledShutdown {
+                broker_id: *id,
+                epoch: *epoch,
+            };
+            Ok(Decision::records(decisions::leadership_records(
+                image,
+                &event,
+                cfg.unclean_leader_election,
+            )))
+        }
+        Command::AlterPartition { .. } => {
+            decisions::alter_partition(image, cmd, cfg.unclean_leader_election)
+                .map(Decision::records)
+        }
         Command::Format { cluster_id } => Ok(Decision::records(match image.cluster_id {
             None => vec![MetadataRecord::ClusterFormatted {
                 cluster_id: cluster_id.clone(),

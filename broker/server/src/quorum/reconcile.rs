@@ -144,6 +144,9 @@ impl Broker {
                 .set_config(topic_config::log_config(&self.config, &now.configs));
         }
         *last = Arc::new(image.clone());
+        drop(last);
+        // Leader or follower of each partition, as the image now says.
+        self.apply_roles(image);
     }
 
     fn mark_offline(&self, topic: &Arc<str>, index: i32, error: &StartError) {

@@ -30,6 +30,7 @@ pub fn spawn_controller(controller: Arc<Controller>, mut shutdown: Shutdown) {
 pub fn spawn_tasks(broker: Arc<Broker>, shutdown: Shutdown) {
     tokio::spawn(heartbeats(broker.clone(), shutdown.clone()));
     tokio::spawn(apply(broker.clone(), shutdown.clone()));
+    crate::replication::manager::spawn(broker.clone(), shutdown.clone());
     tokio::spawn(snapshots(broker.quorum.clone(), shutdown));
 }
 

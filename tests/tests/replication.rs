@@ -1,0 +1,338 @@
+//! Partition replication with real broker processes (issue 11): followers fetch from the
+//! leader, `acks=all` waits for the in-sync replicas, a killed leader's partitions move to
+//! another in-sync replica without losing an acknowledged record, a paused follower leaves the
+//! ISR and rejoins once resumed, and with two of three replicas paused nothing is acknowledged.
+
+use fjord_tests::*;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rdkafka::producer::Producer;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Forming, fencing, electing and catching up take a few timeouts; allow slow machines.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Short replication timeouts so shrinking and failover happen within a test.
+const SETTINGS: &[(&str, &str)] = &[
+    ("min.insync.replicas", "2"),
+    ("replica.lag.time.max.ms", "1500"),
+];
+
+fn name(v: &str) -> TopicName {
+    TopicName(StrBytes::from_string(v.to_string()))
+}
+
+fn create_rf3(bootstrap: &str, topic: &str) {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: CreateTopicsResponse = conn.request(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(1)
+                .with_replication_factor(3)]),
+    );
+    let r = &resp.topics[0];
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+}
+
+/// Partition 0 of `topic` as `bootstrap` reports it: (leader, leader epoch, ISR).
+fn partition0(bootstrap: &str, topic: &str) -> Option<(i32, i32, BTreeSet<i32>)> {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: MetadataResponse = conn.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name(topic)))
+            ])),
+    );
+    let p = resp.topics.first()?.partitions.first()?;
+    Some((
+        p.leader_id.0,
+        p.leader_epoch,
+        p.isr_nodes.iter().map(|b| b.0).collect(),
+    ))
+}
+
+fn wait_for(
+    cluster: &Cluster,
+    node: usize,
+    topic: &str,
+    what: &str,
+    mut ok: impl FnMut(i32, i32, &BTreeSet<i32>) -> bool,
+) -> (i32, i32, BTreeSet<i32>) {
+    let mut last = None;
+    wait_until(WAIT, what, || {
+        last = partition0(&cluster.nodes[node].bootstrap, topic);
+        last.as_ref().is_some_and(|(l, e, isr)| ok(*l, *e, isr))
+    });
+    last.unwrap_or_default()
+}
+
+fn idempotent(bootstrap: &str) -> rdkafka::ClientConfig {
+    let mut cfg = producer_config(bootstrap, "none");
+    cfg.set("enable.idempotence", "true");
+    cfg
+}
+
+fn signal(node: &Broker, sig: Signal) {
+    let pid = node.pid().expect("running broker") as i32;
+    kill(Pid::from_raw(pid), sig).expect("signal the broker");
+}
+
+/// Every acknowledged record is read back exactly once, in order, at its acknowledged offset.
+fn assert_acked_records_kept(bootstrap: &str, topic: &str, msgs: &[Outgoing], acked: &[Delivery]) {
+    let consumed = consume_all(bootstrap, topic);
+    let records = consumed.get(&0).cloned().unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.offset, i as i64, "offsets are dense");
+        let payload = r.payload.clone().unwrap_or_default();
+        assert!(
+            seen.insert(payload),
+            "record at {} is a duplicate",
+            r.offset
+        );
+    }
+    for d in acked {
+        let Ok((_, offset)) = d.result else { continue };
+        let r = records
+            .get(offset as usize)
+            .unwrap_or_else(|| panic!("acknowledged offset {offset} is gone"));
+        assert_eq!(
+            r.payload.as_deref(),
+            Some(&msgs[d.seq].payload[..]),
+            "the record acknowledged at {offset}"
+        );
+    }
+    let mut offsets: Vec<(usize, i64)> = acked
+        .iter()
+        .filter_map(|d| d.result.as_ref().ok().map(|(_, o)| (d.seq, *o)))
+        .collect();
+    offsets.sort_unstable();
+    assert!(
+        offsets.windows(2).all(|w| w[0].1 < w[1].1),
+        "acknowledged in the order sent: {offsets:?}"
+    );
+}
+
+#[test]
+fn acks_all_records_survive_a_kill9_of_the_leader_and_the_producer_resumes() {
+    let mut cluster = Cluster::start_with(3, SETTINGS);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    create_rf3(&cluster.nodes[0].bootstrap, "kill");
+    let (leader, epoch, _) = wait_for(&cluster, 0, "kill", "all three in sync", |l, _, isr| {
+        l >= 0 && isr.len() == 3
+    });
+    let msgs = numbered_messages("kill", 600, 1);
+    let (producer, collector) = collecting_producer(&idempotent(&cluster.bootstrap()));
+    for (i, m) in msgs.iter().enumerate().take(200) {
+        send(&producer, "kill", i, m);
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    assert_eq!(collector.acked(), 200, "acknowledged before the kill");
+    // Kill the leader with records in flight; the rest go to the new leader.
+    for (i, m) in msgs.iter().enumerate().skip(200).take(200) {
+        send(&producer, "kill", i, m);
+    }
+    cluster.nodes[leader as usize].kill9();
+    let survivor = (leader as usize + 1) % 3;
+    let (new_leader, new_epoch, isr) = wait_for(
+        &cluster,
+        survivor,
+        "kill",
+        "another in-sync replica leads",
+        |l, e, _| l >= 0 && l != leader && e > epoch,
+    );
+    assert!(new_epoch > epoch, "a new leader epoch");
+    assert!(isr.contains(&new_leader), "elected from the ISR: {isr:?}");
+    assert!(!isr.contains(&leader), "the dead leader left the ISR");
+    for (i, m) in msgs.iter().enumerate().skip(400) {
+        send(&producer, "kill", i, m);
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    wait_until(WAIT, "every delivery report", || collector.count() == 600);
+    let reports = collector.reports();
+    let resumed = reports
+        .iter()
+        .filter(|d| d.seq >= 400 && d.result.is_ok())
+        .count();
+    assert_eq!(resumed, 200, "the producer resumed on the new leader");
+    let bootstrap = cluster.bootstrap();
+    assert_acked_records_kept(&bootstrap, "kill", &msgs, &reports);
+}
+
+#[test]
+fn a_paused_follower_leaves_the_isr_and_rejoins_and_two_paused_refuse_acks_all() {
+    let cluster = Cluster::start_with(3, SETTINGS);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    create_rf3(&cluster.nodes[0].bootstrap, "pause");
+    let (leader, _, _) = wait_for(&cluster, 0, "pause", "all three in sync", |l, _, isr| {
+        l >= 0 && isr.len() == 3
+    });
+    let l = leader as usize;
+    let (a, b) = ((l + 1) % 3, (l + 2) % 3);
+    let msgs = numbered_messages("pause", 90, 1);
+    let bootstrap = cluster.nodes[l].bootstrap.clone();
+    let mut reports = produce_all(&idempotent(&bootstrap), "pause", &msgs[..30]);
+
+    signal(&cluster.nodes[a], Signal::SIGSTOP);
+    let mut more = produce_all(&idempotent(&bootstrap), "pause", &msgs[30..60]);
+    assert!(
+        more.iter().all(|d| d.result.is_ok()),
+        "acks=all continues with one follower paused"
+    );
+    wait_for(
+        &cluster,
+        l,
+        "pause",
+        "the paused follower left the ISR",
+        |_, _, isr| !isr.contains(&(a as i32)) && isr.len() == 2,
+    );
+    signal(&cluster.nodes[a], Signal::SIGCONT);
+    wait_for(
+        &cluster,
+        l,
+        "pause",
+        "the resumed follower rejoined",
+        |_, _, isr| isr.len() == 3,
+    );
+
+    // Two of three paused: fewer in-sync replicas than min.insync.replicas=2 can hold the
+    // records. (Every node here is also a metadata voter, so the quorum is lost too and the
+    // ISR cannot even shrink; either way nothing may be acknowledged.)
+    signal(&cluster.nodes[a], Signal::SIGSTOP);
+    signal(&cluster.nodes[b], Signal::SIGSTOP);
+    let mut cfg = idempotent(&bootstrap);
+    cfg.set("message.timeout.ms", "4000");
+    let refused = produce_all(&cfg, "pause", &msgs[60..90]);
+    assert!(
+        refused.iter().all(|d| d.result.is_err()),
+        "acks=all acknowledges nothing with two of three replicas paused"
+    );
+    signal(&cluster.nodes[a], Signal::SIGCONT);
+    signal(&cluster.nodes[b], Signal::SIGCONT);
+    wait_for(&cluster, l, "pause", "both rejoined", |_, _, isr| {
+        isr.len() == 3
+    });
+    for d in &mut more {
+        d.seq += 30;
+    }
+    reports.extend(more);
+    assert_acked_records_kept(&bootstrap, "pause", &msgs, &reports);
+}
+
+#[test]
+fn sigterm_moves_leadership_away_before_the_broker_stops() {
+    // A session far longer than the test: only the controlled shutdown can move leadership.
+    let mut settings = SETTINGS.to_vec();
+    settings.push(("broker.session.timeout.ms", "600000"));
+    let mut cluster = Cluster::start_with(3, &settings);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    create_rf3(&cluster.nodes[0].bootstrap, "term");
+    let (leader, epoch, _) = wait_for(&cluster, 0, "term", "all three in sync", |l, _, isr| {
+        l >= 0 && isr.len() == 3
+    });
+    let msgs = numbered_messages("term", 50, 1);
+    let bootstrap = cluster.nodes[leader as usize].bootstrap.clone();
+    let acked = produce_all(&idempotent(&bootstrap), "term", &msgs);
+    cluster.nodes[leader as usize].stop();
+    let survivor = (leader as usize + 1) % 3;
+    let (new_leader, new_epoch, _) = wait_for(
+        &cluster,
+        survivor,
+        "term",
+        "another replica leads after the SIGTERM",
+        |l, _, _| l >= 0 && l != leader,
+    );
+    assert!(new_epoch > epoch && new_leader != leader);
+    let bootstrap = cluster.bootstrap();
+    assert_acked_records_kept(&bootstrap, "term", &msgs, &acked);
+}
+
+/// The bytes of a partition's first segment in a broker's data directory.
+fn segment(node: &Broker, dir: &str) -> Vec<u8> {
+    std::fs::read(node.data_dir.join(dir).join("00000000000000000000.log")).unwrap_or_default()
+}
+
+#[test]
+fn a_returning_old_leader_truncates_its_divergent_tail() {
+    let mut cluster = Cluster::start_with(3, SETTINGS);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    create_rf3(&cluster.nodes[0].bootstrap, "diverge");
+    let (leader, epoch, _) = wait_for(&cluster, 0, "diverge", "all three in sync", |l, _, isr| {
+        l >= 0 && isr.len() == 3
+    });
+    let l = leader as usize;
+    let (a, b) = ((l + 1) % 3, (l + 2) % 3);
+    let msgs = numbered_messages("diverge", 45, 1);
+    let old_bootstrap = cluster.nodes[l].bootstrap.clone();
+    let mut acked = produce_all(&idempotent(&old_bootstrap), "diverge", &msgs[..20]);
+    assert!(acked.iter().all(|d| d.result.is_ok()));
+
+    // The followers die (a paused one could still take a fetch response in flight); the
+    // leader takes acks=1 writes nobody else has, then dies too; the followers come back.
+    cluster.nodes[a].kill9();
+    cluster.nodes[b].kill9();
+    let mut acks1 = producer_config(&old_bootstrap, "none");
+    acks1.set("acks", "1");
+    let tail: Vec<Outgoing> = numbered_messages("divergent", 10, 1);
+    let diverged = produce_all(&acks1, "diverge", &tail);
+    assert!(
+        diverged.iter().all(|d| d.result.is_ok()),
+        "acks=1 on the leader alone"
+    );
+    cluster.nodes[l].kill9();
+    // Together: neither is ready without the other (the metadata quorum needs two).
+    cluster.nodes[a].launch_again();
+    cluster.nodes[b].launch_again();
+    cluster.nodes[a].wait_ready();
+    cluster.nodes[b].wait_ready();
+    let (new_leader, _, _) = wait_for(&cluster, a, "diverge", "a follower leads", |nl, e, _| {
+        nl >= 0 && nl != leader && e > epoch
+    });
+    let bootstrap = format!(
+        "{},{}",
+        cluster.nodes[a].bootstrap, cluster.nodes[b].bootstrap
+    );
+    let mut after = produce_all(&idempotent(&bootstrap), "diverge", &msgs[20..45]);
+    assert!(
+        after.iter().all(|d| d.result.is_ok()),
+        "the new leader takes writes"
+    );
+
+    cluster.nodes[l].start_again();
+    wait_for(
+        &cluster,
+        a,
+        "diverge",
+        "the old leader rejoined the ISR",
+        |_, _, isr| isr.len() == 3,
+    );
+    // Rejoined means caught up; its log is now the new leader's, byte for byte.
+    let new = &cluster.nodes[new_leader as usize];
+    wait_until(WAIT, "the old leader's log equals the new leader's", || {
+        segment(&cluster.nodes[l], "diverge-0") == segment(new, "diverge-0")
+    });
+    let all = consume_all(&cluster.bootstrap(), "diverge");
+    let payloads: Vec<Vec<u8>> = all[&0].iter().filter_map(|r| r.payload.clone()).collect();
+    for t in &tail {
+        assert!(!payloads.contains(&t.payload), "the divergent tail is gone");
+    }
+    for d in &mut after {
+        d.seq += 20;
+    }
+    acked.extend(after);
+    assert_acked_records_kept(&cluster.bootstrap(), "diverge", &msgs, &acked);
+}
