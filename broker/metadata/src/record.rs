@@ -41,6 +41,13 @@ pub enum MetadataRecord {
     BrokerFenced { id: i32, epoch: i64 },
     /// The broker of this registration heartbeats again and is live.
     BrokerUnfenced { id: i32, epoch: i64 },
+    /// The dynamic broker configs of one resource were replaced by `configs`: the
+    /// cluster-wide default (`broker: None`, Kafka's resource name "") or one broker's
+    /// own (`Some(id)`). An empty map removes them all.
+    BrokerConfigChanged {
+        broker: Option<i32>,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// One listener of a registered broker, as clients should reach it.

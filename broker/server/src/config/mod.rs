@@ -6,6 +6,7 @@
 //! that names the key.
 
 pub mod cluster;
+pub mod dynamic;
 mod keys;
 mod properties;
 
@@ -166,6 +167,10 @@ pub struct BrokerConfig {
     pub effective: BTreeMap<&'static str, String>,
     /// Keys set explicitly (file, env or flag), for DescribeConfigs' `source`.
     pub explicit: BTreeMap<&'static str, String>,
+    /// Cluster-wide dynamic broker configs in force (from the metadata log; see [`dynamic`]).
+    pub dynamic_default: BTreeMap<&'static str, String>,
+    /// This broker's own dynamic configs in force (they win over `dynamic_default`).
+    pub dynamic_broker: BTreeMap<&'static str, String>,
 }
 
 impl Default for BrokerConfig {
@@ -323,6 +328,8 @@ impl BrokerConfig {
             },
             effective,
             explicit,
+            dynamic_default: BTreeMap::new(),
+            dynamic_broker: BTreeMap::new(),
         };
         cfg.validate()?;
         Ok(cfg)
