@@ -20,6 +20,7 @@ pub const KNOWN: &[&str] = &[
     "log.roll.ms",
     "log.retention.ms",
     "log.retention.bytes",
+    "log.cleanup.policy",
     "log.retention.check.interval.ms",
     "log.index.interval.bytes",
     "message.max.bytes",

@@ -1,5 +1,7 @@
 //! The shipped Grafana dashboards and alerting rules, evaluated by a real Prometheus
-//! (Debian's `prometheus`) scraping a real broker and the operator's metrics endpoint.
+//! (Debian's `prometheus`) scraping the brokers of a real three-node cluster (so the metadata
+//! quorum's leader, follower lag and applied-index series exist) and the operator's metrics
+//! endpoint.
 //!
 //! Every dashboard query must return at least one series from that data. Every alert
 //! expression must evaluate without error; those that are empty on a healthy system must
@@ -58,7 +60,12 @@ fn chart_file(rel: &str) -> PathBuf {
     workspace_root().join("helm/fjord-operator/files").join(rel)
 }
 
-fn start_prometheus(bin: &Path, broker: &str, operator: &str) -> Prometheus {
+fn start_prometheus(bin: &Path, brokers: &[String], operator: &str) -> Prometheus {
+    let brokers = brokers
+        .iter()
+        .map(|b| format!("'{b}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
@@ -66,7 +73,7 @@ fn start_prometheus(bin: &Path, broker: &str, operator: &str) -> Prometheus {
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              rule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: fjord-broker\n    static_configs:\n      - targets: ['{broker}']\n\
+             scrape_configs:\n  - job_name: fjord-broker\n    static_configs:\n      - targets: [{brokers}]\n\
              \x20 - job_name: fjord-operator\n    static_configs:\n      - targets: ['{operator}']\n",
             rules = chart_file("rules/fjord-alerts.yaml").display()
         ),
@@ -251,11 +258,18 @@ fn every_dashboard_query_and_alert_expression_works_against_scraped_fjord_metric
         .build()
         .expect("runtime");
     let operator = start_operator_metrics(&runtime);
-    let broker = Broker::start();
-    make_traffic(&broker);
-    let prom = start_prometheus(&bin, &broker.metrics_addr, &operator);
-    wait_until(QUERY_DEADLINE, "both targets are up", || {
-        query(&prom, "up == 1").len() == 2
+    let cluster = Cluster::start(3);
+    cluster.wait_for_brokers(0, &[0, 1, 2], QUERY_DEADLINE);
+    let broker = &cluster.nodes[0];
+    make_traffic(broker);
+    let targets: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.metrics_addr.clone())
+        .collect();
+    let prom = start_prometheus(&bin, &targets, &operator);
+    wait_until(QUERY_DEADLINE, "every target is up", || {
+        query(&prom, "up == 1").len() == targets.len() + 1
     });
     // More traffic while Prometheus watches, so rates see a change.
     produce_n(&broker.bootstrap, "observed", 50, 2);

@@ -107,6 +107,9 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<i32, BrokerImage>,
     /// The epoch the next broker registration gets.
     pub next_broker_epoch: i64,
+    /// Dynamic broker configs: `None` is the cluster-wide default, `Some(id)` one
+    /// broker's own (which wins over the default on that broker). Empty maps are dropped.
+    pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
 }
 
 /// One registered broker.
@@ -224,7 +227,20 @@ impl MetadataImage {
                     *i = isr;
                 }
             }
+            MetadataRecord::BrokerConfigChanged { broker, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(&broker);
+                } else {
+                    self.broker_configs.insert(broker, configs);
+                }
+            }
         }
+    }
+
+    /// The dynamic configs of one broker resource (`None`: the cluster-wide default).
+    pub fn broker_configs(&self, broker: Option<i32>) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.broker_configs.get(&broker).unwrap_or(&EMPTY)
     }
 
     /// Live (registered, unfenced) brokers, by id.
@@ -264,6 +280,12 @@ impl MetadataImage {
                     epoch: b.epoch,
                 });
             }
+        }
+        for (broker, configs) in &self.broker_configs {
+            out.push(MetadataRecord::BrokerConfigChanged {
+                broker: *broker,
+                configs: configs.clone(),
+            });
         }
         for t in self.topics.values() {
             out.push(MetadataRecord::TopicCreated {
@@ -334,6 +356,35 @@ mod tests {
         let rebuilt = MetadataImage::from_records(img.to_records());
         assert_eq!(rebuilt.brokers, img.brokers);
         assert_eq!(rebuilt.next_broker_epoch, 1);
+    }
+
+    #[test]
+    fn dynamic_broker_configs_replace_per_resource_and_survive_a_snapshot() {
+        let mut img = MetadataImage::default();
+        let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        img.apply(MetadataRecord::BrokerConfigChanged {
+            broker: None,
+            configs: set(&[("log.retention.ms", "1000")]),
+        });
+        img.apply(MetadataRecord::BrokerConfigChanged {
+            broker: Some(2),
+            configs: set(&[("log.retention.ms", "5")]),
+        });
+        assert_eq!(img.broker_configs(None)["log.retention.ms"], "1000");
+        assert_eq!(img.broker_configs(Some(2))["log.retention.ms"], "5");
+        assert!(img.broker_configs(Some(1)).is_empty());
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.broker_configs, img.broker_configs);
+        img.apply(MetadataRecord::BrokerConfigChanged {
+            broker: Some(2),
+            configs: BTreeMap::new(),
+        });
+        assert!(!img.broker_configs.contains_key(&Some(2)));
     }
 
     #[test]

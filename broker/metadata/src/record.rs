@@ -53,6 +53,13 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         partition_epoch: i32,
     },
+    /// The dynamic broker configs of one resource were replaced by `configs`: the
+    /// cluster-wide default (`broker: None`, Kafka's resource name "") or one broker's
+    /// own (`Some(id)`). An empty map removes them all.
+    BrokerConfigChanged {
+        broker: Option<i32>,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// One listener of a registered broker, as clients should reach it.

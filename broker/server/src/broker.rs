@@ -49,7 +49,11 @@ pub(crate) type PendingLogs = HashMap<(Arc<str>, i32), (Arc<Partition>, bool)>;
 
 /// Everything a request handler can reach. Shared as `Arc<Broker>`.
 pub struct Broker {
+    /// The static configuration (file, `FJORD_*`, `--set`), as started.
     pub config: BrokerConfig,
+    /// The configuration in force: `config` with the dynamic broker configs of the
+    /// metadata log on top (see [`Broker::live_config`]).
+    live: RwLock<Arc<BrokerConfig>>,
     /// What Metadata tells clients about this broker.
     pub advertised: Listener,
     /// The metadata quorum: the image, the active controller, this node's Raft.
@@ -79,6 +83,8 @@ pub struct Broker {
     descriptors: Option<crate::descriptors::DescriptorPlan>,
     /// Partition replication: fetchers, ISR changes to send, high watermark checkpoints.
     pub replication: crate::replication::Replication,
+    /// The listener's per-IP connection limits, once it runs (dynamic configs update them).
+    pub connection_quotas: std::sync::OnceLock<Arc<crate::connection_quotas::ConnectionQuotas>>,
 }
 
 /// Producer ids are reserved from the metadata log in blocks, like Kafka's
@@ -112,7 +118,9 @@ impl Broker {
             );
         }
         let image = quorum.image();
+        let live = RwLock::new(Arc::new(crate::dynamic_config::live(&config, &image)));
         let broker = Broker {
+            live,
             config,
             advertised,
             quorum,
@@ -130,11 +138,23 @@ impl Broker {
             groups,
             descriptors,
             replication: Default::default(),
+            connection_quotas: std::sync::OnceLock::new(),
         };
         broker.open_all_logs();
         broker.groups.start(&broker);
         broker.mark_stray_dirs();
         Ok(broker)
+    }
+
+    /// The configuration in force now: the static one with the dynamic broker configs
+    /// applied. Read it per use; it changes when the metadata log says so.
+    pub fn live_config(&self) -> Arc<BrokerConfig> {
+        self.live.read().clone()
+    }
+
+    /// Replaces the configuration in force (from [`crate::dynamic_config`]).
+    pub(crate) fn set_live_config(&self, cfg: Arc<BrokerConfig>) {
+        *self.live.write() = cfg;
     }
 
     fn open_all_logs(&self) {
@@ -212,13 +232,15 @@ impl Broker {
             path: dir.clone(),
             error,
         })?;
-        let log =
-            fjord_storage::Log::open(&dir, topic_config::log_config(&self.config, &topic.configs))
-                .map_err(|error| StartError::Log {
-                    topic: topic.name.to_string(),
-                    partition: index,
-                    error,
-                })?;
+        let log = fjord_storage::Log::open(
+            &dir,
+            topic_config::log_config(&self.live_config(), &topic.configs),
+        )
+        .map_err(|error| StartError::Log {
+            topic: topic.name.to_string(),
+            partition: index,
+            error,
+        })?;
         Ok(Arc::new(Partition::new(
             topic.name.clone(),
             topic.id,

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub struct ConnectionQuotas {
-    per_ip: usize,
-    overrides: BTreeMap<IpAddr, usize>,
+    /// `max.connections.per.ip` and its overrides; dynamic broker configs replace them.
+    limits: parking_lot::RwLock<(usize, BTreeMap<IpAddr, usize>)>,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -25,18 +25,21 @@ pub struct IpSlot {
 impl ConnectionQuotas {
     pub fn new(per_ip: usize, overrides: BTreeMap<IpAddr, usize>) -> Arc<ConnectionQuotas> {
         Arc::new(ConnectionQuotas {
-            per_ip,
-            overrides,
+            limits: parking_lot::RwLock::new((per_ip, overrides)),
             open: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Replaces the limits (a dynamic config change). Connections already open stay, as
+    /// in Kafka; new ones are counted against the new limit.
+    pub fn set_limits(&self, per_ip: usize, overrides: BTreeMap<IpAddr, usize>) {
+        *self.limits.write() = (per_ip, overrides);
+    }
+
     /// The limit that applies to `ip`.
     pub fn limit(&self, ip: IpAddr) -> usize {
-        self.overrides
-            .get(&canonical(ip))
-            .copied()
-            .unwrap_or(self.per_ip)
+        let limits = self.limits.read();
+        limits.1.get(&canonical(ip)).copied().unwrap_or(limits.0)
     }
 
     /// Counts a new connection from `ip`, or `Err(limit)` when `ip` already has `limit` open.

@@ -8,6 +8,7 @@ use std::fmt::Write;
 pub fn render(broker: &Broker) -> String {
     let mut out = broker.metrics.render();
     crate::quorum::metrics::render(broker, &mut out);
+    crate::disk::render(&broker.config.log_dir, &mut out);
     let parts = broker.all_partitions();
     let mut gauge =
         |name: &str, help: &str, value: &dyn Fn(&crate::partition::Partition) -> String| {

@@ -12,6 +12,8 @@ pub mod config;
 pub mod connection;
 pub mod connection_quotas;
 pub mod descriptors;
+pub mod disk;
+pub mod dynamic_config;
 pub mod gauges;
 pub mod group;
 pub mod http;

@@ -11,7 +11,7 @@ use crate::api::now_ms;
 use crate::broker::Broker;
 use crate::partition::Partition;
 use crate::shutdown::Shutdown;
-use fjord_storage::{CleanerThreads, Log, LogSource};
+use fjord_storage::{CleanerConfig, CleanerThreads, Log, LogSource};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -46,7 +46,10 @@ impl AsRef<Log> for CleanerView {
 /// `LogCleaner`): std threads, so cleaning never occupies the async runtime. `None` with
 /// zero threads, or if a thread could not start (logged; compaction then waits for a restart).
 pub fn spawn_cleaner(broker: &Arc<Broker>) -> Option<CleanerThreads> {
-    let config = broker.config.cleaner;
+    spawn_cleaner_with(broker, broker.live_config().cleaner)
+}
+
+fn spawn_cleaner_with(broker: &Arc<Broker>, config: CleanerConfig) -> Option<CleanerThreads> {
     if config.threads == 0 {
         return None;
     }
@@ -69,15 +72,47 @@ pub fn spawn_cleaner(broker: &Arc<Broker>) -> Option<CleanerThreads> {
 }
 
 pub async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let cleaner = spawn_cleaner(&broker);
-    run_ticks(&broker, &mut shutdown).await;
-    if let Some(c) = cleaner {
+    let mut cleaner = Cleaner {
+        config: broker.live_config().cleaner,
+        threads: None,
+    };
+    cleaner.threads = spawn_cleaner_with(&broker, cleaner.config);
+    run_ticks(&broker, &mut shutdown, &mut cleaner).await;
+    stop_cleaner(cleaner.threads.take()).await;
+}
+
+/// The running cleaner threads and the settings they were started with.
+struct Cleaner {
+    config: CleanerConfig,
+    threads: Option<CleanerThreads>,
+}
+
+async fn stop_cleaner(threads: Option<CleanerThreads>) {
+    if let Some(c) = threads {
         // Joining waits for a pass to reach its next batch.
         let _ = tokio::task::spawn_blocking(move || c.shutdown()).await;
     }
 }
 
-async fn run_ticks(broker: &Arc<Broker>, shutdown: &mut Shutdown) {
+/// Restarts the cleaner threads when the dynamic `log.cleaner.*` configs changed, as
+/// Kafka's `LogCleaner.reconfigure` does: a pass in progress finishes its batch, and the
+/// new threads pick the logs up again from their checkpoints.
+async fn reconfigure_cleaner(broker: &Arc<Broker>, cleaner: &mut Cleaner) {
+    let wanted = broker.live_config().cleaner;
+    if wanted == cleaner.config {
+        return;
+    }
+    stop_cleaner(cleaner.threads.take()).await;
+    cleaner.threads = spawn_cleaner_with(broker, wanted);
+    cleaner.config = wanted;
+    tracing::info!(
+        threads = wanted.threads,
+        io_max_bytes_per_second = wanted.io_max_bytes_per_second,
+        "log cleaner restarted with new settings"
+    );
+}
+
+async fn run_ticks(broker: &Arc<Broker>, shutdown: &mut Shutdown, cleaner: &mut Cleaner) {
     let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
     let mut last_retention = tokio::time::Instant::now();
     let mut last_offline_retry = tokio::time::Instant::now();
@@ -89,6 +124,7 @@ async fn run_ticks(broker: &Arc<Broker>, shutdown: &mut Shutdown) {
             _ = tick.tick() => {}
             _ = shutdown.recv() => return,
         }
+        reconfigure_cleaner(broker, cleaner).await;
         let retention_due = last_retention.elapsed() >= retention_every;
         if retention_due {
             last_retention = tokio::time::Instant::now();

@@ -95,6 +95,14 @@ pub async fn run(
     tokio::spawn(crate::maintenance::run(broker.clone(), shutdown.clone()));
     wait_registered(&broker).await;
 
+    // Start from the limits in force now (dynamic configs included); later changes
+    // reach the same object through the broker.
+    let _ = broker.connection_quotas.set(quotas.clone());
+    let live = broker.live_config();
+    quotas.set_limits(
+        live.max_connections_per_ip,
+        live.max_connections_per_ip_overrides.clone(),
+    );
     let listener = Listener {
         listener: kafka,
         broker: broker.clone(),

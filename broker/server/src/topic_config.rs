@@ -152,7 +152,7 @@ pub fn deprecated_in(configs: &BTreeMap<String, String>) -> Vec<(&'static str, &
 pub const TOPIC_KEYS: &[TopicKey] = &[
     TopicKey {
         name: "cleanup.policy",
-        broker_key: None,
+        broker_key: Some("log.cleanup.policy"),
         fixed_default: "delete",
         kind: ConfigType::List,
         check: cleanup_policy,
@@ -332,6 +332,10 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Source {
     DynamicTopic = 1,
+    /// This broker's own dynamic config (a BROKER resource named by its id).
+    DynamicBroker = 2,
+    /// The cluster-wide dynamic default (the BROKER resource named "").
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
 }
@@ -382,12 +386,7 @@ pub fn effective(
             match k.broker_key {
                 Some(bk) => {
                     let v = broker.effective.get(bk).cloned().unwrap_or_default();
-                    let src = if broker.explicit.contains_key(bk) {
-                        Source::StaticBroker
-                    } else {
-                        Source::Default
-                    };
-                    (k, v, src)
+                    (k, v, broker.source_of(bk))
                 }
                 None => (k, k.fixed_default.to_string(), Source::Default),
             }

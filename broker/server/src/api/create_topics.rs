@@ -105,15 +105,16 @@ pub async fn handle(
                     r = r.with_topic_id(topic.id);
                 }
                 if ctx.version >= 5 {
-                    let entries = topic_config::effective(&ctx.broker.config, &topic.configs)
-                        .into_iter()
-                        .map(|(k, v, source)| {
-                            CreatableTopicConfigs::default()
-                                .with_name(str_bytes(k.name))
-                                .with_value(Some(str_bytes(v)))
-                                .with_config_source(source as i8)
-                        })
-                        .collect();
+                    let entries =
+                        topic_config::effective(&ctx.broker.live_config(), &topic.configs)
+                            .into_iter()
+                            .map(|(k, v, source)| {
+                                CreatableTopicConfigs::default()
+                                    .with_name(str_bytes(k.name))
+                                    .with_value(Some(str_bytes(v)))
+                                    .with_config_source(source as i8)
+                            })
+                            .collect();
                     r = r.with_configs(Some(entries));
                 }
                 results.push(r);

@@ -2,7 +2,7 @@
 //! read-only and sensitive flags, types and documentation.
 
 use super::str_bytes;
-use crate::config::KEYS;
+use crate::config::{dynamic, KEYS};
 use crate::router::RequestContext;
 use crate::topic_config::{self, Source};
 use kafka_protocol::error::ResponseError;
@@ -62,7 +62,7 @@ fn topic(
             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
             .with_error_message(Some(str_bytes(format!("topic `{name}` does not exist"))));
     };
-    let cfg = &ctx.broker.config;
+    let cfg = &*ctx.broker.live_config();
     let configs = topic_config::effective(cfg, &t.configs)
         .into_iter()
         .filter(|(k, _, _)| wanted(k.name))
@@ -83,14 +83,9 @@ fn topic(
                     syn.push(synonym(k.name, v, Source::DynamicTopic));
                 }
                 if let Some(bk) = k.broker_key {
-                    if let Some(v) = cfg.explicit.get(bk) {
-                        syn.push(synonym(bk, v, Source::StaticBroker));
+                    for (v, source) in cfg.levels_of(bk) {
+                        syn.push(synonym(bk, &v, source));
                     }
-                    syn.push(synonym(
-                        bk,
-                        cfg.effective.get(bk).map(String::as_str).unwrap_or(""),
-                        Source::Default,
-                    ));
                 } else {
                     syn.push(synonym(k.name, k.fixed_default, Source::Default));
                 }
@@ -109,8 +104,11 @@ fn broker(
     result: DescribeConfigsResult,
     wanted: &dyn Fn(&str) -> bool,
 ) -> DescribeConfigsResult {
-    let cfg = &ctx.broker.config;
-    if !name.is_empty() && name.parse::<i32>().ok() != Some(cfg.node_id) {
+    let cfg = ctx.broker.live_config();
+    // The resource named "" is the cluster-wide default: as in Kafka, only the dynamic
+    // defaults that are set are listed.
+    let cluster_default = name.is_empty();
+    if !cluster_default && name.parse::<i32>().ok() != Some(cfg.node_id) {
         return result
             .with_error_code(ResponseError::InvalidRequest.code())
             .with_error_message(Some(str_bytes(format!(
@@ -121,26 +119,36 @@ fn broker(
     let configs = KEYS
         .iter()
         .filter(|k| wanted(k.name))
+        .filter(|k| !cluster_default || cfg.dynamic_default.contains_key(k.name))
         .map(|k| {
-            let value = cfg.effective.get(k.name).cloned().unwrap_or_default();
-            let source = if cfg.explicit.contains_key(k.name) {
-                Source::StaticBroker
+            let (value, source) = if cluster_default {
+                let v = cfg.dynamic_default.get(k.name).cloned();
+                (v.unwrap_or_default(), Source::DynamicDefaultBroker)
             } else {
-                Source::Default
+                let v = cfg.effective.get(k.name).cloned();
+                (v.unwrap_or_default(), cfg.source_of(k.name))
             };
             let mut e = entry(
                 ctx,
                 k.name,
-                value.clone(),
+                value,
                 source as i8,
                 k.sensitive,
                 2,
                 k.doc,
                 req.include_documentation,
             )
-            .with_read_only(true);
+            .with_read_only(!dynamic::is_dynamic(k.name));
             if req.include_synonyms {
-                e = e.with_synonyms(vec![synonym(k.name, &value, source)]);
+                let levels = cfg.levels_of(k.name).into_iter();
+                let levels: Vec<_> = if cluster_default {
+                    levels
+                        .filter(|(_, s)| *s != Source::DynamicBroker)
+                        .collect()
+                } else {
+                    levels.collect()
+                };
+                e = e.with_synonyms(levels.iter().map(|(v, s)| synonym(k.name, v, *s)).collect());
             }
             e
         })

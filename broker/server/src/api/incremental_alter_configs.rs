@@ -1,7 +1,7 @@
 //! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on a topic's
-//! config overrides. Broker configuration is static.
+//! config overrides or on a BROKER resource's dynamic configs (see `config::dynamic`).
 
-use super::alter_configs::alter_resource;
+use super::alter_configs::{alter_resource, Target};
 use super::str_bytes;
 use crate::router::RequestContext;
 use crate::topic_config;
@@ -30,7 +30,12 @@ pub async fn handle(
             .with_resource_name(r.resource_name.clone());
         let outcome = match alter_resource(r.resource_type, &r.resource_name) {
             Err(e) => Err(e),
-            Ok(()) => alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only).await,
+            Ok(Target::Topic) => {
+                alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only).await
+            }
+            Ok(Target::Broker(broker)) => {
+                alter_broker(ctx, broker, &r.configs, req.validate_only).await
+            }
         };
         responses.push(match outcome {
             Ok(()) => resp,
@@ -55,7 +60,60 @@ async fn alter_topic(
             format!("topic `{name}` does not exist"),
         )
     })?;
-    let mut configs: BTreeMap<String, String> = topic.configs.clone();
+    let configs = apply_ops(topic.configs.clone(), ops, &|key| {
+        let spec = topic_config::key(key).ok_or_else(|| {
+            (
+                ResponseError::InvalidConfig,
+                format!("unknown topic config `{key}`"),
+            )
+        })?;
+        Ok((
+            matches!(spec.kind, topic_config::ConfigType::List),
+            spec.fixed_default.to_string(),
+        ))
+    })?;
+    ctx.broker
+        .set_topic_configs(name, configs, validate_only)
+        .await
+        .map_err(|e| (e.code, e.message))
+}
+
+/// Broker keys holding comma-separated lists, which APPEND and SUBTRACT may change.
+const BROKER_LIST_KEYS: &[&str] = &["log.cleanup.policy", "max.connections.per.ip.overrides"];
+
+async fn alter_broker(
+    ctx: &RequestContext,
+    broker: Option<i32>,
+    ops: &[AlterableConfig],
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    let image = ctx.broker.image();
+    let current = image.broker_configs(broker).clone();
+    let live = ctx.broker.live_config();
+    let configs = apply_ops(current, ops, &|key| {
+        // Unknown and read-only keys are refused, naming them, by the controller's check.
+        let is_list = BROKER_LIST_KEYS.contains(&key);
+        Ok((
+            is_list,
+            live.effective.get(key).cloned().unwrap_or_default(),
+        ))
+    })?;
+    ctx.broker
+        .set_broker_configs(broker, configs, validate_only)
+        .await
+        .map_err(|e| (e.code, e.message))
+}
+
+/// What an operation needs to know about a key: whether it is a list, and the value a
+/// list operation starts from when the resource does not set the key.
+type KeyInfo<'a> = dyn Fn(&str) -> Result<(bool, String), (ResponseError, String)> + 'a;
+
+/// Applies SET, DELETE, APPEND and SUBTRACT to `configs`, Kafka's way.
+fn apply_ops(
+    mut configs: BTreeMap<String, String>,
+    ops: &[AlterableConfig],
+    info: &KeyInfo<'_>,
+) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
     let mut touched = std::collections::HashSet::new();
     for op in ops {
         let key = op.name.to_string();
@@ -65,12 +123,7 @@ async fn alter_topic(
                 format!("config `{key}` appears more than once"),
             ));
         }
-        let spec = topic_config::key(&key).ok_or_else(|| {
-            (
-                ResponseError::InvalidConfig,
-                format!("unknown topic config `{key}`"),
-            )
-        })?;
+        let (is_list, list_default) = info(&key)?;
         let value = op.value.as_ref().map(|v| v.to_string());
         match op.config_operation {
             SET => {
@@ -86,7 +139,7 @@ async fn alter_topic(
                 configs.remove(&key);
             }
             APPEND | SUBTRACT => {
-                if !matches!(spec.kind, topic_config::ConfigType::List) {
+                if !is_list {
                     return Err((
                         ResponseError::InvalidConfig,
                         format!("`{key}` is not a list: APPEND and SUBTRACT do not apply"),
@@ -98,10 +151,7 @@ async fn alter_topic(
                         format!("operation on `{key}` needs a value"),
                     )
                 })?;
-                let current = configs
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| spec.fixed_default.to_string());
+                let current = configs.get(&key).cloned().unwrap_or(list_default);
                 let mut items: Vec<String> = current
                     .split(',')
                     .map(|s| s.trim().to_string())
@@ -126,8 +176,5 @@ async fn alter_topic(
             }
         }
     }
-    ctx.broker
-        .set_topic_configs(name, configs, validate_only)
-        .await
-        .map_err(|e| (e.code, e.message))
+    Ok(configs)
 }

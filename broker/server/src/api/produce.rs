@@ -191,8 +191,10 @@ fn append(
     let image = broker.image();
     let no_overrides = BTreeMap::new();
     let configs = image.topic(&p.topic).map_or(&no_overrides, |t| &t.configs);
+    // The configuration in force, dynamic broker configs included.
+    let live = broker.live_config();
     if acks == -1 {
-        let required = topic_config::min_insync_replicas(&broker.config, configs);
+        let required = topic_config::min_insync_replicas(&live, configs);
         // The ISR as this leader knows it (1 for a sole replica).
         let isr = p.isr_len().unwrap_or(0) as i32;
         if isr < required {
@@ -207,11 +209,11 @@ fn append(
     }
     let now = now_ms();
     let (timestamp_before_max_ms, timestamp_after_max_ms) =
-        topic_config::timestamp_bounds(&broker.config, configs);
+        topic_config::timestamp_bounds(&live, configs);
     let rules = ValidationConfig {
         timestamp_before_max_ms,
         timestamp_after_max_ms,
-        target_compression: codec(topic_config::compression_type(&broker.config, configs)),
+        target_compression: codec(topic_config::compression_type(&live, configs)),
         ..ValidationConfig::for_log(&p.log.config())
     };
     let validated = match validate::validate_produced(records, &rules, now) {

@@ -182,6 +182,12 @@ pub const KEYS: &[ConfigKey] = &[
         "Delete the oldest segments above this partition size; -1 for none.",
     ),
     key(
+        "log.cleanup.policy",
+        "delete",
+        |v| crate::topic_config::parse_cleanup_policy(v).map(|_| ()),
+        "Default cleanup.policy of topics: delete, compact, or both.",
+    ),
+    key(
         "log.retention.check.interval.ms",
         "300000",
         positive,

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 mod groups;
+pub mod dynamic;
 mod keys;
 mod properties;
 
@@ -170,6 +171,10 @@ pub struct BrokerConfig {
     pub effective: BTreeMap<&'static str, String>,
     /// Keys set explicitly (file, env or flag), for DescribeConfigs' `source`.
     pub explicit: BTreeMap<&'static str, String>,
+    /// Cluster-wide dynamic broker configs in force (from the metadata log; see [`dynamic`]).
+    pub dynamic_default: BTreeMap<&'static str, String>,
+    /// This broker's own dynamic configs in force (they win over `dynamic_default`).
+    pub dynamic_broker: BTreeMap<&'static str, String>,
 }
 
 impl Default for BrokerConfig {
@@ -328,6 +333,8 @@ impl BrokerConfig {
             },
             effective,
             explicit,
+            dynamic_default: BTreeMap::new(),
+            dynamic_broker: BTreeMap::new(),
         };
         cfg.validate()?;
         Ok(cfg)

@@ -46,6 +46,13 @@ pub enum Command {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// Replaces the dynamic broker configs of one resource: the cluster-wide default
+    /// (`broker: None`) or one broker's own.
+    SetBrokerConfigs {
+        broker: Option<i32>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
     AllocateProducerIds {
         block: i64,
     },
@@ -94,6 +101,9 @@ impl Command {
                 validate_only: true,
                 ..
             } | Command::SetTopicConfigs {
+                validate_only: true,
+                ..
+            } | Command::SetBrokerConfigs {
                 validate_only: true,
                 ..
             }

@@ -120,6 +120,9 @@ pub fn decide(
                 },
             ]))
         }
+        Command::SetBrokerConfigs {
+            broker, configs, ..
+        } => broker_configs(image, *broker, configs),
         Command::AllocateProducerIds { block } => {
             let start = image.next_producer_id_block;
             let mut d = Decision::records(vec![MetadataRecord::ProducerIdsAllocated {
@@ -189,6 +192,31 @@ pub fn decide(
             Some(_) => Vec::new(),
         })),
     }
+}
+
+/// Replacing one BROKER resource's dynamic configs: every key must be a broker key that
+/// may change at run time, with a valid value.
+fn broker_configs(
+    image: &MetadataImage,
+    broker: Option<i32>,
+    configs: &std::collections::BTreeMap<String, String>,
+) -> Result<Decision, Refusal> {
+    use crate::config::dynamic::{check, Refused};
+    check(configs).map_err(|r| match r {
+        Refused::Unknown(m) => Refusal::new(ResponseError::InvalidConfig, m),
+        Refused::ReadOnly(m) | Refused::BadValue(m) => {
+            Refusal::new(ResponseError::InvalidRequest, m)
+        }
+    })?;
+    if image.broker_configs(broker) == configs {
+        return Ok(Decision::records(Vec::new()));
+    }
+    Ok(Decision::records(vec![
+        MetadataRecord::BrokerConfigChanged {
+            broker,
+            configs: configs.clone(),
+        },
+    ]))
 }
 
 /// The records a heartbeat needs: a registration for a new or restarted broker (or one

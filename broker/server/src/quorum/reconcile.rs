@@ -133,15 +133,20 @@ impl Broker {
             }
         }
         let mut last = self.reconciled.lock();
+        // New dynamic broker configs change the defaults of every topic without an override.
+        let defaults_changed = self.apply_dynamic_configs(image);
+        let live = self.live_config();
         for p in self.all_partitions() {
             let (Some(now), before) = (image.topic(&p.topic), last.topic(&p.topic)) else {
                 continue;
             };
-            if before.is_some_and(|b| b.configs == now.configs && b.id == now.id) {
+            if !defaults_changed
+                && before.is_some_and(|b| b.configs == now.configs && b.id == now.id)
+            {
                 continue;
             }
             p.log
-                .set_config(topic_config::log_config(&self.config, &now.configs));
+                .set_config(topic_config::log_config(&live, &now.configs));
         }
         *last = Arc::new(image.clone());
         drop(last);
