@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fjord_crds::condition::{DEGRADED, READY};
 use fjord_crds::Cluster;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
@@ -31,6 +31,7 @@ use crate::apply::{apply, apply_params};
 use crate::context::Context;
 use crate::desired::configmap::desired_configmap;
 use crate::desired::pdb::desired_pdb;
+use crate::desired::quorum::Quorum;
 use crate::desired::service::{desired_client_service, desired_headless_service};
 use crate::desired::servicemonitor::{desired_service_monitor, service_monitor_resource};
 use crate::desired::statefulset::desired_statefulset;
@@ -86,7 +87,14 @@ fn backoff_key(cluster: &Cluster) -> String {
 
 async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let client = &ctx.client;
-    if let Some(problem) = SpecProblem::of(&cluster.spec) {
+    let names = ClusterNames::new(cluster);
+    let quorum = step_quorum(cluster, ctx).await?;
+    let problem = SpecProblem::of(&cluster.spec).or_else(|| {
+        quorum
+            .problem(cluster.spec.replicas)
+            .map(SpecProblem::Quorum)
+    });
+    if let Some(problem) = problem {
         // Applying would roll pods into a broker that refuses to start: stop and say why.
         let reported = cluster.status.as_ref().is_some_and(|s| {
             s.conditions
@@ -113,10 +121,9 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     }
 
-    let names = ClusterNames::new(cluster);
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let before = sts_api.get_opt(&names.statefulset()).await?;
-    apply(client, "configmap", &desired_configmap(cluster)?).await?;
+    apply(client, "configmap", &desired_configmap(cluster, &quorum)?).await?;
     apply(
         client,
         "headless-service",
@@ -127,7 +134,7 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let sts = apply(
         client,
         "statefulset",
-        &desired_statefulset(cluster, &ctx.settings)?,
+        &desired_statefulset(cluster, &ctx.settings, &quorum)?,
     )
     .await?;
     statefulset_events(cluster, ctx, before.as_ref(), &sts).await;
@@ -152,7 +159,8 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     };
     let silent = seen.silent_ready_brokers();
     let now = Time(jiff::Timestamp::now());
-    let status = cluster_status(cluster, &seen, &now);
+    let mut status = cluster_status(cluster, &seen, &now);
+    status.quorum_voters = quorum.voters.iter().copied().collect();
     let ready = status
         .conditions
         .iter()
@@ -177,6 +185,19 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         _ if ready => Duration::from_secs(60),
         _ => Duration::from_secs(10),
     }))
+}
+
+/// The metadata quorum: the voters the brokers already run with (read back from the applied
+/// ConfigMap, so a scale never rewrites them), or the voters of a new cluster.
+async fn step_quorum(cluster: &Cluster, ctx: &Context) -> Result<Quorum> {
+    let names = ClusterNames::new(cluster);
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let existing = api.get_opt(&names.configmap()).await?.and_then(|cm| {
+        cm.data?
+            .values()
+            .find_map(|properties| Quorum::parse_voters(properties))
+    });
+    Ok(Quorum::new(cluster.spec.replicas, existing))
 }
 
 async fn list_pods(cluster: &Cluster, ctx: &Context) -> Result<Vec<Pod>> {

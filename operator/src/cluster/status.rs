@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::observe::BrokerObservation;
 use crate::conditions::{conditions, Cond};
 use crate::context::service_bootstrap;
+use crate::desired::quorum::QuorumProblem;
 use crate::error::Error;
 use crate::names::{selector_labels, selector_string};
 use crate::roll::{AtRisk, PodState, RollAction, RollCause};
@@ -31,6 +32,8 @@ pub enum SpecProblem {
     UnknownBrokerProperties(Vec<String>),
     /// `spec.config` sets properties the operator owns.
     OperatorOwnedBrokerProperties(Vec<String>),
+    /// `spec.replicas` does not fit the metadata quorum the brokers run with.
+    Quorum(QuorumProblem),
 }
 
 impl SpecProblem {
@@ -55,6 +58,12 @@ impl SpecProblem {
         match self {
             SpecProblem::UnknownBrokerProperties(_) => "UnknownBrokerProperty",
             SpecProblem::OperatorOwnedBrokerProperties(_) => "OperatorOwnedBrokerProperty",
+            SpecProblem::Quorum(QuorumProblem::BrokerOnlyNodesUnsupported { .. }) => {
+                "BrokerOnlyNodesUnsupported"
+            }
+            SpecProblem::Quorum(QuorumProblem::WouldRemoveVoters { .. }) => {
+                "ScaleDownWouldRemoveVoters"
+            }
         }
     }
 
@@ -70,6 +79,7 @@ impl SpecProblem {
                 "spec.config sets properties the operator manages: {}",
                 k.join(", ")
             ),
+            SpecProblem::Quorum(q) => q.message(),
         }
     }
 }
@@ -262,6 +272,8 @@ pub fn cluster_status(cluster: &Cluster, seen: &Observed<'_>, now: &Time) -> Clu
         offline_partitions: offline,
         current_revision: sts_status.current_revision,
         update_revision,
+        // Set by the reconcile, which knows the quorum.
+        quorum_voters: previous.quorum_voters,
     }
 }
 
@@ -279,7 +291,7 @@ pub fn refused_status(cluster: &Cluster, problem: &SpecProblem, now: &Time) -> C
             RECONCILING,
             false,
             problem.reason(),
-            "fix spec.config to continue",
+            "fix the spec to continue",
         ),
         Cond::new(DEGRADED, true, problem.reason(), problem.message()),
     ];
