@@ -8,7 +8,9 @@
 //! desired broker is asked directly (does it answer Kafka requests?) and one is asked for the
 //! cluster's partitions, and the roll planner ([`crate::roll`]) decides whether to delete one
 //! pod: the StatefulSet uses `OnDelete`, so a new pod template reaches a pod only that way.
-//! Scaling down does not move replicas off the removed brokers yet (that needs replication).
+//! A scale-down shrinks the StatefulSet only once the leaving brokers host no replica
+//! ([`crate::scale`]); until the broker serves partition reassignment it is held, with the
+//! reason in the Draining condition.
 
 pub mod observe;
 pub mod status;
@@ -28,6 +30,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::apply::{apply, apply_params};
+use crate::assignment::Broker;
 use crate::context::Context;
 use crate::desired::configmap::desired_configmap;
 use crate::desired::pdb::desired_pdb;
@@ -41,6 +44,7 @@ use crate::names::{
     selector_labels, selector_string, ClusterNames, FIELD_MANAGER, ROLL_ANNOTATION,
 };
 use crate::roll::{self, PodState, RollAction, RollInput};
+use crate::scale::{self, ScaleState};
 use status::{cluster_status, Observed, ServiceMonitorState, SpecProblem};
 
 /// Controller name in metrics and logs.
@@ -123,6 +127,16 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
 
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let before = sts_api.get_opt(&names.statefulset()).await?;
+    // Brokers are asked before the StatefulSet is applied: a scale-down must first know
+    // whether the leaving brokers are empty.
+    let probe = observe::probe(cluster, ctx).await;
+    let scale = step_scale(cluster, before.as_ref(), &probe);
+    let mut applied = cluster.clone();
+    if scale.holds_brokers() {
+        if let Some(running) = before.as_ref().and_then(|s| s.spec.as_ref()?.replicas) {
+            applied.spec.replicas = running;
+        }
+    }
     apply(client, "configmap", &desired_configmap(cluster, &quorum)?).await?;
     apply(
         client,
@@ -134,7 +148,7 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let sts = apply(
         client,
         "statefulset",
-        &desired_statefulset(cluster, &ctx.settings, &quorum)?,
+        &desired_statefulset(&applied, &ctx.settings, &quorum)?,
     )
     .await?;
     statefulset_events(cluster, ctx, before.as_ref(), &sts).await;
@@ -142,7 +156,6 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let service_monitor = step_service_monitor(cluster, ctx).await?;
 
     let pods = step_roll_request(cluster, ctx, list_pods(cluster, ctx).await?).await?;
-    let probe = observe::probe(cluster, ctx).await;
     let roll = step_roll(cluster, ctx, &sts, &pods, &probe).await?;
 
     let states: Vec<PodState> = pods
@@ -156,6 +169,7 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         unreachable: &probe.unreachable,
         brokers: probe.seen.as_ref(),
         roll: roll.as_ref(),
+        scale: &scale,
     };
     let silent = seen.silent_ready_brokers();
     let now = Time(jiff::Timestamp::now());
@@ -185,6 +199,41 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         _ if ready => Duration::from_secs(60),
         _ => Duration::from_secs(10),
     }))
+}
+
+/// What the drain and balance planners say: a scale-down keeps every broker until the
+/// leaving ones are empty (or is refused); new brokers that should receive partitions are
+/// reported. Moves are not executed: the broker does not serve AlterPartitionReassignments
+/// yet (see [`crate::scale::NotServed`]).
+fn step_scale(
+    cluster: &Cluster,
+    before: Option<&StatefulSet>,
+    probe: &observe::Probe,
+) -> ScaleState {
+    let running = before
+        .and_then(|s| s.spec.as_ref()?.replicas)
+        .unwrap_or(cluster.spec.replicas);
+    let brokers: Vec<Broker> = probe
+        .seen
+        .as_ref()
+        .map(|s| {
+            s.brokers
+                .iter()
+                .map(|b| Broker {
+                    id: b.node_id,
+                    rack: b.rack.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let partitions = probe.seen.as_ref().and_then(|s| s.partitions.as_deref());
+    scale::assess(
+        partitions,
+        &brokers,
+        running,
+        cluster.spec.replicas,
+        Some("partitions are not moved yet: fjord-broker does not serve AlterPartitionReassignments (API 45)"),
+    )
 }
 
 /// The metadata quorum: the voters the brokers already run with (read back from the applied
@@ -230,11 +279,8 @@ async fn statefulset_events(
         let note = format!("scaling up from {from} to {to} brokers");
         events::normal(ctx, &reference, "ScalingUp", "Scale", note).await;
     } else if to < from {
-        let note = format!(
-            "scaling down from {from} to {to} brokers (their replicas are not moved first: \
-             partition reassignment is not implemented yet)"
-        );
-        events::warning(ctx, &reference, "ScalingDown", "Scale", note).await;
+        let note = format!("scaling down from {from} to {to} brokers (they host no replicas)");
+        events::normal(ctx, &reference, "ScalingDown", "Scale", note).await;
     }
     if template(before) != template(after) {
         let note = "the broker pod template changed (version, image, config or overrides); \

@@ -13,6 +13,7 @@ use crate::desired::quorum::QuorumProblem;
 use crate::error::Error;
 use crate::names::{selector_labels, selector_string};
 use crate::roll::{AtRisk, PodState, RollAction, RollCause};
+use crate::scale::ScaleState;
 
 /// What happened to the ServiceMonitor in this reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub struct Observed<'a> {
     pub brokers: Option<&'a BrokerObservation>,
     /// The roll planner's decision; None when the StatefulSet has no update revision yet.
     pub roll: Option<&'a RollAction>,
+    /// What the drain and balance planners said.
+    pub scale: &'a ScaleState,
 }
 
 impl Observed<'_> {
@@ -204,10 +207,16 @@ pub fn cluster_status(cluster: &Cluster, seen: &Observed<'_>, now: &Time) -> Clu
             "CreatingBrokers",
             format!("{existing}/{desired} broker pods exist"),
         )
+    } else if let ScaleState::Balancing { why, .. } = seen.scale {
+        Cond::new(SCALING_UP, true, "RebalancePending", why.clone())
     } else {
         Cond::new(SCALING_UP, false, "AllBrokersCreated", "")
     };
-    let draining = if extra.is_empty() {
+    let draining = if let ScaleState::DrainRefused(refusal) = seen.scale {
+        Cond::new(DRAINING, true, "ScaleDownRefused", refusal.to_string())
+    } else if let ScaleState::Draining { why, .. } = seen.scale {
+        Cond::new(DRAINING, true, "DrainPending", why.clone())
+    } else if extra.is_empty() {
         Cond::new(DRAINING, false, "NoBrokersToRemove", "")
     } else {
         Cond::new(

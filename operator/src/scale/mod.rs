@@ -104,3 +104,127 @@ pub(crate) fn rack_of(brokers: &[Broker], id: i32) -> Option<&str> {
         .find(|b| b.id == id)
         .and_then(|b| b.rack.as_deref())
 }
+
+/// What the scale planners say in this reconcile, for status and for how many brokers the
+/// StatefulSet keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScaleState {
+    /// No scale in progress, or the leaving brokers are empty: apply `spec.replicas`.
+    Steady,
+    /// A scale-down that cannot happen: keep every broker.
+    DrainRefused(drain::ScaleDownRefusal),
+    /// A scale-down waiting for its drain: keep every broker until the moves are done.
+    Draining { moves: usize, why: String },
+    /// Partitions should move onto new brokers.
+    Balancing { moves: usize, why: String },
+}
+
+impl ScaleState {
+    /// Whether the StatefulSet must keep its current size instead of shrinking.
+    pub fn holds_brokers(&self) -> bool {
+        matches!(
+            self,
+            ScaleState::DrainRefused(_) | ScaleState::Draining { .. }
+        )
+    }
+}
+
+/// The scale state of a cluster running `running` brokers whose spec asks for `desired`.
+/// Moves are not executed here: `executor_note` says why they are not being carried out
+/// (while the broker lacks AlterPartitionReassignments), or None once they are.
+pub fn assess(
+    partitions: Option<&[PartitionState]>,
+    brokers: &[Broker],
+    running: i32,
+    desired: i32,
+    executor_note: Option<&str>,
+) -> ScaleState {
+    let not_executed = executor_note.map(|n| format!("; {n}")).unwrap_or_default();
+    if desired < running {
+        let Some(partitions) = partitions else {
+            return ScaleState::Draining {
+                moves: 0,
+                why: "waiting for the brokers to report their partitions before draining".into(),
+            };
+        };
+        return match drain::drain_plan(partitions, brokers, desired) {
+            Err(refusal) => ScaleState::DrainRefused(refusal),
+            Ok(moves) if moves.is_empty() => ScaleState::Steady,
+            Ok(moves) => ScaleState::Draining {
+                moves: moves.len(),
+                why: format!(
+                    "{} partitions must move off brokers {desired}..{}{not_executed}",
+                    moves.len(),
+                    running - 1
+                ),
+            },
+        };
+    }
+    let Some(partitions) = partitions else {
+        return ScaleState::Steady;
+    };
+    let moves = balance::balance_plan(partitions, brokers, balance::DEFAULT_TOLERANCE);
+    if moves.is_empty() {
+        return ScaleState::Steady;
+    }
+    ScaleState::Balancing {
+        moves: moves.len(),
+        why: format!(
+            "{} partition moves would balance replicas and leaders over {} brokers{not_executed}",
+            moves.len(),
+            brokers.len()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: i32, replicas: &[i32]) -> PartitionState {
+        PartitionState {
+            topic: "orders".into(),
+            partition: n,
+            leader: replicas[0],
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            min_insync_replicas: 1,
+        }
+    }
+
+    fn brokers(n: i32) -> Vec<Broker> {
+        (0..n).map(|id| Broker { id, rack: None }).collect()
+    }
+
+    #[test]
+    fn a_refused_or_unfinished_drain_holds_every_broker() {
+        let parts = [p(0, &[0, 1, 2]), p(1, &[3, 4, 0])];
+        let refused = assess(Some(&parts), &brokers(5), 5, 2, Some("x"));
+        assert!(matches!(refused, ScaleState::DrainRefused(_)));
+        assert!(refused.holds_brokers());
+        let draining = assess(Some(&parts), &brokers(5), 5, 3, Some("not served"));
+        assert!(
+            matches!(&draining, ScaleState::Draining { moves: 1, why } if why.contains("not served")),
+            "{draining:?}"
+        );
+        assert!(draining.holds_brokers());
+        assert!(assess(None, &brokers(5), 5, 3, None).holds_brokers());
+    }
+
+    #[test]
+    fn empty_leaving_brokers_let_the_statefulset_shrink() {
+        let parts = [p(0, &[0, 1, 2])];
+        assert_eq!(
+            assess(Some(&parts), &brokers(5), 5, 3, None),
+            ScaleState::Steady
+        );
+    }
+
+    #[test]
+    fn new_empty_brokers_are_reported_as_unbalanced() {
+        let parts: Vec<_> = (0..6).map(|n| p(n, &[n % 3])).collect();
+        let s = assess(Some(&parts), &brokers(5), 5, 5, Some("not served"));
+        assert!(matches!(s, ScaleState::Balancing { .. }), "{s:?}");
+        assert!(!s.holds_brokers());
+    }
+}
