@@ -15,9 +15,11 @@
 pub mod observe;
 pub mod status;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fjord_crds::cluster::RolloutStrategy;
 use fjord_crds::condition::{DEGRADED, READY};
 use fjord_crds::Cluster;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -43,6 +45,7 @@ use crate::events;
 use crate::names::{
     selector_labels, selector_string, ClusterNames, FIELD_MANAGER, ROLL_ANNOTATION,
 };
+use crate::roll::rack::{next_rack_action, RackAction};
 use crate::roll::{self, PodState, RollAction, RollInput};
 use crate::scale::{self, ScaleState};
 use status::{cluster_status, Observed, ServiceMonitorState, SpecProblem};
@@ -359,13 +362,43 @@ async fn step_roll(
         (Some(seen), _) => seen.partitions.clone(),
         _ => None,
     };
-    let action = roll::next_action(&RollInput {
+    let input = RollInput {
         pods: &states,
         desired: cluster.spec.replicas,
         update_revision: &update_revision,
         partitions: partitions.as_deref(),
         controller: probe.seen.as_ref().and_then(|s| s.controller),
-    });
+    };
+    let (action, rack_pods, why) = match cluster.spec.rollout.strategy {
+        RolloutStrategy::OneAtATime => (roll::next_action(&input), Vec::new(), None),
+        RolloutStrategy::RackParallel => {
+            let racks: BTreeMap<i32, String> = probe
+                .seen
+                .as_ref()
+                .map(|s| {
+                    s.brokers
+                        .iter()
+                        .filter_map(|b| Some((b.node_id, b.rack.clone()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match next_rack_action(&input, &racks) {
+                RackAction::DeleteRack {
+                    rack,
+                    pods,
+                    remaining,
+                } => {
+                    let first = RollAction::Delete {
+                        pod: pods.first().cloned().unwrap_or_default(),
+                        cause: roll::RollCause::OutdatedRevision,
+                        remaining,
+                    };
+                    (first, pods, Some(format!("rack {rack} rolls at once")))
+                }
+                RackAction::OneAtATime { action, why } => (action, Vec::new(), why),
+            }
+        }
+    };
     let reference = cluster.object_ref(&());
     match &action {
         RollAction::Delete {
@@ -373,37 +406,25 @@ async fn step_roll(
             cause,
             remaining,
         } => {
-            let target = pods.iter().find(|p| p.name_any() == *pod);
-            let uid = target.and_then(|p| p.metadata.uid.clone());
-            let related = target.map(|p| p.object_ref(&()));
-            let params = DeleteParams {
-                // Never delete a replacement that took the name in the meantime.
-                preconditions: Some(Preconditions {
-                    uid,
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
+            let targets = if rack_pods.is_empty() {
+                vec![pod.clone()]
+            } else {
+                rack_pods
             };
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
-            api.delete(pod, &params).await?;
-            let why = match cause {
-                roll::RollCause::OutdatedRevision => {
-                    format!("to move it to revision {update_revision}")
-                }
-                roll::RollCause::Requested => format!("as {ROLL_ANNOTATION}=true asked"),
-            };
-            let note = format!("deleted pod {pod} {why}; {remaining} brokers left to roll");
-            tracing::info!(cluster = %names.cluster, pod = %pod, "rolling broker");
-            events::publish(
-                ctx,
-                &reference,
-                EventType::Normal,
-                "RollingBroker",
-                "DeletePod",
-                note,
-                related,
-            )
-            .await;
+            for target in &targets {
+                delete_pod(
+                    ctx,
+                    &names.namespace,
+                    &reference,
+                    pods,
+                    target,
+                    *cause,
+                    *remaining,
+                    &update_revision,
+                    why.as_deref(),
+                )
+                .await?;
+            }
         }
         RollAction::Blocked {
             pod,
@@ -416,6 +437,52 @@ async fn step_roll(
         RollAction::Wait { .. } | RollAction::Done => {}
     }
     Ok(Some(action))
+}
+
+/// Deletes broker pod `pod` for a roll, with an Event saying why.
+#[allow(clippy::too_many_arguments)]
+async fn delete_pod(
+    ctx: &Context,
+    namespace: &str,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    pods: &[Pod],
+    pod: &str,
+    cause: roll::RollCause,
+    remaining: usize,
+    update_revision: &str,
+    strategy_note: Option<&str>,
+) -> Result<()> {
+    let target = pods.iter().find(|p| p.name_any() == pod);
+    let uid = target.and_then(|p| p.metadata.uid.clone());
+    let related = target.map(|p| p.object_ref(&()));
+    let params = DeleteParams {
+        // Never delete a replacement that took the name in the meantime.
+        preconditions: Some(Preconditions {
+            uid,
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    api.delete(pod, &params).await?;
+    let why = match cause {
+        roll::RollCause::OutdatedRevision => format!("to move it to revision {update_revision}"),
+        roll::RollCause::Requested => format!("as {ROLL_ANNOTATION}=true asked"),
+    };
+    let strategy = strategy_note.map(|n| format!(" ({n})")).unwrap_or_default();
+    let note = format!("deleted pod {pod} {why}{strategy}; {remaining} brokers left to roll");
+    tracing::info!(pod = %pod, "rolling broker");
+    events::publish(
+        ctx,
+        reference,
+        EventType::Normal,
+        "RollingBroker",
+        "DeletePod",
+        note,
+        related,
+    )
+    .await;
+    Ok(())
 }
 
 /// Applies the ServiceMonitor when enabled, deletes ours when disabled. A missing
