@@ -88,6 +88,11 @@ pub const OPERATOR_OWNED: &[&str] = &[
     "metrics.port",
     "broker.rack",
     "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "process.roles",
+    "controller.listener.names",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
 ];
 
 /// Keys of `config` that the broker does not know, in key order.

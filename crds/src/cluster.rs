@@ -98,6 +98,36 @@ pub struct ClusterSpec {
     /// Scheduling and metadata overrides applied to every broker pod.
     #[serde(default)]
     pub pod_template: PodTemplateOverrides,
+
+    /// How brokers are restarted when their pod template changes.
+    #[serde(default, skip_serializing_if = "RolloutSpec::is_default")]
+    pub rollout: RolloutSpec,
+}
+
+/// How a roll proceeds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// `OneAtATime` (default): one broker at a time, each only when every partition it holds
+    /// keeps `min.insync.replicas` without it. `RackParallel`: a whole rack at once when every
+    /// partition keeps `min.insync.replicas` outside that rack (needs `rack`); otherwise one at
+    /// a time, with the reason in status.
+    #[serde(default)]
+    pub strategy: RolloutStrategy,
+}
+
+impl RolloutSpec {
+    fn is_default(&self) -> bool {
+        *self == RolloutSpec::default()
+    }
+}
+
+/// The order of a roll.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RolloutStrategy {
+    #[default]
+    OneAtATime,
+    RackParallel,
 }
 
 fn default_replicas() -> i32 {
@@ -358,6 +388,12 @@ pub struct ClusterStatus {
     /// Node id of the active controller, as the brokers report it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<i32>,
+
+    /// Node ids of the metadata quorum's voters (`controller.quorum.voters`). Chosen when the
+    /// Cluster is created (1 voter below 3 brokers, 3 from 3 brokers, 5 from 9) and kept
+    /// across scaling.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quorum_voters: Vec<i32>,
 
     /// Partitions whose ISR is smaller than their replica set; unset when the brokers could not
     /// be asked.

@@ -21,4 +21,5 @@ pub mod metrics;
 pub mod names;
 pub mod roll;
 pub mod run;
+pub mod scale;
 pub mod topic;

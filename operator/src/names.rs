@@ -29,8 +29,6 @@ pub const DATA_MOUNT: &str = "/var/lib/fjord";
 pub const LOG_DIR: &str = "/var/lib/fjord/data";
 /// Where the ConfigMap is mounted.
 pub const CONFIG_MOUNT: &str = "/etc/fjord";
-/// Key of the properties file in the ConfigMap.
-pub const PROPERTIES_KEY: &str = "broker.properties";
 
 /// Names of a Cluster's objects.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -148,7 +148,7 @@ async fn changing_the_spec_updates_objects_and_advances_observed_generation() {
         .patch(
             "events",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 5, "config": {"num.partitions": "12"}}})),
+            &Patch::Merge(json!({"spec": {"config": {"num.partitions": "12"}}})),
         )
         .await
         .unwrap();
@@ -157,18 +157,23 @@ async fn changing_the_spec_updates_objects_and_advances_observed_generation() {
         2
     );
 
-    let sts = eventually("statefulset scaled", || {
-        server
-            .get(STATEFULSETS, NS, "events")
-            .filter(|s| s["spec"]["replicas"] == 5)
+    let cm = eventually("new config rendered", || {
+        server.get(CONFIGMAPS, NS, "events-config").filter(|cm| {
+            cm["data"]["events-2.properties"]
+                .as_str()
+                .is_some_and(|p| p.contains("num.partitions=12\n"))
+        })
     })
     .await;
+    let sts = server.get(STATEFULSETS, NS, "events").unwrap();
     assert_ne!(sts["metadata"]["resourceVersion"], rv_before);
-    let cm = server.get(CONFIGMAPS, NS, "events-config").unwrap();
-    let props = cm["data"]["broker.properties"].as_str().unwrap();
-    assert!(props.contains("num.partitions=12\n"), "{props}");
+    let props = cm["data"]["events-0.properties"].as_str().unwrap();
     assert!(
-        props.contains("4@events-4.events-brokers.streaming.svc:9093"),
+        props.contains(
+            "controller.quorum.voters=0@events-0.events-brokers.streaming.svc:9093,\
+             1@events-1.events-brokers.streaming.svc:9093,\
+             2@events-2.events-brokers.streaming.svc:9093\n"
+        ),
         "{props}"
     );
     eventually("observedGeneration 2", || {
@@ -199,6 +204,61 @@ async fn unknown_broker_properties_are_refused_with_a_condition() {
         server.get(STATEFULSETS, NS, "events").is_none(),
         "nothing rolled out"
     );
+    task.abort();
+}
+
+/// Issue 12: "Scaling 3 -> 5 rewrites controller.quorum.voters for every broker". The voters
+/// stay 0, 1, 2; while fjord-broker runs no broker-only nodes the scale is refused, and the
+/// StatefulSet and every broker's file stay as they were.
+#[tokio::test]
+async fn scaling_three_to_five_never_rewrites_the_voters_of_existing_brokers() {
+    let server = FakeApiServer::new();
+    let (clusters, task) = start(&server, json!({"version": "0.1.0", "replicas": 3})).await;
+    eventually("first status", || {
+        (status_of(&server)["observedGeneration"] == 1).then_some(())
+    })
+    .await;
+    let before = server.get(CONFIGMAPS, NS, "events-config").unwrap()["data"].clone();
+    clusters
+        .patch(
+            "events",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    // Refused (Degraded) while broker-only nodes are missing; else scaled (a fifth file).
+    eventually("the scale handled", || {
+        let s = status_of(&server);
+        let cm = server.get(CONFIGMAPS, NS, "events-config")?;
+        (condition(&s, "Degraded").is_some_and(|d| d.0 == "True")
+            || cm["data"]["events-4.properties"].is_string())
+        .then_some(())
+    })
+    .await;
+    let after = server.get(CONFIGMAPS, NS, "events-config").unwrap()["data"].clone();
+    for n in 0..3 {
+        let key = format!("events-{n}.properties");
+        assert_eq!(after[&key], before[&key], "{key} was rewritten");
+        assert!(!after[&key].as_str().unwrap().contains("3@"), "{key}");
+    }
+    if fjord_operator::desired::quorum::BROKER_ONLY_NODES {
+        assert!(after["events-4.properties"]
+            .as_str()
+            .unwrap()
+            .contains("process.roles=broker\n"));
+    } else {
+        let status = status_of(&server);
+        assert_eq!(
+            condition(&status, "Degraded"),
+            Some(("True".into(), "BrokerOnlyNodesUnsupported".into()))
+        );
+        assert_eq!(
+            server.get(STATEFULSETS, NS, "events").unwrap()["spec"]["replicas"],
+            3,
+            "nothing scaled"
+        );
+    }
     task.abort();
 }
 

@@ -9,7 +9,7 @@ use fjord_operator::run;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 use support::fake_apiserver::FakeApiServer;
-use support::{context, eventually_within, kubelet};
+use support::{context_with_dns, eventually_within, kubelet};
 
 const NS: &str = "streaming";
 const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
@@ -38,8 +38,9 @@ async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_
     let client = server.client();
     let kubelet = kubelet::start(server.clone(), NS);
     let (port, metrics) = (free_port(), free_port());
-    let bootstrap = format!("127.0.0.1:{port}");
-    let ctx = context(client.clone(), bootstrap.clone());
+    let ctx = context_with_dns(client.clone(), kubelet.dns());
+    // The client Service, by name: it resolves once a broker pod is Ready.
+    let bootstrap = format!("events-bootstrap.{NS}.svc:{port}");
     let c = client.clone();
     let _controllers = AbortOnDrop(tokio::spawn(async move {
         run::controllers(c, &[NS.to_string()], ctx).await
@@ -83,7 +84,9 @@ async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_
     })
     .await
     .unwrap();
-    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+        .await
+        .unwrap();
     let before = admin
         .describe_topic("orders")
         .await
@@ -127,7 +130,9 @@ async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_
         )
     });
 
-    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+        .await
+        .unwrap();
     let after = admin
         .describe_topic("orders")
         .await
@@ -148,8 +153,9 @@ async fn a_config_change_rolls_the_broker_onto_the_new_value() {
     let client = server.client();
     let kubelet = kubelet::start(server.clone(), NS);
     let (port, metrics) = (free_port(), free_port());
-    let bootstrap = format!("127.0.0.1:{port}");
-    let ctx = context(client.clone(), bootstrap.clone());
+    let ctx = context_with_dns(client.clone(), kubelet.dns());
+    // The client Service, by name: it resolves once a broker pod is Ready.
+    let bootstrap = format!("events-bootstrap.{NS}.svc:{port}");
     let c = client.clone();
     let _controllers = AbortOnDrop(tokio::spawn(async move {
         run::controllers(c, &[NS.to_string()], ctx).await
@@ -184,7 +190,9 @@ async fn a_config_change_rolls_the_broker_onto_the_new_value() {
             .find(|c| c.name == "retention.ms")
             .and_then(|c| c.value)
     };
-    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+        .await
+        .unwrap();
     admin
         .create_topic(
             &fjord_client::NewTopic {
@@ -221,7 +229,9 @@ async fn a_config_change_rolls_the_broker_onto_the_new_value() {
     })
     .await
     .unwrap_or_else(fail);
-    let admin = AdminClient::connect(&bootstrap).await.unwrap();
+    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+        .await
+        .unwrap();
     let after = retention(admin.describe_topic_configs("audit").await.unwrap());
     assert_eq!(
         after.as_deref(),

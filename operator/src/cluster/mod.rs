@@ -8,18 +8,22 @@
 //! desired broker is asked directly (does it answer Kafka requests?) and one is asked for the
 //! cluster's partitions, and the roll planner ([`crate::roll`]) decides whether to delete one
 //! pod: the StatefulSet uses `OnDelete`, so a new pod template reaches a pod only that way.
-//! Scaling down does not move replicas off the removed brokers yet (that needs replication).
+//! A scale-down shrinks the StatefulSet only once the leaving brokers host no replica
+//! ([`crate::scale`]); until the broker serves partition reassignment it is held, with the
+//! reason in the Draining condition.
 
 pub mod observe;
 pub mod status;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fjord_crds::cluster::RolloutStrategy;
 use fjord_crds::condition::{DEGRADED, READY};
 use fjord_crds::Cluster;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
@@ -28,9 +32,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::apply::{apply, apply_params};
+use crate::assignment::Broker;
 use crate::context::Context;
 use crate::desired::configmap::desired_configmap;
 use crate::desired::pdb::desired_pdb;
+use crate::desired::quorum::Quorum;
 use crate::desired::service::{desired_client_service, desired_headless_service};
 use crate::desired::servicemonitor::{desired_service_monitor, service_monitor_resource};
 use crate::desired::statefulset::desired_statefulset;
@@ -39,7 +45,9 @@ use crate::events;
 use crate::names::{
     selector_labels, selector_string, ClusterNames, FIELD_MANAGER, ROLL_ANNOTATION,
 };
+use crate::roll::rack::{next_rack_action, RackAction};
 use crate::roll::{self, PodState, RollAction, RollInput};
+use crate::scale::{self, ScaleState};
 use status::{cluster_status, Observed, ServiceMonitorState, SpecProblem};
 
 /// Controller name in metrics and logs.
@@ -86,7 +94,14 @@ fn backoff_key(cluster: &Cluster) -> String {
 
 async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let client = &ctx.client;
-    if let Some(problem) = SpecProblem::of(&cluster.spec) {
+    let names = ClusterNames::new(cluster);
+    let quorum = step_quorum(cluster, ctx).await?;
+    let problem = SpecProblem::of(&cluster.spec).or_else(|| {
+        quorum
+            .problem(cluster.spec.replicas)
+            .map(SpecProblem::Quorum)
+    });
+    if let Some(problem) = problem {
         // Applying would roll pods into a broker that refuses to start: stop and say why.
         let reported = cluster.status.as_ref().is_some_and(|s| {
             s.conditions
@@ -113,10 +128,19 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     }
 
-    let names = ClusterNames::new(cluster);
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let before = sts_api.get_opt(&names.statefulset()).await?;
-    apply(client, "configmap", &desired_configmap(cluster)?).await?;
+    // Brokers are asked before the StatefulSet is applied: a scale-down must first know
+    // whether the leaving brokers are empty.
+    let probe = observe::probe(cluster, ctx).await;
+    let scale = step_scale(cluster, before.as_ref(), &probe);
+    let mut applied = cluster.clone();
+    if scale.holds_brokers() {
+        if let Some(running) = before.as_ref().and_then(|s| s.spec.as_ref()?.replicas) {
+            applied.spec.replicas = running;
+        }
+    }
+    apply(client, "configmap", &desired_configmap(cluster, &quorum)?).await?;
     apply(
         client,
         "headless-service",
@@ -127,7 +151,7 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let sts = apply(
         client,
         "statefulset",
-        &desired_statefulset(cluster, &ctx.settings)?,
+        &desired_statefulset(&applied, &ctx.settings, &quorum)?,
     )
     .await?;
     statefulset_events(cluster, ctx, before.as_ref(), &sts).await;
@@ -135,7 +159,6 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     let service_monitor = step_service_monitor(cluster, ctx).await?;
 
     let pods = step_roll_request(cluster, ctx, list_pods(cluster, ctx).await?).await?;
-    let probe = observe::probe(cluster, ctx).await;
     let roll = step_roll(cluster, ctx, &sts, &pods, &probe).await?;
 
     let states: Vec<PodState> = pods
@@ -149,10 +172,12 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         unreachable: &probe.unreachable,
         brokers: probe.seen.as_ref(),
         roll: roll.as_ref(),
+        scale: &scale,
     };
     let silent = seen.silent_ready_brokers();
     let now = Time(jiff::Timestamp::now());
-    let status = cluster_status(cluster, &seen, &now);
+    let mut status = cluster_status(cluster, &seen, &now);
+    status.quorum_voters = quorum.voters.iter().copied().collect();
     let ready = status
         .conditions
         .iter()
@@ -177,6 +202,54 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
         _ if ready => Duration::from_secs(60),
         _ => Duration::from_secs(10),
     }))
+}
+
+/// What the drain and balance planners say: a scale-down keeps every broker until the
+/// leaving ones are empty (or is refused); new brokers that should receive partitions are
+/// reported. Moves are not executed: the broker does not serve AlterPartitionReassignments
+/// yet (see [`crate::scale::NotServed`]).
+fn step_scale(
+    cluster: &Cluster,
+    before: Option<&StatefulSet>,
+    probe: &observe::Probe,
+) -> ScaleState {
+    let running = before
+        .and_then(|s| s.spec.as_ref()?.replicas)
+        .unwrap_or(cluster.spec.replicas);
+    let brokers: Vec<Broker> = probe
+        .seen
+        .as_ref()
+        .map(|s| {
+            s.brokers
+                .iter()
+                .map(|b| Broker {
+                    id: b.node_id,
+                    rack: b.rack.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let partitions = probe.seen.as_ref().and_then(|s| s.partitions.as_deref());
+    scale::assess(
+        partitions,
+        &brokers,
+        running,
+        cluster.spec.replicas,
+        Some("partitions are not moved yet: fjord-broker does not serve AlterPartitionReassignments (API 45)"),
+    )
+}
+
+/// The metadata quorum: the voters the brokers already run with (read back from the applied
+/// ConfigMap, so a scale never rewrites them), or the voters of a new cluster.
+async fn step_quorum(cluster: &Cluster, ctx: &Context) -> Result<Quorum> {
+    let names = ClusterNames::new(cluster);
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let existing = api.get_opt(&names.configmap()).await?.and_then(|cm| {
+        cm.data?
+            .values()
+            .find_map(|properties| Quorum::parse_voters(properties))
+    });
+    Ok(Quorum::new(cluster.spec.replicas, existing))
 }
 
 async fn list_pods(cluster: &Cluster, ctx: &Context) -> Result<Vec<Pod>> {
@@ -209,11 +282,8 @@ async fn statefulset_events(
         let note = format!("scaling up from {from} to {to} brokers");
         events::normal(ctx, &reference, "ScalingUp", "Scale", note).await;
     } else if to < from {
-        let note = format!(
-            "scaling down from {from} to {to} brokers (their replicas are not moved first: \
-             partition reassignment is not implemented yet)"
-        );
-        events::warning(ctx, &reference, "ScalingDown", "Scale", note).await;
+        let note = format!("scaling down from {from} to {to} brokers (they host no replicas)");
+        events::normal(ctx, &reference, "ScalingDown", "Scale", note).await;
     }
     if template(before) != template(after) {
         let note = "the broker pod template changed (version, image, config or overrides); \
@@ -292,13 +362,43 @@ async fn step_roll(
         (Some(seen), _) => seen.partitions.clone(),
         _ => None,
     };
-    let action = roll::next_action(&RollInput {
+    let input = RollInput {
         pods: &states,
         desired: cluster.spec.replicas,
         update_revision: &update_revision,
         partitions: partitions.as_deref(),
         controller: probe.seen.as_ref().and_then(|s| s.controller),
-    });
+    };
+    let (action, rack_pods, why) = match cluster.spec.rollout.strategy {
+        RolloutStrategy::OneAtATime => (roll::next_action(&input), Vec::new(), None),
+        RolloutStrategy::RackParallel => {
+            let racks: BTreeMap<i32, String> = probe
+                .seen
+                .as_ref()
+                .map(|s| {
+                    s.brokers
+                        .iter()
+                        .filter_map(|b| Some((b.node_id, b.rack.clone()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match next_rack_action(&input, &racks) {
+                RackAction::DeleteRack {
+                    rack,
+                    pods,
+                    remaining,
+                } => {
+                    let first = RollAction::Delete {
+                        pod: pods.first().cloned().unwrap_or_default(),
+                        cause: roll::RollCause::OutdatedRevision,
+                        remaining,
+                    };
+                    (first, pods, Some(format!("rack {rack} rolls at once")))
+                }
+                RackAction::OneAtATime { action, why } => (action, Vec::new(), why),
+            }
+        }
+    };
     let reference = cluster.object_ref(&());
     match &action {
         RollAction::Delete {
@@ -306,37 +406,25 @@ async fn step_roll(
             cause,
             remaining,
         } => {
-            let target = pods.iter().find(|p| p.name_any() == *pod);
-            let uid = target.and_then(|p| p.metadata.uid.clone());
-            let related = target.map(|p| p.object_ref(&()));
-            let params = DeleteParams {
-                // Never delete a replacement that took the name in the meantime.
-                preconditions: Some(Preconditions {
-                    uid,
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
+            let targets = if rack_pods.is_empty() {
+                vec![pod.clone()]
+            } else {
+                rack_pods
             };
-            let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &names.namespace);
-            api.delete(pod, &params).await?;
-            let why = match cause {
-                roll::RollCause::OutdatedRevision => {
-                    format!("to move it to revision {update_revision}")
-                }
-                roll::RollCause::Requested => format!("as {ROLL_ANNOTATION}=true asked"),
-            };
-            let note = format!("deleted pod {pod} {why}; {remaining} brokers left to roll");
-            tracing::info!(cluster = %names.cluster, pod = %pod, "rolling broker");
-            events::publish(
-                ctx,
-                &reference,
-                EventType::Normal,
-                "RollingBroker",
-                "DeletePod",
-                note,
-                related,
-            )
-            .await;
+            for target in &targets {
+                delete_pod(
+                    ctx,
+                    &names.namespace,
+                    &reference,
+                    pods,
+                    target,
+                    *cause,
+                    *remaining,
+                    &update_revision,
+                    why.as_deref(),
+                )
+                .await?;
+            }
         }
         RollAction::Blocked {
             pod,
@@ -349,6 +437,52 @@ async fn step_roll(
         RollAction::Wait { .. } | RollAction::Done => {}
     }
     Ok(Some(action))
+}
+
+/// Deletes broker pod `pod` for a roll, with an Event saying why.
+#[allow(clippy::too_many_arguments)]
+async fn delete_pod(
+    ctx: &Context,
+    namespace: &str,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    pods: &[Pod],
+    pod: &str,
+    cause: roll::RollCause,
+    remaining: usize,
+    update_revision: &str,
+    strategy_note: Option<&str>,
+) -> Result<()> {
+    let target = pods.iter().find(|p| p.name_any() == pod);
+    let uid = target.and_then(|p| p.metadata.uid.clone());
+    let related = target.map(|p| p.object_ref(&()));
+    let params = DeleteParams {
+        // Never delete a replacement that took the name in the meantime.
+        preconditions: Some(Preconditions {
+            uid,
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    api.delete(pod, &params).await?;
+    let why = match cause {
+        roll::RollCause::OutdatedRevision => format!("to move it to revision {update_revision}"),
+        roll::RollCause::Requested => format!("as {ROLL_ANNOTATION}=true asked"),
+    };
+    let strategy = strategy_note.map(|n| format!(" ({n})")).unwrap_or_default();
+    let note = format!("deleted pod {pod} {why}{strategy}; {remaining} brokers left to roll");
+    tracing::info!(pod = %pod, "rolling broker");
+    events::publish(
+        ctx,
+        reference,
+        EventType::Normal,
+        "RollingBroker",
+        "DeletePod",
+        note,
+        related,
+    )
+    .await;
+    Ok(())
 }
 
 /// Applies the ServiceMonitor when enabled, deletes ours when disabled. A missing

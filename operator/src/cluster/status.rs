@@ -9,9 +9,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::observe::BrokerObservation;
 use crate::conditions::{conditions, Cond};
 use crate::context::service_bootstrap;
+use crate::desired::quorum::QuorumProblem;
 use crate::error::Error;
 use crate::names::{selector_labels, selector_string};
 use crate::roll::{AtRisk, PodState, RollAction, RollCause};
+use crate::scale::ScaleState;
 
 /// What happened to the ServiceMonitor in this reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub enum SpecProblem {
     UnknownBrokerProperties(Vec<String>),
     /// `spec.config` sets properties the operator owns.
     OperatorOwnedBrokerProperties(Vec<String>),
+    /// `spec.replicas` does not fit the metadata quorum the brokers run with.
+    Quorum(QuorumProblem),
 }
 
 impl SpecProblem {
@@ -55,6 +59,12 @@ impl SpecProblem {
         match self {
             SpecProblem::UnknownBrokerProperties(_) => "UnknownBrokerProperty",
             SpecProblem::OperatorOwnedBrokerProperties(_) => "OperatorOwnedBrokerProperty",
+            SpecProblem::Quorum(QuorumProblem::BrokerOnlyNodesUnsupported { .. }) => {
+                "BrokerOnlyNodesUnsupported"
+            }
+            SpecProblem::Quorum(QuorumProblem::WouldRemoveVoters { .. }) => {
+                "ScaleDownWouldRemoveVoters"
+            }
         }
     }
 
@@ -70,6 +80,7 @@ impl SpecProblem {
                 "spec.config sets properties the operator manages: {}",
                 k.join(", ")
             ),
+            SpecProblem::Quorum(q) => q.message(),
         }
     }
 }
@@ -88,6 +99,8 @@ pub struct Observed<'a> {
     pub brokers: Option<&'a BrokerObservation>,
     /// The roll planner's decision; None when the StatefulSet has no update revision yet.
     pub roll: Option<&'a RollAction>,
+    /// What the drain and balance planners said.
+    pub scale: &'a ScaleState,
 }
 
 impl Observed<'_> {
@@ -194,10 +207,16 @@ pub fn cluster_status(cluster: &Cluster, seen: &Observed<'_>, now: &Time) -> Clu
             "CreatingBrokers",
             format!("{existing}/{desired} broker pods exist"),
         )
+    } else if let ScaleState::Balancing { why, .. } = seen.scale {
+        Cond::new(SCALING_UP, true, "RebalancePending", why.clone())
     } else {
         Cond::new(SCALING_UP, false, "AllBrokersCreated", "")
     };
-    let draining = if extra.is_empty() {
+    let draining = if let ScaleState::DrainRefused(refusal) = seen.scale {
+        Cond::new(DRAINING, true, "ScaleDownRefused", refusal.to_string())
+    } else if let ScaleState::Draining { why, .. } = seen.scale {
+        Cond::new(DRAINING, true, "DrainPending", why.clone())
+    } else if extra.is_empty() {
         Cond::new(DRAINING, false, "NoBrokersToRemove", "")
     } else {
         Cond::new(
@@ -262,6 +281,8 @@ pub fn cluster_status(cluster: &Cluster, seen: &Observed<'_>, now: &Time) -> Clu
         offline_partitions: offline,
         current_revision: sts_status.current_revision,
         update_revision,
+        // Set by the reconcile, which knows the quorum.
+        quorum_voters: previous.quorum_voters,
     }
 }
 
@@ -279,7 +300,7 @@ pub fn refused_status(cluster: &Cluster, problem: &SpecProblem, now: &Time) -> C
             RECONCILING,
             false,
             problem.reason(),
-            "fix spec.config to continue",
+            "fix the spec to continue",
         ),
         Cond::new(DEGRADED, true, problem.reason(), problem.message()),
     ];

@@ -4,6 +4,7 @@
 
 pub mod configmap;
 pub mod pdb;
+pub mod quorum;
 pub mod service;
 pub mod servicemonitor;
 pub mod statefulset;

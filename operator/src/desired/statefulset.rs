@@ -21,12 +21,13 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::configmap::{broker_properties, config_hash};
+use super::configmap::{config_hash, template_properties};
+use super::quorum::Quorum;
 use super::{owned_meta, Settings};
 use crate::error::Result;
 use crate::names::{
     labels, selector_labels, ClusterNames, CONFIG_HASH_ANNOTATION, CONFIG_MOUNT, DATA_MOUNT,
-    PROPERTIES_KEY, RACK_KEY_ANNOTATION,
+    RACK_KEY_ANNOTATION,
 };
 
 /// Seconds a broker gets after SIGTERM when the spec does not say: enough to flush and write
@@ -40,7 +41,11 @@ pub const BROKER_UID: i64 = 65532;
 const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 
 /// The StatefulSet of `cluster`.
-pub fn desired_statefulset(cluster: &Cluster, settings: &Settings) -> Result<StatefulSet> {
+pub fn desired_statefulset(
+    cluster: &Cluster,
+    settings: &Settings,
+    quorum: &Quorum,
+) -> Result<StatefulSet> {
     let names = ClusterNames::new(cluster);
     let spec = &cluster.spec;
     let storage = &spec.storage;
@@ -81,7 +86,7 @@ pub fn desired_statefulset(cluster: &Cluster, settings: &Settings) -> Result<Sta
                 }),
                 ..PersistentVolumeClaim::default()
             }]),
-            template: pod_template(cluster, settings),
+            template: pod_template(cluster, settings, quorum),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
@@ -97,7 +102,7 @@ pub fn broker_image(cluster: &Cluster, settings: &Settings) -> String {
         .unwrap_or_else(|| format!("{}:{}", settings.image_repository, cluster.spec.version))
 }
 
-fn pod_template(cluster: &Cluster, settings: &Settings) -> PodTemplateSpec {
+fn pod_template(cluster: &Cluster, settings: &Settings, quorum: &Quorum) -> PodTemplateSpec {
     let spec = &cluster.spec;
     let overrides = &spec.pod_template;
     let names = ClusterNames::new(cluster);
@@ -108,7 +113,7 @@ fn pod_template(cluster: &Cluster, settings: &Settings) -> PodTemplateSpec {
     let mut annotations = overrides.annotations.clone();
     annotations.insert(
         CONFIG_HASH_ANNOTATION.into(),
-        config_hash(&broker_properties(cluster)),
+        config_hash(&template_properties(cluster, quorum)),
     );
     if spec.metrics.enabled {
         annotations.insert("prometheus.io/scrape".into(), "true".into());
@@ -222,9 +227,11 @@ fn broker_container(cluster: &Cluster, settings: &Settings, names: &ClusterNames
         image: Some(broker_image(cluster, settings)),
         image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().into()),
         command: Some(vec!["fjord-broker".into()]),
+        // Each pod reads its own file (voters and broker-only nodes differ); Kubernetes
+        // expands $(POD_NAME), defined in the env below.
         args: Some(vec![
             "--config".into(),
-            format!("{CONFIG_MOUNT}/{PROPERTIES_KEY}"),
+            format!("{CONFIG_MOUNT}/$(POD_NAME).properties"),
         ]),
         env: Some(broker_env(cluster, names)),
         ports: Some(vec![
@@ -321,7 +328,9 @@ mod tests {
     use crate::desired::testing::{assert_snapshot, cluster};
 
     fn sts(yaml: &str) -> StatefulSet {
-        desired_statefulset(&cluster(yaml), &Settings::default()).unwrap()
+        let c = cluster(yaml);
+        let q = Quorum::new(c.spec.replicas, None);
+        desired_statefulset(&c, &Settings::default(), &q).unwrap()
     }
 
     fn container(s: &StatefulSet) -> Container {

@@ -14,8 +14,13 @@
 //! 6. The chosen broker goes only if every partition it holds in sync keeps at least
 //!    `min.insync.replicas` in-sync replicas without it; otherwise the roll is blocked and the
 //!    partitions are named. A single-broker cluster cannot keep anything available through a
-//!    restart, so it is rolled regardless (the only way to apply a change to it).
+//!    restart, so it is rolled regardless (the only way to apply a change to it). For the same
+//!    reason a partition with a single replica does not block: it is offline while its broker
+//!    restarts whatever the order, and blocking on it would leave the cluster un-upgradable
+//!    (its owner chose replication factor 1). A partition with more replicas than that does
+//!    block, even when its replication factor equals min.insync.replicas.
 
+pub mod rack;
 #[cfg(test)]
 mod tests;
 
@@ -255,11 +260,11 @@ pub fn next_action(input: &RollInput<'_>) -> RollAction {
 }
 
 /// Partitions that `broker` holds in sync and that would fall below min.insync.replicas
-/// without it.
+/// without it (single-replica partitions excepted: see rule 6).
 pub fn at_risk_without(broker: i32, partitions: &[PartitionState]) -> Vec<AtRisk> {
     let mut out: Vec<AtRisk> = partitions
         .iter()
-        .filter(|p| p.isr.contains(&broker))
+        .filter(|p| p.isr.contains(&broker) && p.replicas.len() > 1)
         .filter_map(|p| {
             let remaining = p.isr.iter().filter(|r| **r != broker).count();
             let min = usize::try_from(p.min_insync_replicas.max(1)).unwrap_or(1);

@@ -216,6 +216,22 @@ fn a_single_broker_cluster_is_rolled_although_nothing_stays_available() {
 }
 
 #[test]
+fn single_replica_partitions_do_not_block_a_multi_broker_roll_but_rf_two_min_isr_two_does() {
+    let pods = [pod(0, OLD, true), pod(1, OLD, true), pod(2, OLD, true)];
+    let rf1 = vec![
+        partition("orders", 0, &[0], &[0], 1),
+        partition("orders", 1, &[1], &[1], 1),
+    ];
+    assert_eq!(deleted(&plan(&pods, Some(&rf1), Some(2))), Some("events-0"));
+    let mut rf2 = rf1.clone();
+    rf2.push(partition("payments", 0, &[0, 1], &[0, 1], 2));
+    assert!(matches!(
+        plan(&pods, Some(&rf2), Some(2)),
+        RollAction::Blocked { .. }
+    ));
+}
+
+#[test]
 fn an_unready_outdated_pod_is_rolled_first_without_waiting() {
     // A crash-looping broker on the old revision: the change may be its fix, and deleting it
     // costs nothing it still serves.

@@ -13,11 +13,17 @@
 //!   is the pod's HTTP readiness probe; a deleted pod gets SIGTERM, then SIGKILL after its grace
 //!   period.
 //!
-//! Single node, 127.0.0.1: ports are the container ports as they are, so a test picks free
-//! ones in the Cluster spec.
+//! Networking without network namespaces: each pod gets its own loopback address
+//! (127.x.y.n, `status.podIP`), and the wildcard address 0.0.0.0 in its files, args and env
+//! means that address, so every broker can bind the same container ports. The pods' and
+//! Services' names resolve to these addresses through the kubelet's [`Dns`]: for real inside
+//! the broker processes (a hosts file mounted on their `/etc/hosts`), through
+//! [`Kubelet::resolve`] in the test process. A StatefulSet pod gets `hostname`/`subdomain`
+//! (its headless-service name); a ClusterIP Service's name is the first Ready pod it selects.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -27,15 +33,18 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
+use super::dns::Dns;
 use super::fake_apiserver::FakeApiServer;
 
 const PODS: &str = "/api/v1/pods";
 const STATEFULSETS: &str = "/apis/apps/v1/statefulsets";
 const CONFIGMAPS: &str = "/api/v1/configmaps";
+const SERVICES: &str = "/api/v1/services";
 
 struct Running {
     uid: String,
     child: Child,
+    ip: Ipv4Addr,
     readiness: Option<(String, u16)>,
     grace: Duration,
     log: PathBuf,
@@ -45,6 +54,7 @@ struct Running {
 pub struct Kubelet {
     task: tokio::task::JoinHandle<()>,
     procs: Arc<Mutex<BTreeMap<String, Running>>>,
+    dns: Arc<Dns>,
     _root: tempfile::TempDir,
 }
 
@@ -67,25 +77,87 @@ impl Kubelet {
             .and_then(|r| std::fs::read_to_string(&r.log).ok())
             .unwrap_or_default()
     }
+
+    /// `host:port` with a Kubernetes name resolved as the brokers resolve it.
+    pub fn resolve(&self, host_port: &str) -> String {
+        self.dns.resolve(host_port)
+    }
+
+    /// The cluster DNS, for resolvers handed to the operator.
+    pub fn dns(&self) -> Arc<Dns> {
+        self.dns.clone()
+    }
+
+    /// Runs `program` as the kubelet runs brokers: in a mount namespace where the cluster's
+    /// names resolve.
+    pub fn command_with_cluster_dns(&self, program: &Path) -> Command {
+        with_cluster_dns(&self.dns, program)
+    }
+}
+
+/// `program` inside its own mount namespace with the kubelet's hosts file as `/etc/hosts`.
+fn with_cluster_dns(dns: &Dns, program: &Path) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
+        .arg(dns.hosts_file())
+        .arg(program);
+    c
+}
+
+/// Hands out one loopback address per pod name, under a per-kubelet prefix so kubelets of
+/// tests running at the same time do not collide.
+struct Addresses {
+    prefix: [u8; 2],
+    by_pod: BTreeMap<String, Ipv4Addr>,
+}
+
+impl Addresses {
+    fn new() -> Self {
+        let seed = fnv(&format!(
+            "{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        // 127.1.0.0 - 127.254.255.0: clear of 127.0.0.x, which tests bind as "localhost".
+        let prefix = [1 + (seed % 254) as u8, (seed >> 8) as u8];
+        Addresses {
+            prefix,
+            by_pod: BTreeMap::new(),
+        }
+    }
+
+    fn of(&mut self, pod: &str) -> Ipv4Addr {
+        let next = self.by_pod.len() as u8 + 1;
+        let [a, b] = self.prefix;
+        *self
+            .by_pod
+            .entry(pod.to_string())
+            .or_insert_with(|| Ipv4Addr::new(127, a, b, next))
+    }
 }
 
 /// Starts the StatefulSet controller and kubelet for `namespace`.
 pub fn start(server: FakeApiServer, namespace: &str) -> Kubelet {
     let root = tempfile::tempdir().expect("kubelet root");
     let procs: Arc<Mutex<BTreeMap<String, Running>>> = Arc::default();
+    let dns = Arc::new(Dns::new(root.path().join("hosts")));
     let ns = namespace.to_string();
     let dir = root.path().to_path_buf();
-    let p = procs.clone();
+    let (p, d) = (procs.clone(), dns.clone());
     let task = tokio::spawn(async move {
+        let mut addresses = Addresses::new();
         loop {
             sync_statefulsets(&server, &ns).await;
-            sync_pods(&server, &ns, &dir, &p).await;
+            sync_pods(&server, &ns, &dir, &p, &d, &mut addresses).await;
+            sync_services(&server, &ns, &p, &d);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
     Kubelet {
         task,
         procs,
+        dns,
         _root: root,
     }
 }
@@ -136,6 +208,9 @@ async fn sync_statefulsets(server: &FakeApiServer, ns: &str) {
                             "persistentVolumeClaim": {"claimName": format!("{claim_name}-{pod_name}")}}));
                     }
                     spec["volumes"] = json!(volumes);
+                    // As the StatefulSet controller does: `<pod>.<serviceName>.<ns>.svc`.
+                    spec["hostname"] = json!(pod_name);
+                    spec["subdomain"] = sts["spec"]["serviceName"].clone();
                     let pod = json!({"apiVersion": "v1", "kind": "Pod",
                         "metadata": {"name": pod_name, "labels": labels,
                                      "annotations": template["metadata"]["annotations"]},
@@ -161,6 +236,8 @@ async fn sync_pods(
     ns: &str,
     root: &Path,
     procs: &Arc<Mutex<BTreeMap<String, Running>>>,
+    dns: &Dns,
+    addresses: &mut Addresses,
 ) {
     let names = server.names(PODS, ns);
     // Deleted or replaced pods: stop their processes.
@@ -190,7 +267,14 @@ async fn sync_pods(
         };
         let running = procs.lock().unwrap().contains_key(&name);
         if !running {
-            if let Some(r) = run(server, ns, root, &pod) {
+            let ip = addresses.of(&name);
+            if let (Some(host), Some(sub)) = (
+                pod["spec"]["hostname"].as_str(),
+                pod["spec"]["subdomain"].as_str(),
+            ) {
+                dns.set(&format!("{host}.{sub}.{ns}.svc"), ip);
+            }
+            if let Some(r) = run(server, ns, root, &pod, ip, dns) {
                 procs.lock().unwrap().insert(name.clone(), r);
             }
         }
@@ -198,20 +282,23 @@ async fn sync_pods(
             .lock()
             .unwrap()
             .get(&name)
-            .and_then(|r| r.readiness.clone());
+            .map(|r| (r.ip, r.readiness.clone()));
+        let Some((ip, probe)) = probe else {
+            continue;
+        };
         let ready = match probe {
-            Some((path, port)) => http_ok(port, &path),
+            Some((path, port)) => http_ok(ip, port, &path),
             None => true,
         };
-        if ready != is_ready(&pod) {
+        if ready != is_ready(&pod) || pod["status"]["podIP"] != ip.to_string() {
             let status = if ready { "True" } else { "False" };
             let _ = api
                 .patch_status(
                     &name,
                     &PatchParams::default(),
-                    &Patch::Merge(
-                        json!({"status": {"conditions": [{"type": "Ready", "status": status}]}}),
-                    ),
+                    &Patch::Merge(json!({"status": {
+                        "podIP": ip.to_string(),
+                        "conditions": [{"type": "Ready", "status": status}]}})),
                 )
                 .await;
         }
@@ -233,9 +320,43 @@ async fn stop(mut r: Running) {
     let _ = r.child.wait();
 }
 
-fn http_ok(port: u16, path: &str) -> bool {
+/// ClusterIP Services with a selector: `<svc>.<ns>.svc` is the first Ready pod they select
+/// (a ClusterIP balances over ready endpoints; one is enough to bootstrap from).
+fn sync_services(
+    server: &FakeApiServer,
+    ns: &str,
+    procs: &Arc<Mutex<BTreeMap<String, Running>>>,
+    dns: &Dns,
+) {
+    for name in server.names(SERVICES, ns) {
+        let Some(svc) = server.get(SERVICES, ns, &name) else {
+            continue;
+        };
+        if svc["spec"]["clusterIP"] == "None" {
+            continue;
+        }
+        let Some(selector) = svc["spec"]["selector"].as_object() else {
+            continue;
+        };
+        let endpoint = server.names(PODS, ns).into_iter().find_map(|pod_name| {
+            let pod = server.get(PODS, ns, &pod_name)?;
+            let selected = selector
+                .iter()
+                .all(|(k, v)| pod["metadata"]["labels"][k] == *v);
+            if !selected || !is_ready(&pod) {
+                return None;
+            }
+            procs.lock().unwrap().get(&pod_name).map(|r| r.ip)
+        });
+        if let Some(ip) = endpoint {
+            dns.set(&format!("{name}.{ns}.svc"), ip);
+        }
+    }
+}
+
+fn http_ok(ip: Ipv4Addr, port: u16, path: &str) -> bool {
     let Ok(mut s) = std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        &std::net::SocketAddr::from((ip, port)),
         Duration::from_millis(500),
     ) else {
         return false;
@@ -251,7 +372,14 @@ fn http_ok(port: u16, path: &str) -> bool {
 }
 
 /// Starts pod `pod`'s first container as a process.
-fn run(server: &FakeApiServer, ns: &str, root: &Path, pod: &Value) -> Option<Running> {
+fn run(
+    server: &FakeApiServer,
+    ns: &str,
+    root: &Path,
+    pod: &Value,
+    ip: Ipv4Addr,
+    dns: &Dns,
+) -> Option<Running> {
     let name = pod["metadata"]["name"].as_str()?.to_string();
     let uid = pod["metadata"]["uid"].as_str()?.to_string();
     let container = &pod["spec"]["containers"][0];
@@ -291,9 +419,12 @@ fn run(server: &FakeApiServer, ns: &str, root: &Path, pod: &Value) -> Option<Run
     // Longest mount path first, so /a/b is translated before /a.
     mounts.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
     let translate = |s: &str| {
-        mounts.iter().fold(s.to_string(), |acc, (m, h)| {
-            acc.replace(m.as_str(), &h.display().to_string())
-        })
+        mounts
+            .iter()
+            .fold(s.to_string(), |acc, (m, h)| {
+                acc.replace(m.as_str(), &h.display().to_string())
+            })
+            .replace("0.0.0.0", &ip.to_string())
     };
     for (path, content) in &config_files {
         std::fs::write(path, translate(content)).ok()?;
@@ -325,9 +456,10 @@ fn run(server: &FakeApiServer, ns: &str, root: &Path, pod: &Value) -> Option<Run
     };
     let log = pod_dir.join("container.log");
     let out = std::fs::File::create(&log).ok()?;
-    let child = Command::new(program)
+    let child = with_cluster_dns(dns, &program)
         .args(&command[1..])
         .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .envs(env)
         .current_dir(&pod_dir)
         .stdin(Stdio::null())
@@ -356,6 +488,7 @@ fn run(server: &FakeApiServer, ns: &str, root: &Path, pod: &Value) -> Option<Run
     Some(Running {
         uid,
         child,
+        ip,
         readiness,
         grace: Duration::from_secs(grace),
         log,

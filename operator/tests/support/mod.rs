@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod fake_apiserver;
 pub mod kubelet;
 
@@ -27,6 +28,23 @@ pub fn context(client: kube::Client, bootstrap: String) -> Arc<Context> {
     ctx.bootstrap = resolver;
     // Every broker ordinal resolves to the one test broker (single-broker clusters).
     ctx.broker_address = Arc::new(move |_, _| bootstrap.clone());
+    ctx.broker_timeout = Duration::from_secs(2);
+    Arc::new(ctx)
+}
+
+/// A controller context that reaches brokers by their real Kubernetes names, resolved through
+/// the test kubelet's cluster DNS.
+pub fn context_with_dns(client: kube::Client, dns: Arc<dns::Dns>) -> Arc<Context> {
+    let mut ctx = Context::new(
+        client,
+        Settings::default(),
+        Arc::new(Metrics::new()),
+        "test-operator",
+    );
+    let d = dns.clone();
+    ctx.bootstrap = Arc::new(move |c| d.resolve(&fjord_operator::context::service_bootstrap(c)));
+    ctx.broker_address =
+        Arc::new(move |c, n| dns.resolve(&fjord_operator::context::broker_dns(c, n)));
     ctx.broker_timeout = Duration::from_secs(2);
     Arc::new(ctx)
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::conditions::condition_status;
 use crate::desired::testing::cluster;
 use crate::roll::{PartitionState, WaitReason};
+use crate::scale::ScaleState;
 use fjord_crds::cluster::BrokerStatus;
 use k8s_openapi::api::apps::v1::StatefulSetStatus;
 
@@ -75,8 +76,11 @@ fn observed<'a>(
         unreachable,
         brokers,
         roll,
+        scale: &STEADY,
     }
 }
+
+static STEADY: ScaleState = ScaleState::Steady;
 
 fn cond<'a>(s: &'a ClusterStatus, t: &str) -> (&'a str, &'a str, &'a str) {
     let c = s.conditions.iter().find(|c| c.type_ == t).unwrap();
@@ -313,4 +317,34 @@ fn a_failed_reconcile_keeps_what_was_known() {
     assert_eq!(condition_status(&st.conditions, READY), Some("True"));
     assert_eq!(cond(&st, DEGRADED).1, "ReconcileFailed");
     assert_eq!(cond(&st, ROLLING).1, "NoRollNeeded");
+}
+
+#[test]
+fn a_refused_scale_down_is_a_draining_condition_naming_the_topics() {
+    let c = cluster("version: 0.1.0\n");
+    let sts = sts(2, 2);
+    let pods = pods(3, "events-2");
+    let b = healthy();
+    let refusal = crate::scale::drain::check_scale_down(
+        &[PartitionState {
+            topic: "orders".into(),
+            partition: 0,
+            leader: 0,
+            replicas: vec![0, 1, 2],
+            isr: vec![0, 1, 2],
+            min_insync_replicas: 2,
+        }],
+        2,
+    )
+    .unwrap();
+    let scale = ScaleState::DrainRefused(refusal);
+    let mut seen = observed(&sts, &pods, &[], Some(&b), None);
+    seen.scale = &scale;
+    let st = cluster_status(&c, &seen, &now());
+    let (status, reason, message) = cond(&st, DRAINING);
+    assert_eq!((status, reason), ("True", "ScaleDownRefused"));
+    assert!(
+        message.contains("orders (replication factor 3)"),
+        "{message}"
+    );
 }
