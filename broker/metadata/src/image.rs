@@ -64,6 +64,10 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<i32, BrokerImage>,
     /// The epoch the next broker registration gets.
     pub next_broker_epoch: i64,
+    /// SCRAM credentials by (user, Kafka mechanism id).
+    pub scram: BTreeMap<(String, i8), crate::security::ScramCredential>,
+    /// Every ACL.
+    pub acls: std::collections::BTreeSet<crate::security::AclBinding>,
 }
 
 /// One registered broker.
@@ -155,6 +159,22 @@ impl MetadataImage {
                     b.fenced = false;
                 }
             }
+            MetadataRecord::ScramCredentialSet {
+                user,
+                mechanism,
+                credential,
+            } => {
+                self.scram.insert((user, mechanism), credential);
+            }
+            MetadataRecord::ScramCredentialDeleted { user, mechanism } => {
+                self.scram.remove(&(user, mechanism));
+            }
+            MetadataRecord::AclCreated { acl } => {
+                self.acls.insert(acl);
+            }
+            MetadataRecord::AclDeleted { acl } => {
+                self.acls.remove(&acl);
+            }
         }
     }
 
@@ -203,6 +223,16 @@ impl MetadataImage {
                 replicas: t.replicas.clone(),
                 configs: t.configs.clone(),
             });
+        }
+        for ((user, mechanism), credential) in &self.scram {
+            out.push(MetadataRecord::ScramCredentialSet {
+                user: user.clone(),
+                mechanism: *mechanism,
+                credential: credential.clone(),
+            });
+        }
+        for acl in &self.acls {
+            out.push(MetadataRecord::AclCreated { acl: acl.clone() });
         }
         out
     }

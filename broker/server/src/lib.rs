@@ -23,6 +23,7 @@ pub mod partition;
 pub mod quorum;
 pub mod rlimit;
 pub mod router;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod throttled_log;

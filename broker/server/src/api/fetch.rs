@@ -156,15 +156,21 @@ struct PendingFetch {
 impl PendingFetch {
     fn new(ctx: &RequestContext, req: &FetchRequest, max_bytes: usize) -> PendingFetch {
         let mut failed = false;
+        let authz = crate::security::authorizer::Authz::new(ctx);
         let topics = req
             .topics
             .iter()
             .map(|t| {
+                let allowed = authz.topic(crate::security::acl::op::READ, &t.topic.0);
                 t.partitions
                     .iter()
                     .map(|fp| {
-                        let partition = ctx.broker.partition(&t.topic.0, fp.partition);
-                        let error = if partition.is_none() {
+                        let partition = allowed
+                            .then(|| ctx.broker.partition(&t.topic.0, fp.partition))
+                            .flatten();
+                        let error = if !allowed {
+                            Some(ResponseError::TopicAuthorizationFailed.code())
+                        } else if partition.is_none() {
                             Some(
                                 ctx.broker
                                     .missing_partition_error(&t.topic.0, fp.partition)

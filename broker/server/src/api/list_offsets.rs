@@ -16,15 +16,20 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<ListOffsetsResponse> {
+    let authz = crate::security::authorizer::Authz::new(ctx);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
+            let allowed = authz.topic(crate::security::acl::op::DESCRIBE, &t.name.0);
             let partitions = t
                 .partitions
                 .iter()
                 .map(|lp| {
                     let resp = ListOffsetsPartitionResponse::default().with_partition_index(lp.partition_index);
+                    if !allowed {
+                        return resp.with_error_code(ResponseError::TopicAuthorizationFailed.code()).with_offset(-1).with_timestamp(-1);
+                    }
                     let Some(p) = ctx.broker.partition(&t.name.0, lp.partition_index) else {
                         let code = ctx.broker.missing_partition_error(&t.name.0, lp.partition_index).code();
                         return resp.with_error_code(code).with_offset(-1).with_timestamp(-1);

@@ -38,12 +38,16 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
     // (topic index, slot index, partition, records) of each append to run off the runtime.
     let mut appends: Vec<(usize, usize, Arc<Partition>, Option<Bytes>)> = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    let authz = crate::security::authorizer::Authz::new(ctx);
     for (t, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.0.clone();
+        let allowed = authz.topic(crate::security::acl::op::WRITE, &name);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = if bad_acks {
                 failed(pd.index, ResponseError::InvalidRequiredAcks, None)
+            } else if !allowed {
+                failed(pd.index, ResponseError::TopicAuthorizationFailed, None)
             } else if is_internal(&name) {
                 failed(
                     pd.index,
