@@ -22,8 +22,10 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// SaslHandshake versions served: v1 (v0's unframed tokens are not).
-pub const HANDSHAKE_VERSIONS: (i16, i16) = (1, 1);
+/// SaslHandshake versions served. v0 is listed because librdkafka requires it to detect
+/// SASL support, but its unframed tokens are not read: a v0 client that sends raw tokens
+/// after the handshake (instead of SaslAuthenticate) has its connection closed as malformed.
+pub const HANDSHAKE_VERSIONS: (i16, i16) = (0, 1);
 /// SaslAuthenticate versions served.
 pub const AUTHENTICATE_VERSIONS: (i16, i16) = (0, 2);
 

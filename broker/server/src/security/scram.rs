@@ -214,7 +214,9 @@ impl ScramServer {
                 if channel != Some(B64.encode(gs2_header.as_bytes()).as_str()) {
                     return Err(ScramError::Malformed("channel binding does not match"));
                 }
-                if got_nonce != Some(nonce.as_str()) {
+                // Kafka checks that the nonce *ends with* the combined nonce: librdkafka sends
+                // its own nonce again in front of it, and Kafka accepts that.
+                if !got_nonce.is_some_and(|n| n.ends_with(nonce.as_str())) {
                     return Err(ScramError::Malformed("nonce does not match"));
                 }
                 let proof = B64
