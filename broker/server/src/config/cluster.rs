@@ -2,8 +2,8 @@
 //! broker lifecycle timeouts, under Kafka's property names.
 //!
 //! Listeners are `NAME://host:port` entries; `listener.security.protocol.map` maps each
-//! name to a security protocol (the broker listener any of Kafka's four, the controller
-//! listener PLAINTEXT or SSL). One listener may be the controller's (`controller.listener.names`,
+//! name to a security protocol (the broker listener any of Kafka's four; the controller
+//! listener PLAINTEXT only: the quorum's RPC has no TLS yet). One listener may be the controller's (`controller.listener.names`,
 //! default `CONTROLLER`); of the others exactly one is served to clients and brokers.
 
 use super::{ConfigError, Listener};
@@ -219,8 +219,9 @@ pub fn sort_listeners(
             }
         };
         let allowed: &[&str] = if is_controller {
-            // The quorum's RPC speaks TLS (mTLS) but has no SASL exchange.
-            &["PLAINTEXT", "SSL"]
+            // The quorum's RPC has no TLS or SASL yet: refusing SSL here is better than
+            // serving plaintext on a listener the operator believes is encrypted.
+            &["PLAINTEXT"]
         } else {
             &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
         };
@@ -314,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secure_broker_listener_is_accepted_and_a_sasl_controller_listener_refused() {
+    fn a_secure_broker_listener_is_accepted_and_a_tls_controller_listener_refused() {
         let l = parse_listeners("listeners", "SSL://127.0.0.1:9092").unwrap();
         let s = sort_listeners(&l, &map(), &[], "PLAINTEXT").unwrap();
         assert_eq!(s.broker_protocol, "SSL");
@@ -323,7 +324,7 @@ mod tests {
             "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
         )
         .unwrap();
-        let map = parse_protocol_map("SSL:SSL,CONTROLLER:SASL_SSL").unwrap();
+        let map = parse_protocol_map("SSL:SSL,CONTROLLER:SSL").unwrap();
         let err = sort_listeners(&l, &map, &["CONTROLLER".into()], "")
             .unwrap_err()
             .to_string();
