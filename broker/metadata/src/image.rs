@@ -110,6 +110,10 @@ pub struct MetadataImage {
     /// Dynamic broker configs: `None` is the cluster-wide default, `Some(id)` one
     /// broker's own (which wins over the default on that broker). Empty maps are dropped.
     pub broker_configs: BTreeMap<Option<i32>, BTreeMap<String, String>>,
+    /// SCRAM credentials by (user, Kafka mechanism id).
+    pub scram: BTreeMap<(String, i8), crate::security::ScramCredential>,
+    /// Every ACL.
+    pub acls: std::collections::BTreeSet<crate::security::AclBinding>,
 }
 
 /// One registered broker.
@@ -234,6 +238,22 @@ impl MetadataImage {
                     self.broker_configs.insert(broker, configs);
                 }
             }
+            MetadataRecord::ScramCredentialSet {
+                user,
+                mechanism,
+                credential,
+            } => {
+                self.scram.insert((user, mechanism), credential);
+            }
+            MetadataRecord::ScramCredentialDeleted { user, mechanism } => {
+                self.scram.remove(&(user, mechanism));
+            }
+            MetadataRecord::AclCreated { acl } => {
+                self.acls.insert(acl);
+            }
+            MetadataRecord::AclDeleted { acl } => {
+                self.acls.remove(&acl);
+            }
         }
     }
 
@@ -305,6 +325,16 @@ impl MetadataImage {
                     partition_epoch: l.partition_epoch,
                 });
             }
+        }
+        for ((user, mechanism), credential) in &self.scram {
+            out.push(MetadataRecord::ScramCredentialSet {
+                user: user.clone(),
+                mechanism: *mechanism,
+                credential: credential.clone(),
+            });
+        }
+        for acl in &self.acls {
+            out.push(MetadataRecord::AclCreated { acl: acl.clone() });
         }
         out
     }

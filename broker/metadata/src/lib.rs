@@ -15,6 +15,7 @@ pub mod line_file;
 pub mod log_store;
 pub mod raft;
 pub mod record;
+pub mod security;
 pub mod state_machine;
 
 pub use image::{BrokerImage, Leadership, MetadataImage, TopicImage};

@@ -60,6 +60,18 @@ pub enum MetadataRecord {
         broker: Option<i32>,
         configs: BTreeMap<String, String>,
     },
+    /// A user's SCRAM credential for `mechanism` (Kafka's id: 1 SHA-256, 2 SHA-512) was set.
+    ScramCredentialSet {
+        user: String,
+        mechanism: i8,
+        credential: crate::security::ScramCredential,
+    },
+    /// A user's SCRAM credential for `mechanism` was deleted.
+    ScramCredentialDeleted { user: String, mechanism: i8 },
+    /// An ACL was created.
+    AclCreated { acl: crate::security::AclBinding },
+    /// An ACL was deleted.
+    AclDeleted { acl: crate::security::AclBinding },
 }
 
 /// One listener of a registered broker, as clients should reach it.

@@ -9,15 +9,14 @@
 use crate::broker::Broker;
 use crate::budget::{BudgetPermit, RequestBudget};
 use crate::router::{RequestContext, RequestError};
+use crate::security::sasl::{Gate, Session};
 use crate::shutdown::Shutdown;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -36,31 +35,46 @@ pub enum ConnectionError {
     Header(String),
     #[error(transparent)]
     Request(#[from] RequestError),
+    #[error("a TLS client connected to this {0} listener (use the client's security.protocol {0}, or connect to the TLS listener)")]
+    TlsOnPlaintext(&'static str),
+    #[error("{0}")]
+    Tls(#[from] crate::security::tls::HandshakeError),
+    #[error("{0}")]
+    Authentication(String),
 }
 
-pub struct Connection {
+pub struct Connection<R, W> {
     broker: Arc<Broker>,
     budget: Arc<RequestBudget>,
     peer: SocketAddr,
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: R,
+    writer: W,
+    /// Who the client is and where it is in SASL authentication.
+    session: Session,
 }
 
-impl Connection {
+impl<R, W> Connection<R, W>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    /// A connection over `reader`/`writer` (a TCP socket's halves, or a TLS stream's),
+    /// whose client starts as `session` says.
     pub fn new(
         broker: Arc<Broker>,
         budget: Arc<RequestBudget>,
-        stream: TcpStream,
+        reader: R,
+        writer: W,
         peer: SocketAddr,
-    ) -> Connection {
-        let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
+        session: Session,
+    ) -> Connection<R, W> {
         Connection {
             broker,
             budget,
             peer,
             reader,
             writer,
+            session,
         }
     }
 
@@ -81,6 +95,16 @@ impl Connection {
             let (frame, permit) = match frame {
                 Ok(Some(f)) => f,
                 Ok(None) => break Ok(()),
+                Err(ConnectionError::FrameTooLarge { size, .. })
+                    if !self.session.protocol.uses_tls() && (size as u32) >> 16 == 0x1603 =>
+                {
+                    // 0x16 0x03: a TLS handshake record where a frame size was expected.
+                    let name = match self.session.protocol {
+                        crate::security::SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+                        _ => "PLAINTEXT",
+                    };
+                    break Err(ConnectionError::TlsOnPlaintext(name));
+                }
                 Err(e) => break Err(e),
             };
             match self.serve(frame).await {
@@ -92,6 +116,9 @@ impl Connection {
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
+            if let Some(reason) = self.session.close.take() {
+                break Err(ConnectionError::Authentication(reason));
+            }
             // The request's bytes count against queued.max.request.bytes until its
             // response is written, as in Kafka.
             drop(permit);
@@ -100,9 +127,14 @@ impl Connection {
         result
     }
 
-    async fn serve(&self, mut frame: Bytes) -> Result<Option<Bytes>, ConnectionError> {
+    async fn serve(&mut self, mut frame: Bytes) -> Result<Option<Bytes>, ConnectionError> {
         let key = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
+        match self.session.gate(key) {
+            Gate::Serve => {}
+            Gate::Close(reason) => return Err(ConnectionError::Authentication(reason)),
+            Gate::Sasl => return self.serve_sasl(key, version, frame).await,
+        }
         let Some(route) = self.broker.router.find(key, version) else {
             if key == ApiKey::ApiVersions as i16 && version >= 0 {
                 // KIP-511: a too-new ApiVersions gets v0 with UNSUPPORTED_VERSION and our table.
@@ -121,6 +153,7 @@ impl Connection {
             header,
             version,
             peer: self.peer,
+            principal: self.session.principal.clone(),
         };
         let started = std::time::Instant::now();
         let reply = (route.call)(ctx, frame).await;
@@ -129,6 +162,41 @@ impl Connection {
             .observe_request(route.key, started.elapsed(), reply.is_ok());
         tracing::debug!(peer = %self.peer, api = ?route.key, version, correlation_id, "request served");
         Ok(reply?.map(BytesMut::freeze))
+    }
+}
+
+impl<R, W> Connection<R, W>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
+    /// SaslHandshake / SaslAuthenticate on a SASL listener: answered by the session.
+    async fn serve_sasl(
+        &mut self,
+        key: i16,
+        version: i16,
+        mut frame: Bytes,
+    ) -> Result<Option<Bytes>, ConnectionError> {
+        use crate::security::sasl::{AUTHENTICATE_VERSIONS, HANDSHAKE_VERSIONS};
+        let (api, (min, max)) = if key == ApiKey::SaslHandshake as i16 {
+            (ApiKey::SaslHandshake, HANDSHAKE_VERSIONS)
+        } else {
+            (ApiKey::SaslAuthenticate, AUTHENTICATE_VERSIONS)
+        };
+        if !(min..=max).contains(&version) {
+            return Err(ConnectionError::Unsupported { key, version });
+        }
+        let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+            .map_err(|e| ConnectionError::Header(e.to_string()))?;
+        let ctx = RequestContext {
+            broker: self.broker.clone(),
+            header,
+            version,
+            peer: self.peer,
+            principal: self.session.principal.clone(),
+        };
+        let reply = self.session.serve(&ctx, frame).await?;
+        Ok(reply.map(BytesMut::freeze))
     }
 }
 
@@ -150,8 +218,8 @@ const INITIAL_FRAME_CAPACITY: usize = 64 * 1024;
 /// budget is short this waits without reading, so TCP holds the client back. Memory follows
 /// the bytes that actually arrive (capacity at most twice what was received, never more than
 /// the frame), so a client that claims a large frame and stalls costs little.
-async fn read_frame(
-    reader: &mut OwnedReadHalf,
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
     max: usize,
     budget: &Arc<RequestBudget>,
 ) -> Result<Option<(Bytes, BudgetPermit)>, ConnectionError> {

@@ -27,6 +27,7 @@ pub mod quorum;
 pub mod replication;
 pub mod rlimit;
 pub mod router;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod throttled_log;

@@ -8,7 +8,7 @@
 
 use crate::broker::Broker;
 use crate::budget::RequestBudget;
-use crate::connection::{Connection, ConnectionError};
+use crate::connection::ConnectionError;
 use crate::connection_quotas::ConnectionQuotas;
 use crate::shutdown::Shutdown;
 use crate::throttled_log::ThrottledLog;
@@ -34,6 +34,8 @@ pub struct Listener {
     pub budget: Arc<RequestBudget>,
     /// `max.connections.per.ip` and its overrides.
     pub quotas: Arc<ConnectionQuotas>,
+    /// The TLS context of an SSL or SASL_SSL listener.
+    pub tls: Option<Arc<crate::security::tls::TlsContext>>,
 }
 
 impl Listener {
@@ -96,11 +98,17 @@ impl Listener {
                 }
             };
             self.broker.metrics.connections.inc();
-            let conn = Connection::new(self.broker.clone(), self.budget.clone(), stream, peer);
-            let conn_shutdown = shutdown.clone();
+            let conn = crate::security::accept::serve(
+                self.broker.clone(),
+                self.budget.clone(),
+                self.tls.clone(),
+                stream,
+                peer,
+                shutdown.clone(),
+            );
             let broker = self.broker.clone();
             tokio::spawn(async move {
-                match conn.run(conn_shutdown).await {
+                match conn.await {
                     Ok(()) => tracing::debug!(%peer, "connection closed"),
                     Err(ConnectionError::Io(e)) => {
                         tracing::debug!(%peer, error = %e, "connection closed")

@@ -21,6 +21,9 @@ pub struct RequestContext {
     pub version: i16,
     /// The client's address, for logs.
     pub peer: std::net::SocketAddr,
+    /// Who the client is: `User:ANONYMOUS` on PLAINTEXT, the SASL user, or the mapped
+    /// certificate subject.
+    pub principal: Arc<crate::security::Principal>,
 }
 
 /// Why a request could not be served; the connection is closed with a log line.
@@ -184,6 +187,29 @@ pub fn routes() -> Vec<Route> {
             ApiKey::ConsumerGroupHeartbeat,
             consumer_group_heartbeat,
             m::ConsumerGroupHeartbeatRequest
+        ),
+        route!(ApiKey::CreateAcls, create_acls, m::CreateAclsRequest),
+        route!(ApiKey::DescribeAcls, describe_acls, m::DescribeAclsRequest),
+        route!(ApiKey::DeleteAcls, delete_acls, m::DeleteAclsRequest),
+        route!(
+            ApiKey::AlterUserScramCredentials,
+            alter_user_scram_credentials,
+            m::AlterUserScramCredentialsRequest
+        ),
+        route!(
+            ApiKey::DescribeUserScramCredentials,
+            describe_user_scram_credentials,
+            m::DescribeUserScramCredentialsRequest
+        ),
+        route!(
+            ApiKey::SaslHandshake,
+            sasl_handshake,
+            m::SaslHandshakeRequest
+        ),
+        route!(
+            ApiKey::SaslAuthenticate,
+            sasl_authenticate,
+            m::SaslAuthenticateRequest
         ),
         route!(
             ApiKey::ConsumerGroupDescribe,

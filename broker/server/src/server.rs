@@ -21,6 +21,8 @@ pub enum ServerError {
     Start(#[from] StartError),
     #[error("loading the logs stopped unexpectedly: {0}")]
     Loader(String),
+    #[error("TLS listener: {0}")]
+    Tls(String),
 }
 
 /// Runs the broker until `stop` resolves (SIGTERM in the binary), then shuts down
@@ -40,7 +42,20 @@ pub async fn run(
         addr: addr.clone(),
         error,
     })?;
-    let metrics_addr = format!("{}:{}", bound.ip(), cfg.metrics_port);
+    let tls = match &cfg.security.tls {
+        Some(settings) => Some(Arc::new(
+            crate::security::tls::TlsContext::new(settings.clone())
+                .map_err(|e| ServerError::Tls(e.to_string()))?,
+        )),
+        None => None,
+    };
+    // metrics.host: the metrics port may bind another address than the Kafka listener.
+    let metrics_host = match cfg.metrics_host.trim() {
+        "" => bound.ip().to_string(),
+        h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    let metrics_addr = format!("{metrics_host}:{}", cfg.metrics_port);
     let metrics = TcpListener::bind(&metrics_addr)
         .await
         .map_err(|error| ServerError::Bind {
@@ -109,6 +124,7 @@ pub async fn run(
         limit: Arc::new(Semaphore::new(max_connections)),
         budget,
         quotas,
+        tls,
     };
     broker.set_ready();
     tracing::info!(

@@ -15,8 +15,13 @@ pub async fn handle(
 ) -> Option<CreatePartitionsResponse> {
     let dupes = super::repeated(req.topics.iter().map(|t| &*t.name.0));
     let mut results = Vec::with_capacity(req.topics.len());
+    let authz = crate::security::authorizer::Authz::new(ctx);
     for t in req.topics {
         let r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+        if !authz.topic(crate::security::acl::op::ALTER, &t.name.0) {
+            results.push(r.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         if dupes.contains(&*t.name.0) {
             results.push(
                 r.with_error_code(ResponseError::InvalidRequest.code())

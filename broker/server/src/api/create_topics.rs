@@ -21,9 +21,20 @@ pub async fn handle(
 ) -> Option<CreateTopicsResponse> {
     let dupes = super::repeated(req.topics.iter().map(|t| &*t.name.0));
     let mut results = Vec::with_capacity(req.topics.len());
+    let authz = crate::security::authorizer::Authz::new(ctx);
+    let cluster_create = authz.cluster(crate::security::acl::op::CREATE);
     for t in req.topics {
         let name = t.name.0.to_string();
         let result = CreatableTopicResult::default().with_name(t.name.clone());
+        if !cluster_create && !authz.topic(crate::security::acl::op::CREATE, &name) {
+            results.push(
+                result
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            );
+            continue;
+        }
         if dupes.contains(&name) {
             results.push(
                 result

@@ -27,6 +27,7 @@ pub async fn handle(
             .collect()
     };
     let mut results = Vec::with_capacity(targets.len());
+    let authz = crate::security::authorizer::Authz::new(ctx);
     for (name, id) in targets {
         let image = ctx.broker.image();
         let found = match &name {
@@ -38,6 +39,13 @@ pub async fn handle(
             r = r.with_topic_id(id);
         }
         r = r.with_name(name.as_deref().map(topic_name));
+        let described = found.map(|t| t.name.to_string()).or(name.clone());
+        if described.is_some_and(|n| !authz.topic(crate::security::acl::op::DELETE, &n)) {
+            // Kafka: a topic the client may not delete is TOPIC_AUTHORIZATION_FAILED whether
+            // or not it exists (so existence is not disclosed).
+            results.push(r.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         let Some(topic) = found else {
             let code = if name.is_some() {
                 ResponseError::UnknownTopicOrPartition

@@ -179,3 +179,25 @@ mod tests {
         assert_eq!(seen, vec![3, 0]);
     }
 }
+codes!(m::SaslHandshakeResponse, |r, f| {
+    f(r.error_code);
+});
+codes!(m::SaslAuthenticateResponse, |r, f| {
+    f(r.error_code);
+});
+codes!(m::CreateAclsResponse, |r, f| {
+    r.results.iter().for_each(|x| f(x.error_code));
+});
+codes!(m::DescribeAclsResponse, |r, f| {
+    f(r.error_code);
+});
+codes!(m::DeleteAclsResponse, |r, f| {
+    r.filter_results.iter().for_each(|x| f(x.error_code));
+});
+codes!(m::AlterUserScramCredentialsResponse, |r, f| {
+    r.results.iter().for_each(|x| f(x.error_code));
+});
+codes!(m::DescribeUserScramCredentialsResponse, |r, f| {
+    f(r.error_code);
+    r.results.iter().for_each(|x| f(x.error_code));
+});

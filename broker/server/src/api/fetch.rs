@@ -139,10 +139,15 @@ impl PendingFetch {
         // the high watermark.
         let replica = (req.replica_id.0 >= 0).then_some(req.replica_id.0);
         let now = crate::replication::manager::now_ms();
+        let authz = crate::security::authorizer::Authz::new(ctx);
+        // Kafka: a follower's fetch needs CLUSTER_ACTION on the cluster, a consumer's READ on
+        // the topic.
+        let replica_allowed = authz.cluster(crate::security::acl::op::CLUSTER_ACTION);
         let topics = req
             .topics
             .iter()
             .map(|t| {
+                let allowed = authz.topic(crate::security::acl::op::READ, &t.topic.0);
                 t.partitions
                     .iter()
                     .map(|fp| {
@@ -152,8 +157,16 @@ impl PendingFetch {
                         } else {
                             NO_EPOCH
                         };
-                        let mut found =
-                            ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch);
+                        let permitted = if replica.is_some() {
+                            replica_allowed
+                        } else {
+                            allowed
+                        };
+                        let mut found = if permitted {
+                            ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch)
+                        } else {
+                            Err(ResponseError::TopicAuthorizationFailed)
+                        };
                         if let (Ok((p, _)), Some(r)) = (&found, replica) {
                             // A follower's fetch offset is its log end: the leader's
                             // replication state learns it before anything is read.

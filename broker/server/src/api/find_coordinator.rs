@@ -48,6 +48,11 @@ fn find(ctx: &RequestContext, key: &str, key_type: i8) -> Coordinator {
             .with_error_message(Some(str_bytes(message)))
     };
     match key_type {
+        0 if !crate::security::authorizer::Authz::new(ctx)
+            .group(crate::security::acl::op::DESCRIBE, key) =>
+        {
+            return refuse(ResponseError::GroupAuthorizationFailed, "");
+        }
         0 => {}
         1 => {
             return refuse(

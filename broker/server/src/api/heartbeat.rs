@@ -18,6 +18,12 @@ pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> Option<Heart
         Err(ResponseError::CoordinatorLoadInProgress) => None,
         Err(e) => Some(e),
         Ok(()) if req.group_id.0.is_empty() => Some(ResponseError::InvalidGroupId),
+        Ok(())
+            if !crate::security::authorizer::Authz::new(ctx)
+                .group(crate::security::acl::op::READ, &req.group_id.0) =>
+        {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
         Ok(()) => groups
             .run(&req.group_id.0, |c, now| {
                 c.heartbeat(

@@ -16,6 +16,15 @@ pub async fn handle(
     req: InitProducerIdRequest,
 ) -> Option<InitProducerIdResponse> {
     let resp = InitProducerIdResponse::default();
+    if req.transactional_id.is_none()
+        && !crate::security::authorizer::Authz::new(ctx).idempotent_write()
+    {
+        return Some(
+            resp.with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        );
+    }
     if req.transactional_id.is_some() {
         tracing::info!(peer = %ctx.peer, "refusing a transactional producer: transactions are not supported");
         return Some(

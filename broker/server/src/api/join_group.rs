@@ -27,6 +27,14 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> Option<JoinG
             &member_id,
         ));
     }
+    if !crate::security::authorizer::Authz::new(ctx)
+        .group(crate::security::acl::op::READ, &req.group_id.0)
+    {
+        return Some(error(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+            &member_id,
+        ));
+    }
     let join = JoinRequest {
         group_id: req.group_id.0.to_string(),
         member_id,

@@ -22,6 +22,12 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> Option<Leav
         let e = kafka_protocol::error::ResponseError::InvalidGroupId;
         return Some(LeaveGroupResponse::default().with_error_code(e.code()));
     }
+    if !crate::security::authorizer::Authz::new(ctx)
+        .group(crate::security::acl::op::READ, &req.group_id.0)
+    {
+        let e = kafka_protocol::error::ResponseError::GroupAuthorizationFailed;
+        return Some(LeaveGroupResponse::default().with_error_code(e.code()));
+    }
     let leaving: Vec<Leaving> = if ctx.version >= 3 {
         req.members
             .iter()

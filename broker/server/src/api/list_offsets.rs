@@ -17,15 +17,20 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<ListOffsetsResponse> {
+    let authz = crate::security::authorizer::Authz::new(ctx);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
+            let allowed = authz.topic(crate::security::acl::op::DESCRIBE, &t.name.0);
             let partitions = t
                 .partitions
                 .iter()
                 .map(|lp| {
                     let resp = ListOffsetsPartitionResponse::default().with_partition_index(lp.partition_index);
+                    if !allowed {
+                        return resp.with_error_code(ResponseError::TopicAuthorizationFailed.code()).with_offset(-1).with_timestamp(-1);
+                    }
                     let epoch = if ctx.version >= 4 { lp.current_leader_epoch } else { NO_EPOCH };
                     let (p, leader_epoch) = match ctx.broker.leader_partition(&t.name.0, lp.partition_index, epoch) {
                         Ok(found) => found,

@@ -5,6 +5,7 @@ use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::metadata::TopicImage;
 use crate::router::RequestContext;
+use crate::security::acl::op;
 use crate::topics::{validate_name, NewTopic};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -34,18 +35,49 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
     };
     let auto_create =
         broker.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
+    let authz = crate::security::authorizer::Authz::new(ctx);
     let mut topics = Vec::new();
     match requested {
         None => {
+            // Topics the client may not describe are left out, as if they did not exist.
             let image = broker.image();
             for t in image.topics.values() {
-                topics.push(describe(broker, t, ctx.version));
+                if authz.topic(op::DESCRIBE, &t.name) {
+                    topics.push(describe(broker, t, ctx.version));
+                }
             }
         }
         Some(list) => {
             for rt in list {
+                let name = match (&rt.name, broker.image().topic_by_id(rt.topic_id)) {
+                    (Some(n), _) => Some(n.0.to_string()),
+                    (None, Some(t)) => Some(t.name.to_string()),
+                    (None, None) => None,
+                };
+                if let Some(n) = name.as_deref().filter(|n| !authz.topic(op::DESCRIBE, n)) {
+                    topics.push(
+                        MetadataResponseTopic::default()
+                            .with_name(rt.name.clone().or(Some(topic_name(n))))
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+                    );
+                    continue;
+                }
+                // Auto-creation needs CREATE on the cluster or on the topic.
+                let may_create = auto_create
+                    && name
+                        .as_deref()
+                        .is_some_and(|n| authz.cluster(op::CREATE) || authz.topic(op::CREATE, n));
                 let entry = match rt.name {
-                    Some(name) => by_name(broker, &name.0, auto_create, ctx.version).await,
+                    Some(name)
+                        if auto_create
+                            && !may_create
+                            && broker.image().topic(&name.0).is_none() =>
+                    {
+                        MetadataResponseTopic::default()
+                            .with_name(Some(name))
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    }
+                    Some(name) => by_name(broker, &name.0, may_create, ctx.version).await,
                     None => by_id(broker, rt.topic_id, ctx.version),
                 };
                 topics.push(entry);
@@ -55,7 +87,10 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
     if ctx.version >= 8 && req.include_topic_authorized_operations {
         for t in &mut topics {
             if t.error_code == 0 {
-                t.topic_authorized_operations = TOPIC_OPERATIONS;
+                t.topic_authorized_operations = match (&t.name, authz.enabled()) {
+                    (Some(n), true) => operations(TOPIC_OPERATIONS, |o| authz.topic(o, &n.0)),
+                    _ => TOPIC_OPERATIONS,
+                };
             }
         }
     }
@@ -65,9 +100,16 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
         .with_controller_id(BrokerId(controller_id(broker)))
         .with_topics(topics);
     if (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = CLUSTER_OPERATIONS;
+        resp.cluster_authorized_operations = operations(CLUSTER_OPERATIONS, |o| authz.cluster(o));
     }
     Some(resp)
+}
+
+/// The bits of `all` whose operation `allowed` says yes to (Kafka's authorized operations).
+pub fn operations(all: i32, allowed: impl Fn(i8) -> bool) -> i32 {
+    (0..31)
+        .filter(|b| all & (1 << b) != 0 && allowed(*b as i8))
+        .fold(0, |acc, b| acc | (1 << b))
 }
 
 /// The active controller's id, -1 while there is none.

@@ -39,17 +39,28 @@ pub async fn handle(
         offsets: Vec::new(),
         api_version: ctx.version,
     };
+    let authz = crate::security::authorizer::Authz::new(ctx);
     let group_error = match broker.groups.ready(broker) {
         Err(e) => Some(e),
         Ok(()) if commit.group_id.is_empty() => Some(ResponseError::InvalidGroupId),
+        Ok(()) if !authz.group(crate::security::acl::op::READ, &commit.group_id) => {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
         Ok(()) => None,
     };
     let image = broker.image();
     for t in &req.topics {
+        let topic_allowed = authz.topic(crate::security::acl::op::READ, &t.name.0);
         for p in &t.partitions {
             let topic = t.name.0.to_string();
             if let Some(e) = group_error {
                 results.push((topic, p.partition_index, Some(e)));
+            } else if !topic_allowed {
+                results.push((
+                    topic,
+                    p.partition_index,
+                    Some(ResponseError::TopicAuthorizationFailed),
+                ));
             } else if !image
                 .topic(&topic)
                 .is_some_and(|t| (0..t.partition_count()).contains(&p.partition_index))

@@ -124,6 +124,11 @@ fn fetch(
     if group.is_empty() {
         return (Some(ResponseError::InvalidGroupId), Vec::new());
     }
+    if !crate::security::authorizer::Authz::new(ctx)
+        .group(crate::security::acl::op::DESCRIBE, group)
+    {
+        return (Some(ResponseError::GroupAuthorizationFailed), Vec::new());
+    }
     let result = groups.run(group, |c, _| {
         if let Some((member_id, epoch)) = &member {
             c.validate_offset_fetch(group, member_id.as_deref(), *epoch)?;

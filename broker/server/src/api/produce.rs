@@ -42,12 +42,16 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
     // The appends to run off the runtime.
     let mut appends: Vec<Append> = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    let authz = crate::security::authorizer::Authz::new(ctx);
     for (t, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.0.clone();
+        let allowed = authz.topic(crate::security::acl::op::WRITE, &name);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = if bad_acks {
                 failed(pd.index, ResponseError::InvalidRequiredAcks, None)
+            } else if !allowed {
+                failed(pd.index, ResponseError::TopicAuthorizationFailed, None)
             } else if is_internal(&name) {
                 failed(
                     pd.index,

@@ -17,6 +17,12 @@ pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> Option<SyncG
         Err(ResponseError::CoordinatorLoadInProgress) => Some(ResponseError::RebalanceInProgress),
         Err(e) => Some(e),
         Ok(()) if req.group_id.0.is_empty() => Some(ResponseError::InvalidGroupId),
+        Ok(())
+            if !crate::security::authorizer::Authz::new(ctx)
+                .group(crate::security::acl::op::READ, &req.group_id.0) =>
+        {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
         Ok(()) => None,
     };
     if let Some(e) = refused {

@@ -2,8 +2,8 @@
 //! broker lifecycle timeouts, under Kafka's property names.
 //!
 //! Listeners are `NAME://host:port` entries; `listener.security.protocol.map` maps each
-//! name to a security protocol. Only PLAINTEXT is served today, so any other protocol
-//! refuses to start. One listener may be the controller's (`controller.listener.names`,
+//! name to a security protocol (the broker listener any of Kafka's four; the controller
+//! listener PLAINTEXT only: the quorum's RPC has no TLS yet). One listener may be the controller's (`controller.listener.names`,
 //! default `CONTROLLER`); of the others exactly one is served to clients and brokers.
 
 use super::{ConfigError, Listener};
@@ -173,10 +173,15 @@ pub struct ListenerSetup {
     pub broker: NamedListener,
     /// The controller listener (the metadata quorum's RPC), if this node has one.
     pub controller: Option<NamedListener>,
+    /// The broker listener's security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
+    pub broker_protocol: String,
+    /// The controller listener's security protocol (PLAINTEXT or SSL).
+    pub controller_protocol: String,
 }
 
 /// Splits `listeners` into the broker and controller listener, checking each one's
-/// security protocol. Security is not built yet: anything but PLAINTEXT is refused.
+/// security protocol: a controller listener speaks PLAINTEXT or SSL, a broker listener any
+/// of Kafka's four protocols.
 pub fn sort_listeners(
     listeners: &[NamedListener],
     protocol_map: &[(String, String)],
@@ -213,16 +218,29 @@ pub fn sort_listeners(
                 )))
             }
         };
-        if protocol != "PLAINTEXT" {
+        let allowed: &[&str] = if is_controller {
+            // The quorum's RPC has no TLS or SASL yet: refusing SSL here is better than
+            // serving plaintext on a listener the operator believes is encrypted.
+            &["PLAINTEXT"]
+        } else {
+            &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+        };
+        if !allowed.contains(&protocol.as_str()) {
             return Err(refuse(format!(
-                "listener {} uses {protocol}: security (SSL/SASL) is not built yet, only the PLAINTEXT security protocol is supported",
-                l.name
+                "listener {} uses {protocol}: {} listeners may use {}",
+                l.name,
+                if is_controller {
+                    "controller"
+                } else {
+                    "broker"
+                },
+                allowed.join(", ")
             )));
         }
         if is_controller {
-            controller = Some(l.clone());
+            controller = Some((l.clone(), protocol));
         } else {
-            broker.push(l.clone());
+            broker.push((l.clone(), protocol));
         }
     }
     let broker = match broker.len() {
@@ -232,7 +250,7 @@ pub fn sort_listeners(
             ))
         }
         1 => broker.remove(0),
-        _ => match broker.iter().position(|l| l.name == inter_broker_name) {
+        _ => match broker.iter().position(|(l, _)| l.name == inter_broker_name) {
             Some(_) => {
                 return Err(refuse(
                     "only one broker listener is served today (plus the controller listener)"
@@ -246,7 +264,17 @@ pub fn sort_listeners(
             }
         },
     };
-    Ok(ListenerSetup { broker, controller })
+    let (broker, broker_protocol) = broker;
+    let (controller, controller_protocol) = match controller {
+        Some((c, p)) => (Some(c), p),
+        None => (None, "PLAINTEXT".to_string()),
+    };
+    Ok(ListenerSetup {
+        broker,
+        controller,
+        broker_protocol,
+        controller_protocol,
+    })
 }
 
 #[cfg(test)]
@@ -287,14 +315,19 @@ mod tests {
     }
 
     #[test]
-    fn a_secure_listener_is_refused_because_security_is_not_built() {
+    fn a_secure_broker_listener_is_accepted_and_a_tls_controller_listener_refused() {
         let l = parse_listeners("listeners", "SSL://127.0.0.1:9092").unwrap();
-        let err = sort_listeners(&l, &map(), &[], "PLAINTEXT")
+        let s = sort_listeners(&l, &map(), &[], "PLAINTEXT").unwrap();
+        assert_eq!(s.broker_protocol, "SSL");
+        let l = parse_listeners(
+            "listeners",
+            "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        )
+        .unwrap();
+        let map = parse_protocol_map("SSL:SSL,CONTROLLER:SSL").unwrap();
+        let err = sort_listeners(&l, &map, &["CONTROLLER".into()], "")
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("not built yet") && err.contains("SSL"),
-            "{err}"
-        );
+        assert!(err.contains("controller listeners may use"), "{err}");
     }
 }

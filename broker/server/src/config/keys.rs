@@ -10,7 +10,7 @@ pub struct ConfigKey {
     pub check: fn(&str) -> Result<(), String>,
     /// One line for DescribeConfigs documentation and `--help`.
     pub doc: &'static str,
-    /// Whether the value may be shown (no key is secret today).
+    /// Whether the value is a secret (passwords, keys): never shown by DescribeConfigs.
     pub sensitive: bool,
 }
 
@@ -321,7 +321,7 @@ pub const KEYS: &[ConfigKey] = &[
         "listener.security.protocol.map",
         "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
         any,
-        "Listener name to security protocol; only PLAINTEXT is served.",
+        "Listener name to security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).",
     ),
     key(
         "inter.broker.listener.name",
@@ -517,7 +517,146 @@ pub const KEYS: &[ConfigKey] = &[
         non_negative,
         "Default delete.retention.ms: tombstones are kept this long after their first cleaning.",
     ),
+    key(
+        "metrics.host",
+        "",
+        any,
+        "Address the metrics/health HTTP port binds (empty: the broker listener's address).",
+    ),
+    key(
+        "ssl.keystore.type",
+        // Kafka's default is JKS; only PEM is read here, so PEM is the default.
+        "PEM",
+        pem_only,
+        "Format of the key store: PEM (JKS and PKCS12 are not read).",
+    ),
+    key(
+        "ssl.keystore.location",
+        "",
+        any,
+        "PEM file with the listener's certificate chain and private key.",
+    ),
+    key(
+        "ssl.keystore.certificate.chain",
+        "",
+        any,
+        "The listener's certificate chain, inline PEM (instead of ssl.keystore.location).",
+    ),
+    secret(
+        "ssl.keystore.key",
+        "",
+        any,
+        "The listener's private key, inline PEM (instead of ssl.keystore.location).",
+    ),
+    secret(
+        "ssl.key.password",
+        "",
+        any,
+        "Password of an encrypted private key (encrypted keys are refused: use an unencrypted PEM key).",
+    ),
+    key(
+        "ssl.truststore.type",
+        "PEM",
+        pem_only,
+        "Format of the trust store: PEM.",
+    ),
+    key(
+        "ssl.truststore.location",
+        "",
+        any,
+        "PEM file of the CA certificates client certificates are checked against.",
+    ),
+    key(
+        "ssl.truststore.certificates",
+        "",
+        any,
+        "CA certificates, inline PEM (instead of ssl.truststore.location).",
+    ),
+    key(
+        "ssl.client.auth",
+        "none",
+        client_auth,
+        "Client certificates: none, requested (checked if sent) or required (mTLS).",
+    ),
+    key(
+        "ssl.principal.mapping.rules",
+        "DEFAULT",
+        any,
+        "Rules mapping a client certificate's subject to a principal name (Kafka's RULE:...).",
+    ),
+    key(
+        "sasl.enabled.mechanisms",
+        "GSSAPI",
+        any,
+        "SASL mechanisms offered on SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).",
+    ),
+    secret(
+        "sasl.jaas.config",
+        "",
+        any,
+        "JAAS login config; PlainLoginModule's user_<name>=\"<password>\" entries are the PLAIN users.",
+    ),
+    key(
+        "connections.max.reauth.ms",
+        "0",
+        non_negative,
+        "Longest an authenticated SASL session lives before the client must re-authenticate (KIP-368; 0: forever).",
+    ),
+    key(
+        "connection.failed.authentication.delay.ms",
+        "100",
+        non_negative,
+        "A failed SASL authentication is answered (and its connection closed) this late, against password guessing.",
+    ),
+    key(
+        "authorizer.class.name",
+        "",
+        any,
+        "Authorizer: empty (none) or org.apache.kafka.metadata.authorizer.StandardAuthorizer (ACLs).",
+    ),
+    key(
+        "super.users",
+        "",
+        any,
+        "Principals allowed everything, `;`-separated (User:admin;User:ANONYMOUS).",
+    ),
+    key(
+        "allow.everyone.if.no.acl.found",
+        "false",
+        boolean,
+        "With an authorizer: a resource without any ACL is open to everyone.",
+    ),
 ];
+
+fn pem_only(v: &str) -> Result<(), String> {
+    if v.trim().eq_ignore_ascii_case("PEM") {
+        Ok(())
+    } else {
+        Err("only PEM is supported (JKS and PKCS12 stores are not read)".into())
+    }
+}
+
+fn client_auth(v: &str) -> Result<(), String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "none" | "requested" | "required" => Ok(()),
+        _ => Err("must be none, requested or required".into()),
+    }
+}
+
+const fn secret(
+    name: &'static str,
+    default: &'static str,
+    check: fn(&str) -> Result<(), String>,
+    doc: &'static str,
+) -> ConfigKey {
+    ConfigKey {
+        name,
+        default,
+        check,
+        doc,
+        sensitive: true,
+    }
+}
 
 const fn key(
     name: &'static str,

@@ -126,6 +126,10 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: u64,
     /// `metrics.port`: HTTP port for `/metrics`, `/livez`, `/readyz` (Fjord's own key).
     pub metrics_port: u16,
+    /// `metrics.host`: address the metrics port binds (empty: the broker listener's).
+    pub metrics_host: String,
+    /// TLS, SASL and authorization settings (`ssl.*`, `sasl.*`, `authorizer.class.name`, ...).
+    pub security: crate::security::SecurityConfig,
     /// `process.roles`: broker, controller or both (the default, and all that is built).
     pub roles: cluster::Roles,
     /// The name of the broker listener (`PLAINTEXT` unless configured otherwise).
@@ -194,7 +198,13 @@ impl BrokerConfig {
     /// Builds the configuration from settings in precedence order (later wins).
     pub fn from_pairs(settings: Vec<RawSetting>) -> Result<BrokerConfig, ConfigError> {
         let mut explicit: BTreeMap<&'static str, String> = BTreeMap::new();
+        // Kafka's per-listener overrides (`listener.name.<name>.<key>`), for security keys.
+        let mut prefixed: BTreeMap<String, String> = BTreeMap::new();
         for s in settings {
+            if crate::security::is_listener_override(&s.key) {
+                prefixed.insert(s.key.to_ascii_lowercase(), s.value.trim().to_string());
+                continue;
+            }
             let key =
                 KEYS.iter()
                     .find(|k| k.name == s.key)
@@ -274,7 +284,18 @@ impl BrokerConfig {
         let quorum_bootstrap_servers =
             cluster::parse_bootstrap_servers(get("controller.quorum.bootstrap.servers"))
                 .map_err(|r| invalid("controller.quorum.bootstrap.servers", r))?;
+        let security = crate::security::SecurityConfig::from_settings(
+            &effective,
+            &prefixed,
+            &setup.broker.name,
+            setup.controller.as_ref().map(|c| c.name.as_str()),
+            &setup.broker_protocol,
+            &setup.controller_protocol,
+        )?;
+        let metrics_host = get("metrics.host").to_string();
         let cfg = BrokerConfig {
+            security,
+            metrics_host,
             listener: setup.broker.listener.clone(),
             listener_name: setup.broker.name.clone(),
             controller_listener: setup.controller.map(|c| c.listener),
@@ -564,9 +585,7 @@ mod tests {
             err.contains("num.partitions") && err.contains("zero"),
             "{err}"
         );
-        let err = load("", &[], &["listeners=SSL://x:1"])
-            .unwrap_err()
-            .to_string();
+        let err = load("", &[], &["listeners=x:1"]).unwrap_err().to_string();
         assert!(err.contains("listeners"), "{err}");
         let err = load("", &[], &["auto.create.topics.enable=yes"])
             .unwrap_err()
@@ -614,10 +633,10 @@ mod tests {
     }
 
     #[test]
-    fn a_non_plaintext_listener_is_refused_because_security_is_not_built() {
-        let err = load("", &[], &["listeners=SASL_SSL://127.0.0.1:9092"])
+    fn a_sasl_listener_without_a_supported_mechanism_is_refused() {
+        let err = load("", &[], &["listeners=SASL_PLAINTEXT://127.0.0.1:9092"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not built yet"), "{err}");
+        assert!(err.contains("sasl.enabled.mechanisms"), "{err}");
     }
 }

@@ -88,6 +88,8 @@ pub enum Command {
         partition_epoch: i32,
         new_isr: Vec<i32>,
     },
+    /// SCRAM credentials and ACLs (decided by `crate::security::commands`).
+    Security(crate::security::commands::SecurityCommand),
 }
 
 impl Command {
@@ -120,6 +122,9 @@ pub struct Done {
     pub replicas: Vec<Vec<i32>>,
     /// First producer id of an allocated block.
     pub producer_id_start: i64,
+    /// ACLs a DeleteAcls command removed.
+    #[serde(default)]
+    pub acls_deleted: Vec<fjord_metadata::security::AclBinding>,
 }
 
 /// A refused command: a Kafka error code and a message.

@@ -191,6 +191,19 @@ pub fn decide(
             }],
             Some(_) => Vec::new(),
         })),
+        Command::Security(c) => {
+            let (records, acls_deleted) = crate::security::commands::decide(image, c)
+                .map_err(|(code, message)| Refusal::new(code, message))?;
+            Ok(Decision {
+                records,
+                done: Done {
+                    acls_deleted,
+                    ..Done::default()
+                },
+                hosted: None,
+                first_new_partition: 0,
+            })
+        }
     }
 }
 

@@ -1,0 +1,91 @@
+//! The authorizer as request handlers use it: one [`Authz`] per request holds the ACLs of
+//! the current metadata image, the principal and the client's host. With no
+//! `authorizer.class.name` every check passes, as in Kafka without an authorizer.
+
+use super::acl::{self, op, resource, Policy};
+use crate::router::RequestContext;
+use fjord_metadata::MetadataImage;
+use std::sync::Arc;
+
+pub struct Authz<'a> {
+    ctx: &'a RequestContext,
+    image: Option<Arc<MetadataImage>>,
+    host: String,
+}
+
+impl<'a> Authz<'a> {
+    pub fn new(ctx: &'a RequestContext) -> Authz<'a> {
+        let image = ctx
+            .broker
+            .config
+            .security
+            .authorizer
+            .then(|| ctx.broker.image());
+        Authz {
+            ctx,
+            image,
+            host: ctx.peer.ip().to_string(),
+        }
+    }
+
+    /// Whether an authorizer is configured at all.
+    pub fn enabled(&self) -> bool {
+        self.image.is_some()
+    }
+
+    pub fn allowed(&self, operation: i8, resource_type: i8, name: &str) -> bool {
+        let Some(image) = &self.image else {
+            return true;
+        };
+        let sec = &self.ctx.broker.config.security;
+        let policy = Policy {
+            super_users: &sec.super_users,
+            allow_everyone_if_no_acl: sec.allow_everyone_if_no_acl,
+        };
+        acl::authorize(
+            &image.acls,
+            &policy,
+            &self.ctx.principal,
+            &self.host,
+            operation,
+            resource_type,
+            name,
+        )
+    }
+
+    pub fn topic(&self, operation: i8, name: &str) -> bool {
+        self.allowed(operation, resource::TOPIC, name)
+    }
+
+    pub fn group(&self, operation: i8, name: &str) -> bool {
+        self.allowed(operation, resource::GROUP, name)
+    }
+
+    pub fn cluster(&self, operation: i8) -> bool {
+        self.allowed(operation, resource::CLUSTER, resource::CLUSTER_NAME)
+    }
+
+    /// Kafka 3.x's idempotent producer check: IDEMPOTENT_WRITE on the cluster, or WRITE
+    /// on any topic.
+    pub fn idempotent_write(&self) -> bool {
+        let Some(image) = &self.image else {
+            return true;
+        };
+        if self.cluster(op::IDEMPOTENT_WRITE) {
+            return true;
+        }
+        let sec = &self.ctx.broker.config.security;
+        let policy = Policy {
+            super_users: &sec.super_users,
+            allow_everyone_if_no_acl: sec.allow_everyone_if_no_acl,
+        };
+        acl::authorize_any(
+            &image.acls,
+            &policy,
+            &self.ctx.principal,
+            &self.host,
+            op::WRITE,
+            resource::TOPIC,
+        )
+    }
+}

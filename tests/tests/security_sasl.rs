@@ -1,0 +1,426 @@
+//! SASL (issue 13): PLAIN users from the JAAS config on SASL_PLAINTEXT, SCRAM-SHA-512 users
+//! created with AlterUserScramCredentials on SASL_SSL, wrong passwords and unknown users
+//! refused with a log line while others are served, requests before authentication closing
+//! the connection, KIP-368 session lifetimes; and the ACL scenario of the issue.
+
+use fjord_broker::security::scram::{salted_password, ScramHash};
+use fjord_tests::security::*;
+use fjord_tests::*;
+use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::time::Duration;
+
+const JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-pw" user_admin="admin-pw" user_alice="alice-pw";"#;
+
+fn sasl_plain_broker(extra: &[(&str, &str)]) -> Broker {
+    let mut settings = vec![
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("sasl.jaas.config", JAAS),
+    ];
+    settings.extend_from_slice(extra);
+    Broker::start_with(&settings)
+}
+
+fn plain_client(user: &str, password: &str) -> Vec<String> {
+    x_args(&[
+        ("security.protocol", "sasl_plaintext"),
+        ("sasl.mechanisms", "PLAIN"),
+        ("sasl.username", user),
+        ("sasl.password", password),
+    ])
+}
+
+fn with<'a>(base: &'a [&'a str], extra: &'a [String]) -> Vec<&'a str> {
+    base.iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .collect()
+}
+
+fn produce(b: &str, topic: &str, x: &[String], lines: &str) -> std::process::Output {
+    kcat_output(
+        &with(
+            &[
+                "-b",
+                b,
+                "-P",
+                "-t",
+                topic,
+                "-m",
+                "20",
+                "-X",
+                "message.timeout.ms=10000",
+            ],
+            x,
+        ),
+        Some(lines),
+    )
+}
+
+fn consume(b: &str, topic: &str, x: &[String]) -> std::process::Output {
+    kcat_output(
+        &with(
+            &[
+                "-b",
+                b,
+                "-C",
+                "-t",
+                topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-m",
+                "20",
+            ],
+            x,
+        ),
+        None,
+    )
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn sasl_plain_authenticates_jaas_users_and_refuses_bad_credentials_with_a_log_line() {
+    let broker = sasl_plain_broker(&[]);
+    let b = broker.bootstrap.as_str();
+    let alice = plain_client("alice", "alice-pw");
+    let out = produce(b, "plain-topic", &alice, "a\nb\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = consume(b, "plain-topic", &alice);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a\nb\n",
+        "{}",
+        stderr(&out)
+    );
+
+    for (user, pw) in [("alice", "wrong"), ("nobody", "x")] {
+        let out = kcat_output(
+            &with(&["-b", b, "-L", "-m", "5"], &plain_client(user, pw)),
+            None,
+        );
+        assert!(!out.status.success(), "{user} was let in");
+        assert!(
+            stderr(&out).contains("Authentication failed"),
+            "{user}: {}",
+            stderr(&out)
+        );
+    }
+    wait_until(Duration::from_secs(30), "failures logged", || {
+        let log = broker.log();
+        log.contains("SASL authentication failed")
+            && log.contains("wrong password for user alice")
+            && log.contains("unknown user nobody")
+            && log.contains("peer=127.0.0.1:")
+    });
+
+    // Anything but ApiVersions/SaslHandshake before authentication closes the connection.
+    let mut raw = RawConn::connect(b);
+    raw.send_request(ApiKey::Metadata, 4, &MetadataRequest::default());
+    assert!(raw.closed_within(Duration::from_secs(30)).is_ok());
+    // ApiVersions is answered and lists the SASL APIs.
+    let mut raw = RawConn::connect(b);
+    let v: ApiVersionsResponse =
+        raw.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert!(v
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::SaslHandshake as i16));
+    assert!(v
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::SaslAuthenticate as i16));
+
+    // The broker still serves alice.
+    let out = consume(b, "plain-topic", &alice);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_expired_sasl_session_is_closed_at_its_next_request() {
+    let broker = sasl_plain_broker(&[("connections.max.reauth.ms", "2000")]);
+    let mut c = SecureConn::connect(&broker.bootstrap, None).unwrap();
+    let auth = c.sasl_plain("alice", "alice-pw");
+    assert_eq!(auth.error_code, 0);
+    assert_eq!(auth.session_lifetime_ms, 2000);
+    // Requests are served until the session expires, then the connection is closed.
+    let mut served = 0;
+    wait_until(
+        Duration::from_secs(30),
+        "the expired session closed",
+        || {
+            let r: std::io::Result<MetadataResponse> =
+                c.try_request(ApiKey::Metadata, 4, &MetadataRequest::default());
+            match r {
+                Ok(_) => {
+                    served += 1;
+                    false
+                }
+                Err(_) => true,
+            }
+        },
+    );
+    assert!(served > 0);
+    wait_until(Duration::from_secs(30), "the expiry logged", || {
+        broker.log().contains("SASL session expired")
+    });
+}
+
+#[test]
+fn sasl_ssl_scram_sha_512_users_produce_consume_and_join_groups() {
+    let pki = Pki::new("main");
+    pki.issue("main", "server", "/CN=localhost", true);
+    let keystore = pki.s("server-keystore.pem");
+    let broker = Broker::start_with(&[
+        ("listeners", "SASL_SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", keystore.as_str()),
+        ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-512"),
+        ("sasl.jaas.config", JAAS),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let ca = pki.path("main-ca.pem");
+    // The admin (a PLAIN user) creates a SCRAM-SHA-512 credential for carol.
+    let mut admin = SecureConn::connect(
+        b,
+        Some(&TlsClient {
+            ca: &ca,
+            cert: None,
+        }),
+    )
+    .unwrap();
+    assert_eq!(admin.sasl_plain("admin", "admin-pw").error_code, 0);
+    let salt = b"carol-salt-0123456789".to_vec();
+    let salted = salted_password(ScramHash::Sha512, "carol-pw", &salt, 4096);
+    let resp: AlterUserScramCredentialsResponse = admin.request(
+        ApiKey::AlterUserScramCredentials,
+        0,
+        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_static_str("carol"))
+                .with_mechanism(2)
+                .with_iterations(4096)
+                .with_salt(salt.into())
+                .with_salted_password(salted.into()),
+        ]),
+    );
+    assert_eq!(resp.results[0].error_code, 0, "{:?}", resp.results[0]);
+    let described: DescribeUserScramCredentialsResponse = admin.request(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        &DescribeUserScramCredentialsRequest::default(),
+    );
+    assert_eq!(described.results.len(), 1);
+    assert_eq!(described.results[0].user.as_str(), "carol");
+    assert_eq!(described.results[0].credential_infos[0].iterations, 4096);
+
+    let ca_s = ca.display().to_string();
+    let carol = |pw: &str| {
+        x_args(&[
+            ("security.protocol", "sasl_ssl"),
+            ("ssl.ca.location", &ca_s),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "carol"),
+            ("sasl.password", pw),
+        ])
+    };
+    let x = carol("carol-pw");
+    let out = produce(b, "scram-topic", &x, "s1\ns2\ns3\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A consumer group over SASL_SSL: join, sync, fetch, commit.
+    let out = kcat_output(
+        &with(
+            &[
+                "-b",
+                b,
+                "-G",
+                "scram-group",
+                "-o",
+                "beginning",
+                "-e",
+                "scram-topic",
+            ],
+            &x,
+        ),
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "s1\ns2\ns3\n",
+        "{}",
+        stderr(&out)
+    );
+    let wrong = kcat_output(&with(&["-b", b, "-L", "-m", "5"], &carol("nope")), None);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("Authentication failed"),
+        "{}",
+        stderr(&wrong)
+    );
+    wait_until(Duration::from_secs(30), "the failure logged", || {
+        broker.log().contains("SCRAM-SHA-512") && broker.log().contains("invalid credentials")
+    });
+}
+
+fn acl(rt: i8, name: &str, pattern: i8, who: &str, op: i8, perm: i8) -> AclCreation {
+    AclCreation::default()
+        .with_resource_type(rt)
+        .with_resource_name(StrBytes::from_string(name.into()))
+        .with_resource_pattern_type(pattern)
+        .with_principal(StrBytes::from_string(who.into()))
+        .with_host(StrBytes::from_static_str("*"))
+        .with_operation(op)
+        .with_permission_type(perm)
+}
+
+#[test]
+fn acls_read_on_a_prefix_deny_wins_super_users_bypass_and_metadata_hides_topics() {
+    let broker = sasl_plain_broker(&[
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        ("super.users", "User:admin"),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let admin = plain_client("admin", "admin-pw");
+    let alice = plain_client("alice", "alice-pw");
+    // The super user needs no ACL.
+    for t in ["app-orders", "billing"] {
+        let out = produce(b, t, &admin, "m1\nm2\n");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut c = SecureConn::connect(b, None).unwrap();
+    assert_eq!(c.sasl_plain("admin", "admin-pw").error_code, 0);
+    // READ on topics prefixed app- and groups prefixed app-.
+    let created: CreateAclsResponse = c.request(
+        ApiKey::CreateAcls,
+        2,
+        &CreateAclsRequest::default().with_creations(vec![
+            acl(2, "app-", 4, "User:alice", 3, 3),
+            acl(3, "app-", 4, "User:alice", 3, 3),
+        ]),
+    );
+    assert!(
+        created.results.iter().all(|r| r.error_code == 0),
+        "{created:?}"
+    );
+    let described: DescribeAclsResponse = c.request(
+        ApiKey::DescribeAcls,
+        2,
+        &DescribeAclsRequest::default()
+            .with_resource_name_filter(None)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1),
+    );
+    assert_eq!(described.resources.len(), 2, "{described:?}");
+
+    // alice consumes app-orders in group app-consumers.
+    let out = kcat_output(
+        &with(
+            &[
+                "-b",
+                b,
+                "-G",
+                "app-consumers",
+                "-o",
+                "beginning",
+                "-e",
+                "app-orders",
+            ],
+            &alice,
+        ),
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "m1\nm2\n",
+        "{}",
+        stderr(&out)
+    );
+    // ... but not billing, and she cannot produce.
+    let out = consume(b, "billing", &alice);
+    assert!(
+        !out.status.success() || out.stdout.is_empty(),
+        "alice read billing"
+    );
+    assert!(stderr(&out).contains("uthoriz"), "{}", stderr(&out));
+    let out = produce(b, "app-orders", &alice, "nope\n");
+    assert!(stderr(&out).contains("uthoriz"), "{}", stderr(&out));
+    // Metadata hides billing from alice but lists app-orders.
+    let md = kcat_ok(&with(&["-b", b, "-L", "-J", "-m", "10"], &alice), None);
+    assert!(md.contains("\"app-orders\""), "{md}");
+    assert!(!md.contains("\"billing\""), "{md}");
+    // She cannot delete app-orders.
+    let mut a = SecureConn::connect(b, None).unwrap();
+    assert_eq!(a.sasl_plain("alice", "alice-pw").error_code, 0);
+    let del: DeleteTopicsResponse = a.request(
+        ApiKey::DeleteTopics,
+        4,
+        &DeleteTopicsRequest::default()
+            .with_topic_names(vec![TopicName(StrBytes::from_static_str("app-orders"))]),
+    );
+    assert_eq!(
+        del.responses[0].error_code,
+        kafka_protocol::error::ResponseError::TopicAuthorizationFailed.code()
+    );
+    // She may not manage ACLs either.
+    let denied: CreateAclsResponse = a.request(
+        ApiKey::CreateAcls,
+        2,
+        &CreateAclsRequest::default().with_creations(vec![acl(2, "*", 3, "User:alice", 2, 3)]),
+    );
+    assert_eq!(
+        denied.results[0].error_code,
+        kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code()
+    );
+
+    // DENY beats ALLOW: a DENY READ on app-orders takes her access away.
+    let created: CreateAclsResponse = c.request(
+        ApiKey::CreateAcls,
+        2,
+        &CreateAclsRequest::default().with_creations(vec![acl(
+            2,
+            "app-orders",
+            3,
+            "User:alice",
+            3,
+            2,
+        )]),
+    );
+    assert_eq!(created.results[0].error_code, 0);
+    let out = consume(b, "app-orders", &alice);
+    assert!(stderr(&out).contains("uthoriz"), "{}", stderr(&out));
+    // Deleting the DENY gives it back.
+    let deleted: DeleteAclsResponse = c.request(
+        ApiKey::DeleteAcls,
+        2,
+        &DeleteAclsRequest::default().with_filters(vec![
+            kafka_protocol::messages::delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(2)
+                .with_resource_name_filter(Some(StrBytes::from_static_str("app-orders")))
+                .with_pattern_type_filter(3)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(2),
+        ]),
+    );
+    assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
+    let out = consume(b, "app-orders", &alice);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "m1\nm2\n",
+        "{}",
+        stderr(&out)
+    );
+}
