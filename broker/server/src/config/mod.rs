@@ -6,8 +6,8 @@
 //! that names the key.
 
 pub mod cluster;
-mod groups;
 pub mod dynamic;
+mod groups;
 mod keys;
 mod properties;
 
