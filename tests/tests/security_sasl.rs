@@ -383,6 +383,7 @@ fn acls_read_on_a_prefix_deny_wins_super_users_bypass_and_metadata_hides_topics(
         denied.results[0].error_code,
         kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code()
     );
+    admin_apis_are_checked_too(&mut a, &mut c);
 
     // DENY beats ALLOW: a DENY READ on app-orders takes her access away.
     let created: CreateAclsResponse = c.request(
@@ -423,4 +424,102 @@ fn acls_read_on_a_prefix_deny_wins_super_users_bypass_and_metadata_hides_topics(
         "{}",
         stderr(&out)
     );
+}
+
+/// The admin, group and cluster APIs check ACLs as Kafka does: alice (READ on `app-` topics
+/// and groups) may not read or change configs, delete records, describe other groups or the
+/// cluster; the super user may.
+fn admin_apis_are_checked_too(alice: &mut SecureConn, admin: &mut SecureConn) {
+    use kafka_protocol::error::ResponseError::{
+        ClusterAuthorizationFailed, GroupAuthorizationFailed, TopicAuthorizationFailed,
+    };
+    let describe = |resource_type: i8, name: &'static str| {
+        DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_static_str(name))
+                .with_configuration_keys(None),
+        ])
+    };
+    let r: DescribeConfigsResponse =
+        alice.request(ApiKey::DescribeConfigs, 4, &describe(2, "billing"));
+    assert_eq!(
+        r.results[0].error_code,
+        TopicAuthorizationFailed.code(),
+        "{r:?}"
+    );
+    let r: DescribeConfigsResponse =
+        admin.request(ApiKey::DescribeConfigs, 4, &describe(2, "billing"));
+    assert_eq!(r.results[0].error_code, 0, "{r:?}");
+
+    let alter = |resource_type: i8, name: &'static str| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_static_str(name))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("retention.ms"))
+                        .with_config_operation(0)
+                        .with_value(Some(StrBytes::from_static_str("1000"))),
+                ]),
+        ])
+    };
+    let r: IncrementalAlterConfigsResponse =
+        alice.request(ApiKey::IncrementalAlterConfigs, 1, &alter(2, "app-orders"));
+    assert_eq!(
+        r.responses[0].error_code,
+        TopicAuthorizationFailed.code(),
+        "{r:?}"
+    );
+    let r: IncrementalAlterConfigsResponse =
+        alice.request(ApiKey::IncrementalAlterConfigs, 1, &alter(4, ""));
+    assert_eq!(
+        r.responses[0].error_code,
+        ClusterAuthorizationFailed.code(),
+        "{r:?}"
+    );
+
+    let r: DeleteRecordsResponse = alice.request(
+        ApiKey::DeleteRecords,
+        2,
+        &DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("app-orders")))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(1),
+                ]),
+        ]),
+    );
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        TopicAuthorizationFailed.code(),
+        "{r:?}"
+    );
+
+    let r: DescribeGroupsResponse = alice.request(
+        ApiKey::DescribeGroups,
+        5,
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_static_str("ops-group"))]),
+    );
+    assert_eq!(
+        r.groups[0].error_code,
+        GroupAuthorizationFailed.code(),
+        "{r:?}"
+    );
+    let r: DescribeClusterResponse = alice.request(
+        ApiKey::DescribeCluster,
+        0,
+        &DescribeClusterRequest::default(),
+    );
+    assert_eq!(r.error_code, ClusterAuthorizationFailed.code(), "{r:?}");
+    let r: DescribeClusterResponse = admin.request(
+        ApiKey::DescribeCluster,
+        0,
+        &DescribeClusterRequest::default(),
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
 }

@@ -22,6 +22,12 @@ pub async fn handle(
                 .with_error_message(Some(str_bytes(message))),
         )
     };
+    if !crate::security::authorizer::Authz::new(ctx).cluster(crate::security::acl::op::ALTER) {
+        return refuse(
+            ResponseError::ClusterAuthorizationFailed,
+            "not authorized to alter the cluster".to_string(),
+        );
+    }
     if let Some(theirs) = req.cluster_id.as_ref().filter(|c| !c.is_empty()) {
         let ours = ctx.broker.cluster_id();
         if theirs.as_str() != ours {

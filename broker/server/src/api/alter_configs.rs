@@ -26,14 +26,23 @@ pub async fn handle(
             .iter()
             .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
             .collect();
-        let outcome = match alter_resource(r.resource_type, &r.resource_name) {
-            Err(e) => Err(e),
-            Ok(Target::Topic) => ctx
+        let refused = crate::security::authorizer::Authz::new(ctx).config_resource(
+            crate::security::acl::op::ALTER_CONFIGS,
+            r.resource_type,
+            &r.resource_name,
+        );
+        let outcome = match (refused, alter_resource(r.resource_type, &r.resource_name)) {
+            (Some(code), _) => Err((
+                code,
+                "not authorized to alter the configs of this resource".to_string(),
+            )),
+            (None, Err(e)) => Err(e),
+            (None, Ok(Target::Topic)) => ctx
                 .broker
                 .set_topic_configs(&r.resource_name, configs, req.validate_only)
                 .await
                 .map_err(|e| (e.code, e.message)),
-            Ok(Target::Broker(broker)) => ctx
+            (None, Ok(Target::Broker(broker))) => ctx
                 .broker
                 .set_broker_configs(broker, configs, req.validate_only)
                 .await

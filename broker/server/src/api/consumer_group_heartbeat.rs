@@ -51,6 +51,13 @@ pub async fn handle(
     req: ConsumerGroupHeartbeatRequest,
 ) -> Option<ConsumerGroupHeartbeatResponse> {
     let broker = &ctx.broker;
+    if !crate::security::authorizer::Authz::new(ctx)
+        .group(crate::security::acl::op::READ, &req.group_id.0)
+    {
+        return Some(ConsumerGroupHeartbeatResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        ));
+    }
     if let Err(e) = broker.groups.ready(broker) {
         return Some(ConsumerGroupHeartbeatResponse::default().with_error_code(e.code()));
     }

@@ -19,6 +19,11 @@ pub async fn handle(
         .iter()
         .map(|id| {
             let error = match ready {
+                _ if !crate::security::authorizer::Authz::new(ctx)
+                    .group(crate::security::acl::op::DELETE, &id.0) =>
+                {
+                    Some(kafka_protocol::error::ResponseError::GroupAuthorizationFailed)
+                }
                 Err(e) => Some(e),
                 Ok(()) => match groups.run(&id.0, |c, _| c.delete_group(&id.0)) {
                     Ok(r) => r.err(),

@@ -15,15 +15,20 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> Option<DeleteRecordsResponse> {
+    let authz = crate::security::authorizer::Authz::new(ctx);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
+            let allowed = authz.topic(crate::security::acl::op::DELETE, &t.name.0);
             let partitions = t
                 .partitions
                 .iter()
                 .map(|dp| {
                     let r = DeleteRecordsPartitionResult::default().with_partition_index(dp.partition_index).with_low_watermark(-1);
+                    if !allowed {
+                        return r.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     // Kafka's ReplicaManager answers INVALID_TOPIC_EXCEPTION here.
                     if crate::topics::is_internal(&t.name.0) {
                         return r.with_error_code(ResponseError::InvalidTopicException.code());

@@ -18,6 +18,12 @@ pub async fn handle(
     req: DescribeClusterRequest,
 ) -> Option<DescribeClusterResponse> {
     let b = &ctx.broker;
+    if !crate::security::authorizer::Authz::new(ctx).cluster(crate::security::acl::op::DESCRIBE) {
+        return Some(
+            DescribeClusterResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+        );
+    }
     let mut resp = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(b.cluster_id()))
         .with_controller_id(BrokerId(super::metadata::controller_id(b)));

@@ -22,6 +22,7 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DescribeConfigsRequest,
 ) -> Option<DescribeConfigsResponse> {
+    let authz = crate::security::authorizer::Authz::new(ctx);
     let results = req
         .resources
         .iter()
@@ -29,6 +30,13 @@ pub async fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            if let Some(code) = authz.config_resource(
+                crate::security::acl::op::DESCRIBE_CONFIGS,
+                r.resource_type,
+                &r.resource_name,
+            ) {
+                return result.with_error_code(code.code());
+            }
             let wanted = |name: &str| {
                 r.configuration_keys
                     .as_ref()

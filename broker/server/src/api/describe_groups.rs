@@ -29,6 +29,13 @@ pub async fn handle(
                 } else {
                     i32::MIN
                 });
+            if !crate::security::authorizer::Authz::new(ctx)
+                .group(crate::security::acl::op::DESCRIBE, &id.0)
+            {
+                return base.with_error_code(
+                    kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+                );
+            }
             if let Err(e) = ready {
                 return base.with_error_code(e.code());
             }

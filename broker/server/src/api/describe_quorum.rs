@@ -24,6 +24,12 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DescribeQuorumRequest,
 ) -> Option<DescribeQuorumResponse> {
+    if !crate::security::authorizer::Authz::new(ctx).cluster(crate::security::acl::op::DESCRIBE) {
+        return Some(
+            DescribeQuorumResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+        );
+    }
     if !names_the_metadata_partition(&req) {
         return Some(per_partition_error(&req));
     }

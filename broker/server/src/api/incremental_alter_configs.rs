@@ -28,12 +28,21 @@ pub async fn handle(
         let resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
-        let outcome = match alter_resource(r.resource_type, &r.resource_name) {
-            Err(e) => Err(e),
-            Ok(Target::Topic) => {
+        let refused = crate::security::authorizer::Authz::new(ctx).config_resource(
+            crate::security::acl::op::ALTER_CONFIGS,
+            r.resource_type,
+            &r.resource_name,
+        );
+        let outcome = match (refused, alter_resource(r.resource_type, &r.resource_name)) {
+            (Some(code), _) => Err((
+                code,
+                "not authorized to alter the configs of this resource".to_string(),
+            )),
+            (None, Err(e)) => Err(e),
+            (None, Ok(Target::Topic)) => {
                 alter_topic(ctx, &r.resource_name, &r.configs, req.validate_only).await
             }
-            Ok(Target::Broker(broker)) => {
+            (None, Ok(Target::Broker(broker))) => {
                 alter_broker(ctx, broker, &r.configs, req.validate_only).await
             }
         };

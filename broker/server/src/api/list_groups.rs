@@ -18,9 +18,12 @@ pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> Option<List
     // Kafka matches both filters case-insensitively; an unknown name matches nothing.
     let types: Vec<&str> = req.types_filter.iter().map(|t| t.as_str()).collect();
     let states: Vec<&str> = req.states_filter.iter().map(|s| s.as_str()).collect();
+    let authz = crate::security::authorizer::Authz::new(ctx);
+    let whole_cluster = authz.cluster(crate::security::acl::op::DESCRIBE);
     let listed = groups
         .list(&[])
         .into_iter()
+        .filter(|g| whole_cluster || authz.group(crate::security::acl::op::DESCRIBE, &g.group_id))
         .filter(|g| types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(g.group_type)))
         .filter(|g| {
             states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(g.state_name))

@@ -16,6 +16,12 @@ pub async fn handle(
     req: OffsetDeleteRequest,
 ) -> Option<OffsetDeleteResponse> {
     let groups = &ctx.broker.groups;
+    let authz = crate::security::authorizer::Authz::new(ctx);
+    if !authz.group(crate::security::acl::op::DELETE, &req.group_id.0) {
+        return Some(OffsetDeleteResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        ));
+    }
     if let Err(e) = groups.ready(&ctx.broker) {
         return Some(OffsetDeleteResponse::default().with_error_code(e.code()));
     }

@@ -124,9 +124,8 @@ fn fetch(
     if group.is_empty() {
         return (Some(ResponseError::InvalidGroupId), Vec::new());
     }
-    if !crate::security::authorizer::Authz::new(ctx)
-        .group(crate::security::acl::op::DESCRIBE, group)
-    {
+    let authz = crate::security::authorizer::Authz::new(ctx);
+    if !authz.group(crate::security::acl::op::DESCRIBE, group) {
         return (Some(ResponseError::GroupAuthorizationFailed), Vec::new());
     }
     let result = groups.run(group, |c, _| {
@@ -136,7 +135,11 @@ fn fetch(
         Ok(c.fetch_offsets(group, wanted))
     });
     match result {
-        Ok(Ok(offsets)) => (None, offsets),
+        // Offsets of topics the principal may not describe are left out.
+        Ok(Ok(mut offsets)) => {
+            offsets.retain(|o| authz.topic(crate::security::acl::op::DESCRIBE, &o.topic));
+            (None, offsets)
+        }
         Ok(Err(e)) | Err(e) => (Some(e), Vec::new()),
     }
 }

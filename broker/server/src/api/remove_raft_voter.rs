@@ -13,6 +13,12 @@ pub async fn handle(
     ctx: &RequestContext,
     req: RemoveRaftVoterRequest,
 ) -> Option<RemoveRaftVoterResponse> {
+    if !crate::security::authorizer::Authz::new(ctx).cluster(crate::security::acl::op::ALTER) {
+        return Some(
+            RemoveRaftVoterResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+        );
+    }
     if let Some(theirs) = req.cluster_id.as_ref().filter(|c| !c.is_empty()) {
         let ours = ctx.broker.cluster_id();
         if theirs.as_str() != ours {

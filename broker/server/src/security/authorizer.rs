@@ -61,6 +61,25 @@ impl<'a> Authz<'a> {
         self.allowed(operation, resource::GROUP, name)
     }
 
+    /// The check for a config resource of DescribeConfigs / AlterConfigs /
+    /// IncrementalAlterConfigs: `operation` on the topic, or on the cluster for a broker
+    /// resource (Kafka's rule); `Some(error)` when refused. Other resource types are left to
+    /// the handler, which refuses them.
+    pub fn config_resource(
+        &self,
+        operation: i8,
+        resource_type: i8,
+        name: &str,
+    ) -> Option<kafka_protocol::error::ResponseError> {
+        use crate::api::describe_configs::{BROKER, TOPIC};
+        use kafka_protocol::error::ResponseError;
+        match resource_type {
+            TOPIC if !self.topic(operation, name) => Some(ResponseError::TopicAuthorizationFailed),
+            BROKER if !self.cluster(operation) => Some(ResponseError::ClusterAuthorizationFailed),
+            _ => None,
+        }
+    }
+
     pub fn cluster(&self, operation: i8) -> bool {
         self.allowed(operation, resource::CLUSTER, resource::CLUSTER_NAME)
     }
