@@ -117,28 +117,7 @@ pub fn load_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(topic: &str, n: i32, replicas: &[i32]) -> PartitionState {
-        PartitionState {
-            topic: topic.into(),
-            partition: n,
-            leader: replicas[0],
-            replicas: replicas.to_vec(),
-            isr: replicas.to_vec(),
-            min_insync_replicas: 1,
-        }
-    }
-
-    fn brokers(racks: &[&str]) -> Vec<Broker> {
-        racks
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Broker {
-                id: i as i32,
-                rack: (!r.is_empty()).then(|| r.to_string()),
-            })
-            .collect()
-    }
+    use crate::scale::fixtures::{brokers, p};
 
     /// Kafka's layout of a 12-partition RF-3 topic on three brokers.
     fn on_three() -> Vec<PartitionState> {

@@ -137,28 +137,7 @@ pub fn drain_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(topic: &str, n: i32, replicas: &[i32]) -> PartitionState {
-        PartitionState {
-            topic: topic.into(),
-            partition: n,
-            leader: replicas[0],
-            replicas: replicas.to_vec(),
-            isr: replicas.to_vec(),
-            min_insync_replicas: 1,
-        }
-    }
-
-    fn brokers(racks: &[&str]) -> Vec<Broker> {
-        racks
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Broker {
-                id: i as i32,
-                rack: (!r.is_empty()).then(|| r.to_string()),
-            })
-            .collect()
-    }
+    use crate::scale::fixtures::{brokers, p};
 
     #[test]
     fn a_scale_down_below_the_largest_replication_factor_is_refused_naming_the_topics() {

@@ -177,6 +177,34 @@ pub fn assess(
     }
 }
 
+/// Partitions and brokers for the planners' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub(crate) fn p(topic: &str, n: i32, replicas: &[i32]) -> PartitionState {
+        PartitionState {
+            topic: topic.into(),
+            partition: n,
+            leader: replicas[0],
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            min_insync_replicas: 1,
+        }
+    }
+
+    pub(crate) fn brokers(racks: &[&str]) -> Vec<Broker> {
+        racks
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Broker {
+                id: i as i32,
+                rack: (!r.is_empty()).then(|| r.to_string()),
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
