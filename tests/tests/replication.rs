@@ -200,6 +200,19 @@ fn a_paused_follower_leaves_the_isr_and_rejoins_and_two_paused_refuse_acks_all()
         "the paused follower left the ISR",
         |_, _, isr| !isr.contains(&(a as i32)) && isr.len() == 2,
     );
+    // The leader counts the shrink and the partition as under-replicated; the other
+    // brokers do not (Kafka's per-leader meaning, so the sum over brokers is the cluster's).
+    let metrics = &cluster.nodes[l].metrics_addr;
+    assert!(gauge(metrics, "fjord_isr_shrinks_total") >= 1.0);
+    assert_eq!(gauge(metrics, "fjord_under_replicated_partitions"), 1.0);
+    assert_eq!(gauge(metrics, "fjord_under_min_isr_partitions"), 0.0);
+    assert_eq!(
+        gauge(
+            &cluster.nodes[b].metrics_addr,
+            "fjord_under_replicated_partitions"
+        ),
+        0.0
+    );
     signal(&cluster.nodes[a], Signal::SIGCONT);
     wait_for(
         &cluster,
@@ -208,6 +221,10 @@ fn a_paused_follower_leaves_the_isr_and_rejoins_and_two_paused_refuse_acks_all()
         "the resumed follower rejoined",
         |_, _, isr| isr.len() == 3,
     );
+    wait_until(WAIT, "the leader counts the expansion", || {
+        gauge(metrics, "fjord_isr_expands_total") >= 1.0
+            && gauge(metrics, "fjord_under_replicated_partitions") == 0.0
+    });
 
     // Two of three paused: fewer in-sync replicas than min.insync.replicas=2 can hold the
     // records. (Every node here is also a metadata voter, so the quorum is lost too and the

@@ -21,11 +21,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const LEADER_NOT_AVAILABLE: i16 = 5;
@@ -88,24 +86,6 @@ fn topic_dirs(data_dir: &Path, topic: &str) -> Vec<String> {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .filter(|n| n.starts_with(&format!("{topic}-")))
         .collect()
-}
-
-/// A sample of `/metrics`.
-fn gauge(metrics_addr: &str, metric: &str) -> f64 {
-    let mut s = TcpStream::connect(metrics_addr).expect("connect metrics");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{metric} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{metric} missing from /metrics:\n{text}"))
 }
 
 fn find_coordinator(bootstrap: &str) -> i16 {

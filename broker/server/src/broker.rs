@@ -340,14 +340,32 @@ impl Broker {
             .sum()
     }
 
-    /// Partitions whose ISR in the image is smaller than their replica set.
+    /// Partitions this broker leads whose ISR in the image is smaller than their replica
+    /// set (Kafka's UnderReplicatedPartitions: counted by the leader, so the sum over
+    /// brokers is the cluster's count).
     pub fn under_replicated_partition_count(&self) -> usize {
+        self.count_led(|t, p| t.is_under_replicated(p))
+    }
+
+    /// Partitions this broker leads whose ISR is below their `min.insync.replicas`
+    /// (Kafka's UnderMinIsrPartitionCount): `acks=all` produces to them fail.
+    pub fn under_min_isr_partition_count(&self) -> usize {
+        let live = self.live_config();
+        self.count_led(|t, p| {
+            let required = crate::topic_config::min_insync_replicas(&live, &t.configs);
+            (t.isr(p).len() as i64) < i64::from(required)
+        })
+    }
+
+    fn count_led(&self, pred: impl Fn(&TopicImage, usize) -> bool) -> usize {
+        let me = self.config.node_id;
         self.image()
             .topics
             .values()
             .map(|t| {
                 (0..t.replicas.len())
-                    .filter(|&p| t.is_under_replicated(p))
+                    .filter(|&p| t.leadership(p).is_some_and(|l| l.leader == me))
+                    .filter(|&p| pred(t, p))
                     .count()
             })
             .sum()

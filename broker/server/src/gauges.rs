@@ -83,8 +83,13 @@ pub fn render(broker: &Broker) -> String {
     out.push_str(&lag);
     let _ = writeln!(
         out,
-        "# HELP fjord_under_replicated_partitions Partitions whose in-sync replicas (in the metadata image) are fewer than their replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions {}",
+        "# HELP fjord_under_replicated_partitions Partitions this broker leads whose in-sync replicas (in the metadata image) are fewer than their replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions {}",
         broker.under_replicated_partition_count()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fjord_under_min_isr_partitions Partitions this broker leads whose in-sync replicas are fewer than min.insync.replicas.\n# TYPE fjord_under_min_isr_partitions gauge\nfjord_under_min_isr_partitions {}",
+        broker.under_min_isr_partition_count()
     );
     let _ = writeln!(
         out,

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub bytes_in: IntCounterVec,
     pub bytes_out: IntCounterVec,
     pub messages_in: IntCounterVec,
+    /// ISR changes this broker, as a partition leader, had committed (Kafka's
+    /// IsrShrinksPerSec / IsrExpandsPerSec as counters).
+    pub isr_shrinks: prometheus::IntCounter,
+    pub isr_expands: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -78,8 +82,20 @@ impl Metrics {
             &["topic"],
         )
         .expect("valid metric");
+        let isr_shrinks = prometheus::IntCounter::new(
+            "fjord_isr_shrinks_total",
+            "ISR shrinks of partitions this broker leads, committed by the controller.",
+        )
+        .expect("valid metric");
+        let isr_expands = prometheus::IntCounter::new(
+            "fjord_isr_expands_total",
+            "ISR expansions of partitions this broker leads, committed by the controller.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(isr_shrinks.clone()),
+            Box::new(isr_expands.clone()),
             Box::new(request_failures.clone()),
             Box::new(request_seconds.clone()),
             Box::new(response_errors.clone()),
@@ -100,6 +116,8 @@ impl Metrics {
             bytes_in,
             bytes_out,
             messages_in,
+            isr_shrinks,
+            isr_expands,
         }
     }
 

@@ -102,9 +102,18 @@ async fn send_isr_change(broker: Arc<Broker>, topic: Arc<str>, partition: i32, c
         partition_epoch: change.partition_epoch,
         new_isr: change.new_isr.clone(),
     };
+    let before = broker
+        .image()
+        .topic(&topic)
+        .map_or(0, |t| t.isr(partition as usize).len());
     match broker.quorum.controller.submit(cmd).await {
         Ok(done) => {
             broker.quorum.wait_applied(done.index).await;
+            match change.new_isr.len().cmp(&before) {
+                std::cmp::Ordering::Less => broker.metrics.isr_shrinks.inc(),
+                std::cmp::Ordering::Greater => broker.metrics.isr_expands.inc(),
+                std::cmp::Ordering::Equal => {}
+            }
             tracing::info!(topic = %topic, partition, isr = ?change.new_isr, "ISR change committed");
         }
         Err(e) => {
