@@ -101,15 +101,7 @@ fn classic_and_consumer_protocol_members_share_a_live_group_and_roll_between_pro
     );
 
     produce_n(&broker.bootstrap, TOPIC, 300, PARTITIONS);
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    while reads.len() < 300 {
-        poll(&[&modern, &classic], &mut reads);
-        assert!(
-            Instant::now() < deadline,
-            "read {} of 300 records",
-            reads.len()
-        );
-    }
+    read_all(&[&modern, &classic], &mut reads, 300);
     let twice: Vec<_> = reads.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "records read more than once: {twice:?}");
 
@@ -126,4 +118,90 @@ fn classic_and_consumer_protocol_members_share_a_live_group_and_roll_between_pro
         &mut reads,
         "after the downgrade roll",
     );
+}
+
+/// The group's type as ListGroups v5 reports it (`classic` or `consumer`).
+fn group_type(bootstrap: &str) -> String {
+    use kafka_protocol::messages::{ApiKey, ListGroupsRequest, ListGroupsResponse};
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: ListGroupsResponse =
+        conn.request(ApiKey::ListGroups, 5, &ListGroupsRequest::default());
+    resp.groups
+        .iter()
+        .find(|g| &*g.group_id.0 == GROUP)
+        .map(|g| g.group_type.to_string())
+        .unwrap_or_default()
+}
+
+/// KIP-1099's member types in ConsumerGroupDescribe v1, sorted (0 classic, 1 consumer).
+fn member_types(bootstrap: &str) -> Vec<i8> {
+    use kafka_protocol::messages::{
+        ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: ConsumerGroupDescribeResponse = conn.request(
+        ApiKey::ConsumerGroupDescribe,
+        1,
+        &ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(StrBytes::from_static_str(GROUP))]),
+    );
+    let mut types: Vec<i8> = resp
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(|m| m.member_type))
+        .collect();
+    types.sort();
+    types
+}
+
+/// Polls until every record up to `total` was read at least once.
+fn read_all(consumers: &[&BaseConsumer], reads: &mut BTreeMap<(i32, i64), usize>, total: usize) {
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    while reads.len() < total {
+        poll(consumers, reads);
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {total} records",
+            reads.len()
+        );
+    }
+}
+
+#[test]
+fn a_live_classic_group_is_upgraded_when_a_consumer_member_joins_and_downgraded_when_it_leaves() {
+    let broker = broker();
+    broker.create_topic(TOPIC, PARTITIONS, &[]);
+    let mut reads = BTreeMap::new();
+
+    let a = consumer(&broker.bootstrap, true);
+    let b = consumer(&broker.bootstrap, true);
+    until_split(&[&a, &b], &mut reads, "two classic members");
+    assert_eq!(group_type(&broker.bootstrap), "classic");
+    produce_n(&broker.bootstrap, TOPIC, 300, PARTITIONS);
+    read_all(&[&a, &b], &mut reads, 300);
+
+    // A consumer-protocol member joins the live classic group: it is upgraded online
+    // and the three share the partitions.
+    let modern = consumer(&broker.bootstrap, false);
+    until_split(&[&a, &b, &modern], &mut reads, "after the upgrade");
+    assert_eq!(group_type(&broker.bootstrap), "consumer");
+    assert_eq!(member_types(&broker.bootstrap), vec![0, 0, 1]);
+    produce_n(&broker.bootstrap, TOPIC, 300, PARTITIONS);
+    read_all(&[&a, &b, &modern], &mut reads, 600);
+
+    // The consumer-protocol member leaves: only classic members are left, so the group
+    // is downgraded online and the two take everything back.
+    drop(modern);
+    until_split(&[&a, &b], &mut reads, "after the downgrade");
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    while group_type(&broker.bootstrap) != "classic" {
+        poll(&[&a, &b], &mut reads);
+        assert!(
+            Instant::now() < deadline,
+            "the group stayed a consumer group"
+        );
+    }
+    produce_n(&broker.bootstrap, TOPIC, 300, PARTITIONS);
+    read_all(&[&a, &b], &mut reads, 900);
 }

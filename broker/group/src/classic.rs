@@ -97,21 +97,7 @@ impl ConsumerGroup {
                 .unwrap_or_else(|| ConsumerMember::new(&req.member_id)),
         };
         let before = member.subscribed_topic_names.clone();
-        let mut names = req.topics.clone();
-        names.sort();
-        names.dedup();
-        member.subscribed_topic_names = names;
-        member.subscribed_topic_regex = None;
-        member.server_assignor = None;
-        member.instance_id = req.instance_id.clone();
-        member.rack_id = req.rack_id.clone();
-        member.client_id = req.client_id.clone();
-        member.client_host = req.client_host.clone();
-        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
-        member.classic = Some(ClassicMember {
-            session_timeout_ms: req.session_timeout_ms,
-            protocols: req.protocols.clone(),
-        });
+        member.take_classic_join(&req);
         let mut bump = self.epoch == 0 || !known || before != member.subscribed_topic_names;
         self.put_member(member);
         let metadata = self.compute_subscription_metadata(topics);
@@ -223,11 +209,6 @@ impl ConsumerGroup {
         Ok(())
     }
 
-    /// Whether every member is a classic one (a downgrade may then happen).
-    pub fn only_classic_members(&self) -> bool {
-        self.members.values().all(|m| m.classic.is_some())
-    }
-
     fn validate_classic(
         &self,
         member_id: &str,
@@ -297,7 +278,7 @@ impl ConsumerGroup {
         Ok(())
     }
 
-    fn restart_classic_session(&mut self, now: i64, member_id: &str) {
+    pub(crate) fn restart_classic_session(&mut self, now: i64, member_id: &str) {
         if let Some(s) = self
             .members
             .get(member_id)
@@ -332,4 +313,26 @@ fn unknown(member_id: &str) -> GroupError {
     GroupError::UnknownMemberId(format!(
         "Member {member_id} is not a classic member of this group."
     ))
+}
+
+impl ConsumerMember {
+    /// What a classic member's JoinGroup says of it: subscription, identity, timeouts
+    /// and protocols (a classic member has no regex or server assignor).
+    pub(crate) fn take_classic_join(&mut self, join: &ClassicJoin) {
+        let mut names = join.topics.clone();
+        names.sort();
+        names.dedup();
+        self.subscribed_topic_names = names;
+        self.subscribed_topic_regex = None;
+        self.server_assignor = None;
+        self.instance_id = join.instance_id.clone();
+        self.rack_id = join.rack_id.clone();
+        self.client_id = join.client_id.clone();
+        self.client_host = join.client_host.clone();
+        self.rebalance_timeout_ms = join.rebalance_timeout_ms;
+        self.classic = Some(ClassicMember {
+            session_timeout_ms: join.session_timeout_ms,
+            protocols: join.protocols.clone(),
+        });
+    }
 }

@@ -213,3 +213,40 @@ fn a_classic_member_commits_with_any_version_and_its_generation() {
         Err(GroupError::UnsupportedVersion(_))
     ));
 }
+
+fn import(member: &str, assigned: &[i32]) -> crate::ClassicImport {
+    crate::ClassicImport {
+        join: classic_join(member, &[]),
+        assigned: assigned.iter().map(|p| ("t".to_string(), *p)).collect(),
+    }
+}
+
+#[test]
+fn an_upgraded_classic_group_keeps_its_assignment_until_a_consumer_member_joins() {
+    let (t, cfg) = (topics(), GroupConfig::default());
+    // Partition 1 is claimed twice and 9 does not exist: neither is kept twice or at all.
+    let members = vec![import("a", &[0, 1]), import("b", &[1, 2, 3, 9])];
+    let mut g = ConsumerGroup::from_classic("g", 5, members, &t, 0);
+    assert_eq!((g.epoch, g.assignment_epoch), (5, 5));
+    assert_eq!(parts(&g.members["a"].assigned), vec![0, 1]);
+    assert_eq!(parts(&g.members["b"].assigned), vec![2, 3]);
+    assert!(g.only_classic_members());
+    assert!(g.take_dirty(), "the new group is persisted");
+    // At their generation nothing changes for the classic members.
+    assert_eq!(g.classic_heartbeat(1, "a", None, 5, &t, &cfg), Ok(()));
+    assert_eq!(
+        g.classic_sync(1, "b", None, 5).map(|a| parts(&a)),
+        Ok(vec![2, 3])
+    );
+    // A consumer-protocol member joins: the epoch moves and the classic members rejoin.
+    let c = g.heartbeat(2, consumer_hb("c", 0, None), &t, &cfg).unwrap();
+    assert_eq!(c.member_epoch, 6);
+    assert!(!g.only_classic_members());
+    assert_eq!(
+        g.classic_heartbeat(3, "a", None, 5, &t, &cfg),
+        Err(GroupError::RebalanceInProgress)
+    );
+    // Sessions carried over: a silent classic member is fenced after its timeout.
+    let fenced = g.tick(20_000);
+    assert!(fenced.contains(&"a".to_string()) && fenced.contains(&"b".to_string()));
+}

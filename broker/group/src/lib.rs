@@ -40,7 +40,7 @@ pub use error::GroupError;
 pub use group::{ConsumerGroup, ConsumerGroupState, GroupConfig};
 pub use heartbeat::{validate, HeartbeatRequest, HeartbeatResponse};
 pub use member::{ConsumerMember, MemberState};
-pub use migration::MigrationPolicy;
+pub use migration::{ClassicImport, MigrationPolicy};
 pub use subscription::Topics;
 
 /// Member epoch of a heartbeat that leaves the group.

@@ -18,7 +18,9 @@ pub const MAX_VERSION: i16 = 1;
 /// Group operations allowed without an authorizer: READ, DELETE, DESCRIBE.
 const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-/// KIP-1099's member type for a member using the consumer protocol.
+/// KIP-1099's member types: a member using the classic protocol inside a consumer
+/// group, and one using the consumer protocol.
+const MEMBER_TYPE_CLASSIC: i8 = 0;
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 pub async fn handle(
@@ -94,7 +96,11 @@ fn describe(
                 .with_subscribed_topic_regex(m.regex().map(str_bytes))
                 .with_assignment(wire(&m.assigned, topics))
                 .with_target_assignment(wire(g.target.get(&m.id).unwrap_or(&empty), topics))
-                .with_member_type(MEMBER_TYPE_CONSUMER)
+                .with_member_type(if m.classic.is_some() {
+                    MEMBER_TYPE_CLASSIC
+                } else {
+                    MEMBER_TYPE_CONSUMER
+                })
         })
         .collect();
     base.with_group_state(str_bytes(g.state().name()))

@@ -7,14 +7,17 @@
 //! offsets live where a classic group's do. Conversions (Kafka 4's upgrade/downgrade of
 //! an empty group; offsets are kept):
 //! - a ConsumerGroupHeartbeat (epoch 0) to an empty classic group makes it a consumer
-//!   group; to a classic group with members it gets GROUP_ID_NOT_FOUND (Kafka's
-//!   answer when it cannot upgrade online; Fjord never upgrades a live group);
+//!   group; to a classic group with members it upgrades the group online when
+//!   `group.consumer.migration.policy` allows it (`mixed.rs`: the classic members keep
+//!   their partitions at their generation), else GROUP_ID_NOT_FOUND as in Kafka;
 //! - a JoinGroup to an empty consumer group makes it a classic group again; to a
 //!   consumer group with members it admits the classic member into the consumer
 //!   group (Kafka 4's mixed groups, `mixed.rs`): its Heartbeat, SyncGroup and
-//!   LeaveGroup are then the consumer group's. A live classic group is not yet
-//!   upgraded online, nor a live mixed group downgraded when its last
-//!   consumer-protocol member leaves.
+//!   LeaveGroup are then the consumer group's. When a member leaves or is fenced and
+//!   only classic members remain, the group is downgraded online (policy allowing)
+//!   and rebalances as a classic group. Kafka also downgrades at once when a classic
+//!   static member replaces the last consumer-protocol one; Fjord keeps such a group
+//!   a consumer group until a member leaves.
 //! - DescribeGroups shows a consumer group as Dead (Kafka
 //!   before DescribeGroups v6: "not a classic group"); ConsumerGroupDescribe of a
 //!   classic group gets GROUP_ID_NOT_FOUND.
@@ -63,6 +66,16 @@ impl Coordinator {
         let id = req.group_id.clone();
         let leaving = req.member_epoch < 0;
         let create = req.member_epoch == 0;
+        let live_classic = self
+            .groups
+            .get(&id)
+            .is_some_and(|g| g.consumer.is_none() && !g.members.is_empty());
+        if create && live_classic {
+            if !self.can_upgrade(&id) {
+                return Err(not_found(&id));
+            }
+            self.upgrade(&id, now)?;
+        }
         match self.groups.get_mut(&id) {
             None if create => {
                 let mut g = ClassicGroup::new(&id, now);
@@ -95,6 +108,7 @@ impl Coordinator {
         let result = cg.heartbeat(now, req, topics, &config);
         if leaving && result.is_ok() {
             tracing::info!(group = %id, "consumer group member left");
+            self.maybe_downgrade(&id, now);
         }
         self.record_consumer(&id);
         self.reschedule(&id);
@@ -120,8 +134,12 @@ impl Coordinator {
         let Some(cg) = self.groups.get_mut(id).and_then(|g| g.consumer.as_mut()) else {
             return;
         };
-        for m in cg.tick(now) {
+        let fenced = cg.tick(now);
+        for m in &fenced {
             tracing::info!(group = id, member = %m, "consumer group member fenced (session or rebalance timeout)");
+        }
+        if !fenced.is_empty() {
+            self.maybe_downgrade(id, now);
         }
         self.record_consumer(id);
     }

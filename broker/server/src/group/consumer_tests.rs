@@ -229,19 +229,6 @@ fn a_non_consumer_protocol_cannot_join_a_live_consumer_group_but_an_empty_one_co
 }
 
 #[test]
-fn a_heartbeat_to_a_classic_group_with_members_is_group_id_not_found() {
-    let mut c = machine(0);
-    let mut parked = join(&mut c, 0, join_req("", None, &["range"]));
-    let member_id = parked.try_recv().map(|r| r.member_id).unwrap_or_default();
-    let _joined = join(&mut c, 0, join_req(&member_id, None, &["range"]));
-    let err = c.consumer_heartbeat(1, hb_join("m1"), &topics()).err();
-    assert!(
-        matches!(err, Some(fjord_group::GroupError::GroupIdNotFound(_))),
-        "{err:?}"
-    );
-}
-
-#[test]
 fn a_classic_group_refuses_members_beyond_group_max_size() {
     let mut c = machine(0);
     c.config.max_size = 1;
@@ -261,4 +248,159 @@ fn a_classic_group_refuses_members_beyond_group_max_size() {
         .ok()
         .flatten();
     assert_eq!(second, Some(E::GroupMaxSizeReached));
+}
+
+/// A ConsumerProtocolAssignment v0 of partitions of topic "t".
+fn assignment_of(partitions: &[i32]) -> bytes::Bytes {
+    use kafka_protocol::messages::consumer_protocol_assignment::{
+        ConsumerProtocolAssignment, TopicPartition,
+    };
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let msg = ConsumerProtocolAssignment::default().with_assigned_partitions(vec![
+        TopicPartition::default()
+            .with_topic(kafka_protocol::messages::TopicName(
+                StrBytes::from_static_str("t"),
+            ))
+            .with_partitions(partitions.to_vec()),
+    ]);
+    let mut buf = bytes::BytesMut::new();
+    bytes::BufMut::put_i16(&mut buf, 0);
+    msg.encode(&mut buf, 0).unwrap();
+    buf.freeze()
+}
+
+/// A classic group "g" with one member holding every partition of "t": its id and
+/// generation.
+fn stable_classic_group(c: &mut Coordinator) -> (String, i32) {
+    let id = join(c, 0, classic_join("", &[]))
+        .try_recv()
+        .unwrap()
+        .member_id;
+    let joined = join(c, 0, classic_join(&id, &[])).try_recv().unwrap();
+    assert_eq!(joined.leader, id);
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let req = SyncRequest {
+        group_id: "g".into(),
+        generation: joined.generation,
+        member_id: id.clone(),
+        assignments: vec![(id.clone(), assignment_of(&[0, 1, 2, 3]))],
+        ..Default::default()
+    };
+    c.sync(0, req, tx);
+    c.take_effects().deliver();
+    assert_eq!(rx.try_recv().unwrap().error, None);
+    (id, joined.generation)
+}
+
+#[test]
+fn a_live_classic_group_is_upgraded_by_a_consumer_member_and_downgraded_when_it_leaves() {
+    let mut c = machine(0);
+    c.topics = std::sync::Arc::new(topics());
+    let (classic, generation) = stable_classic_group(&mut c);
+    c.take_effects();
+
+    // A consumer-protocol member joins the live classic group: the group converts,
+    // the classic member keeps its partitions until it is asked to give two up.
+    let r = c
+        .consumer_heartbeat(1, hb_join("m1"), &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.member_epoch, generation + 1);
+    let records = c.take_effects().records;
+    assert!(
+        matches!(
+            records.first(),
+            Some(StoreRecord::Group { value: None, .. })
+        ),
+        "the classic group's record is tombstoned first: {records:?}"
+    );
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, StoreRecord::Consumer { value: Some(_), .. })));
+    let g = c.consumer_group("g").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.members.len(), 2);
+    assert_eq!(assignment::count(&g.members[&classic].assigned), 4);
+    assert_eq!(c.list(&[])[0].group_type, "consumer");
+    // The classic member learns of the new epoch and rejoins through the mixed path.
+    assert_eq!(
+        c.heartbeat(2, "g", &classic, None, generation),
+        Some(E::RebalanceInProgress)
+    );
+    let again = join(&mut c, 3, classic_join(&classic, &[0, 1, 2, 3]))
+        .try_recv()
+        .unwrap();
+    assert_eq!(again.error, None);
+    assert!(again.leader.is_empty(), "the coordinator assigns");
+
+    // The consumer-protocol member leaves: only a classic member is left, so the
+    // group becomes classic again and rebalances.
+    let leave = HeartbeatRequest {
+        member_epoch: -1,
+        ..hb_join("m1")
+    };
+    c.consumer_heartbeat(4, leave, &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let records = c.take_effects().records;
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, StoreRecord::Consumer { value: None, .. })));
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, StoreRecord::Group { value: Some(_), .. })));
+    assert!(c.consumer_group("g").is_err(), "no longer a consumer group");
+    assert_eq!(c.list(&[])[0].group_type, "classic");
+    assert_eq!(
+        c.describe("g").map(|d| d.state),
+        Some(GroupState::PreparingRebalance)
+    );
+    // It rejoins as a classic member, leads, and the group is Stable again.
+    let rejoined = join(&mut c, 5, classic_join(&classic, &[]))
+        .try_recv()
+        .unwrap();
+    assert_eq!(rejoined.error, None);
+    assert_eq!(rejoined.leader, classic);
+    assert!(rejoined.generation > generation);
+}
+
+#[test]
+fn the_migration_policy_can_forbid_the_online_upgrade_and_downgrade() {
+    let mut c = machine(0);
+    c.topics = std::sync::Arc::new(topics());
+    c.config.consumer.migration_policy = fjord_group::MigrationPolicy::Downgrade;
+    stable_classic_group(&mut c);
+    let err = c.consumer_heartbeat(1, hb_join("m1"), &topics()).err();
+    assert!(
+        matches!(err, Some(fjord_group::GroupError::GroupIdNotFound(_))),
+        "{err:?}"
+    );
+    assert_eq!(c.list(&[])[0].group_type, "classic");
+
+    // Upgrade only: a mixed group whose consumer member leaves stays a consumer group.
+    let mut c = machine(0);
+    c.topics = std::sync::Arc::new(topics());
+    c.config.consumer.migration_policy = fjord_group::MigrationPolicy::Upgrade;
+    let (classic, _) = stable_classic_group(&mut c);
+    c.consumer_heartbeat(1, hb_join("m1"), &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let leave = HeartbeatRequest {
+        member_epoch: -1,
+        ..hb_join("m1")
+    };
+    c.consumer_heartbeat(2, leave, &topics())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let g = c.consumer_group("g").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.members.keys().collect::<Vec<_>>(), vec![&classic]);
+}
+
+#[test]
+fn a_classic_group_with_an_unreadable_subscription_is_not_upgraded() {
+    let mut c = machine(0);
+    let mut parked = join(&mut c, 0, join_req("", None, &["range"]));
+    let member_id = parked.try_recv().map(|r| r.member_id).unwrap_or_default();
+    let _joined = join(&mut c, 0, join_req(&member_id, None, &["range"]));
+    let err = c.consumer_heartbeat(1, hb_join("m1"), &topics()).err();
+    assert!(
+        matches!(&err, Some(fjord_group::GroupError::GroupIdNotFound(m)) if m.contains("malformed")),
+        "{err:?}"
+    );
+    assert_eq!(c.list(&[])[0].group_type, "classic");
 }

@@ -54,7 +54,7 @@ impl Coordinator {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Option<E> {
-        if let Some(r) = self.mixed_leave(group_id, member_id, instance_id) {
+        if let Some(r) = self.mixed_leave(now, group_id, member_id, instance_id) {
             return r;
         }
         let g = self.groups.get_mut(group_id)?;
