@@ -39,13 +39,14 @@ pub fn config(bootstrap: &str, settings: &[(&str, String)], extra: &[Property]) 
     cfg
 }
 
-/// The partition count of `topic`, creating it (replication factor 1) with `partitions` and
+/// The partition count of `topic`, creating it with `partitions`, `replication_factor` and
 /// the topic configs `topic_configs` if it does not exist. An existing topic keeps its own
-/// count and configs.
+/// count, replicas and configs.
 pub fn ensure_topic(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
+    replication_factor: i32,
     extra: &[Property],
     topic_configs: &[Property],
 ) -> anyhow::Result<i32> {
@@ -55,7 +56,11 @@ pub fn ensure_topic(
     if let Some(n) = partitions_of(&admin, topic)? {
         return Ok(n);
     }
-    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new = NewTopic::new(
+        topic,
+        partitions,
+        TopicReplication::Fixed(replication_factor),
+    );
     for Property(k, v) in topic_configs {
         new = new.set(k, v);
     }

@@ -36,6 +36,9 @@ pub struct Args {
     pub message_size: usize,
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// Replication factor when the topic is created.
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i32,
     /// `0`, `1` or `all`.
     #[arg(long, default_value = "all")]
     pub acks: String,
@@ -82,8 +85,14 @@ pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
     if args.rate == 0 {
         bail!("--rate must be positive");
     }
-    let partitions =
-        client::ensure_topic(bootstrap, &args.topic, args.partitions, &args.props, &[])?;
+    let partitions = client::ensure_topic(
+        bootstrap,
+        &args.topic,
+        args.partitions,
+        args.replication_factor,
+        &args.props,
+        &[],
+    )?;
     let consumer = positioned_consumer(bootstrap, args, partitions)?;
     let producer_settings = [
         ("acks", args.acks.clone()),

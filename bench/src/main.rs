@@ -6,6 +6,7 @@ mod client;
 mod compare;
 mod consume;
 mod cpu;
+mod failover;
 mod latency;
 mod produce;
 mod report;
@@ -48,6 +49,9 @@ enum Scenario {
     Consume(consume::Args),
     /// End-to-end latency at a fixed message rate.
     Latency(latency::Args),
+    /// Kill the leader of a replicated partition under a steady idempotent `acks=all`
+    /// producer: time to the first acknowledgement afterwards.
+    Failover(failover::Args),
 }
 
 impl Scenario {
@@ -56,6 +60,7 @@ impl Scenario {
             Scenario::Produce(_) => "produce",
             Scenario::Consume(_) => "consume",
             Scenario::Latency(_) => "latency",
+            Scenario::Failover(_) => "failover",
         }
     }
 
@@ -64,6 +69,7 @@ impl Scenario {
             Scenario::Produce(args) => produce::run(bootstrap, args),
             Scenario::Consume(args) => consume::run(bootstrap, args),
             Scenario::Latency(args) => latency::run(bootstrap, args),
+            Scenario::Failover(args) => failover::run(bootstrap, args),
         }
     }
 

@@ -30,6 +30,9 @@ pub struct Args {
     /// Partitions when the topic is created (an existing topic keeps its own).
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// Replication factor when the topic is created.
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i32,
     /// `0`, `1` or `all`.
     #[arg(long, default_value = "1")]
     pub acks: String,
@@ -115,6 +118,7 @@ pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
         bootstrap,
         &args.topic,
         args.partitions,
+        args.replication_factor,
         &args.props,
         &args.topic_configs,
     )?;

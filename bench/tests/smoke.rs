@@ -184,3 +184,54 @@ fn group_consume_reads_every_message() {
     ]);
     assert_eq!(consumed["messages"], 200);
 }
+
+#[test]
+fn failover_kills_the_leader_and_counts_every_record_acknowledged() {
+    let mut cluster = fjord_tests::Cluster::start(3);
+    let pids: Vec<String> = cluster
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i}={}", n.pid().expect("node running")))
+        .collect();
+    let bootstrap = cluster.bootstrap();
+    let r = bench(&[
+        "failover",
+        "--bootstrap",
+        &bootstrap,
+        "--broker-pids",
+        &pids.join(","),
+        "--topic",
+        "smoke-failover",
+        "--rate",
+        "200",
+        "--warmup",
+        "1",
+        "--tail",
+        "0.5",
+        "--give-up",
+        "30",
+        "--topic-config",
+        "min.insync.replicas=2",
+    ]);
+    assert_eq!(r["mode"], "failover");
+    assert_eq!(r["errors"], 0, "every record sent is acknowledged: {r}");
+    let settings = &r["settings"];
+    let killed: i64 = settings["killed_leader"].as_str().unwrap().parse().unwrap();
+    let new: i64 = settings["new_leader"].as_str().unwrap().parse().unwrap();
+    assert_ne!(killed, new, "another replica leads: {r}");
+    assert!(new >= 0, "{r}");
+    let before: u64 = settings["acked_before_kill"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(r["messages"].as_u64().unwrap() > before, "{r}");
+    assert!(settings["failover_ms"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    let killed = usize::try_from(killed).expect("a broker id");
+    assert!(!cluster.nodes[killed].is_running(), "the leader was killed");
+}
