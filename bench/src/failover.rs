@@ -1,8 +1,9 @@
 //! `failover`: how long producers wait when a partition leader dies. An idempotent
 //! `acks=all` producer writes at a fixed rate to partition 0 of a replicated topic; after the
 //! warm-up the leader of that partition is killed with SIGKILL (its pid given by
-//! `--broker-pids`), and the run measures the time from the kill to the first record
-//! acknowledged afterwards, and the longest gap between two acknowledgements. Every record
+//! `--broker-pids`), and the run measures the time from the kill to the acknowledgement of
+//! the first record sent after it (a record already in flight may still be acknowledged
+//! by the dying leader), and the longest gap between two acknowledgements. Every record
 //! sent must end up acknowledged (the producer retries through the failover); a failed
 //! delivery counts as an error.
 
@@ -65,10 +66,11 @@ fn parse_pids(s: &str) -> Result<BTreeMap<i32, u32>, String> {
         .collect()
 }
 
-/// Acknowledgement times (since the run's clock started) and failures.
+/// (send time, acknowledgement time) of every acknowledged record, since the run's clock
+/// started, and the failures.
 #[derive(Default)]
 struct Acks {
-    times: Mutex<Vec<Duration>>,
+    times: Mutex<Vec<(Duration, Duration)>>,
     failed: Mutex<(u64, Option<String>)>,
 }
 
@@ -80,12 +82,14 @@ struct Tracker {
 impl ClientContext for Tracker {}
 
 impl ProducerContext for Tracker {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    /// The record's send time, in microseconds since the run's clock started.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
         match result {
             Ok(_) => {
                 if let Ok(mut t) = self.acks.times.lock() {
-                    t.push(self.clock.elapsed());
+                    let sent = Duration::from_micros(sent_us as u64);
+                    t.push((sent, self.clock.elapsed()));
                 }
             }
             Err((err, _)) => {
@@ -129,7 +133,8 @@ pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
     let mut sent = 0u64;
     let send_due = |producer: &BaseProducer<Tracker>, sent: &mut u64| {
         while clock + Duration::from_secs_f64(*sent as f64 / args.rate as f64) <= Instant::now() {
-            let record = BaseRecord::<(), [u8]>::to(&args.topic)
+            let sent_us = usize::try_from(clock.elapsed().as_micros()).unwrap_or(usize::MAX);
+            let record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_us)
                 .partition(0)
                 .payload(&payload);
             if producer.send(record).is_err() {
@@ -165,13 +170,12 @@ pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
     let tail = Duration::from_secs_f64(args.tail);
     let first_after = loop {
         send_due(&producer, &mut sent);
-        let first = producer
-            .context()
-            .acks
-            .times
-            .lock()
-            .ok()
-            .and_then(|t| t.iter().copied().find(|at| *at > killed_at));
+        let first = producer.context().acks.times.lock().ok().and_then(|t| {
+            t.iter()
+                .filter(|(sent, _)| *sent > killed_at)
+                .map(|(_, acked)| *acked)
+                .min()
+        });
         if let Some(first) = first {
             if clock.elapsed() >= first + tail {
                 break first;
@@ -190,7 +194,9 @@ pub fn run(bootstrap: &str, args: &Args) -> anyhow::Result<Report> {
     if let Some(e) = &first_error {
         eprintln!("fjord-bench: delivery failed: {e}");
     }
-    let max_gap = times
+    let mut acked: Vec<Duration> = times.iter().map(|(_, at)| *at).collect();
+    acked.sort();
+    let max_gap = acked
         .windows(2)
         .map(|w| w[1].saturating_sub(w[0]))
         .max()
