@@ -238,6 +238,12 @@ fn append(
                     .messages_in
                     .with_label_values(&[topic])
                     .inc_by(info.record_count.max(0) as u64);
+                // The leader's replication state learns the new log end before any fetch
+                // is woken: a follower that fetches the batch and comes back at once must
+                // find it counted, or its fetch offset is capped at the old end and the
+                // high watermark waits for its next fetch (up to its max wait).
+                let changes = p.leader_appended();
+                broker.replication.propose(&p.topic, p.index, changes);
                 p.wake_waiters();
             }
             let resp = PartitionProduceResponse::default()
@@ -245,10 +251,6 @@ fn append(
                 .with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time)
                 .with_log_start_offset(info.log_start_offset);
-            if !info.duplicate {
-                let changes = p.leader_appended();
-                broker.replication.propose(&p.topic, p.index, changes);
-            }
             (resp, sync, Some(info.last_offset + 1))
         }
         Err(e) => done(storage_failed(broker, p, &e)),
