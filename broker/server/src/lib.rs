@@ -6,6 +6,7 @@
 //! logs live in the `fjord-storage` crate.
 
 pub mod api;
+pub mod blocking;
 pub mod broker;
 pub mod budget;
 pub mod config;

@@ -24,6 +24,7 @@
 //! ```
 
 mod batch;
+pub mod blocking;
 mod checkpoint;
 mod compaction;
 mod config;

@@ -78,7 +78,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResp
 /// [`PendingFetch::read_new`] on the blocking pool; `None` if the task panicked (a bug,
 /// reported by the panic hook and logged here).
 async fn read_new(mut fetch: PendingFetch) -> Option<PendingFetch> {
-    let read = tokio::task::spawn_blocking(move || {
+    let read = crate::blocking::spawn(move || {
         fetch.read_new();
         fetch
     });

@@ -98,3 +98,51 @@ fn a_failed_log_refuses_writes_with_a_storage_error_and_recovers_when_reopened()
         .unwrap();
     assert_eq!(info.base_offset, 3);
 }
+
+/// The recovery checkpoint (a file write, an fsync and a directory fsync) is written once per
+/// roll; neither the roll's fsync pass nor a `flush.messages` flush writes it under the append
+/// lock, so appends never wait for it.
+#[test]
+fn the_recovery_checkpoint_is_never_written_under_the_append_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 4096,
+        flush_interval_messages: 1,
+        ..LogConfig::default()
+    };
+    let log = Arc::new(Log::open(dir.path(), config).unwrap());
+    let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (log, writes) = (Arc::downgrade(&log), writes.clone());
+        crate::checkpoint::ON_WRITE.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move |name: &str| {
+                if let Some(log) = log.upgrade() {
+                    writes
+                        .lock()
+                        .unwrap()
+                        .push((name.to_string(), log.writer.is_locked()));
+                }
+            }))
+        });
+    }
+    let batch = BatchBuilder::new(10).value_len(200).build();
+    for _ in 0..20 {
+        log.append(&batch, 0, 0).unwrap();
+    }
+    log.maybe_roll(0).unwrap();
+    log.flush().unwrap();
+    crate::checkpoint::ON_WRITE.with(|hook| *hook.borrow_mut() = None);
+    let writes = writes.lock().unwrap().clone();
+    let recovery: Vec<_> = writes
+        .iter()
+        .filter(|(name, _)| name == crate::checkpoint::RECOVERY_POINT)
+        .collect();
+    assert!(
+        recovery.len() >= 2,
+        "rolls should have moved the checkpoint: {writes:?}"
+    );
+    assert!(
+        recovery.iter().all(|(_, locked)| !locked),
+        "checkpoint written under the append lock: {writes:?}"
+    );
+}
