@@ -31,6 +31,7 @@ pub mod router;
 pub mod security;
 pub mod server;
 pub mod shutdown;
+pub mod stream;
 pub mod throttled_log;
 pub mod topic_config;
 pub mod topics;

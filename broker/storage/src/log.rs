@@ -7,6 +7,7 @@ mod follower;
 mod open;
 mod read;
 mod scrub;
+mod slices;
 mod sync;
 #[cfg(test)]
 mod sync_tests;
@@ -30,6 +31,7 @@ use crate::producer_state::{snapshot, ProducerStates};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
 pub use scrub::ScrubProgress;
+pub use slices::{FileSlice, SliceRead};
 pub(crate) use sync::SyncState;
 
 /// A partition log in a directory `<topic>-<partition>/`.
