@@ -8,20 +8,21 @@
 //! on a worker thread outside them panics in debug builds, so the end-to-end tests find it.
 
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio::task::JoinError;
+use tokio::task::JoinHandle;
 
 /// Arms `fjord_storage`'s guard: "on a runtime thread" is "a tokio runtime is current".
 pub fn install_guard() {
     fjord_storage::blocking::set_async_probe(|| Handle::try_current().is_ok());
 }
 
-/// `tokio::task::spawn_blocking` for storage work.
-pub async fn spawn<R, F>(f: F) -> Result<R, JoinError>
+/// `tokio::task::spawn_blocking` for storage work (await the handle for the result, or drop
+/// it to let the work finish on its own).
+pub fn spawn<R, F>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    tokio::task::spawn_blocking(move || fjord_storage::blocking::allow_blocking(f)).await
+    tokio::task::spawn_blocking(move || fjord_storage::blocking::allow_blocking(f))
 }
 
 /// Runs blocking storage work from synchronous code: on a multi-threaded runtime's worker the

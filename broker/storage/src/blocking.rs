@@ -46,9 +46,10 @@ pub fn blocking_allowed() -> bool {
     ALLOWED.with(Cell::get) > 0 || !ASYNC_PROBE.get().is_some_and(|probe| probe())
 }
 
-/// Called by the crate's I/O entry points; panics in debug builds on an async worker thread.
+/// Called by the crate's I/O entry points (and by the embedding program's own file I/O, so
+/// one guard covers both); panics in debug builds on an async worker thread.
 #[track_caller]
-pub(crate) fn check(what: &str) {
+pub fn check(what: &str) {
     if cfg!(debug_assertions) && !blocking_allowed() {
         panic!("blocking storage I/O ({what}) on an async worker thread: run it in spawn_blocking / allow_blocking");
     }
