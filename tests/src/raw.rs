@@ -199,3 +199,55 @@ pub fn record_batch(count: i64) -> Bytes {
     .expect("encode batch");
     buf.freeze()
 }
+
+/// A record batch v2 of one record whose value is `size` bytes of `x`.
+pub fn big_batch(size: usize) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(Bytes::from(vec![b'x'; size])),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &[record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}
+
+/// Asserts that `fetched` is `sent` (one-record batches produced in order from offset 0) as
+/// the broker stores them: each batch's offset stamped, and from `magic` on (attributes,
+/// CRC, records) byte for byte as produced.
+pub fn assert_fetched_as_produced(fetched: &[u8], sent: &[Bytes], what: &str) {
+    let total: usize = sent.iter().map(Bytes::len).sum();
+    assert_eq!(fetched.len(), total, "{what}: every batch");
+    let mut at = 0;
+    for (i, b) in sent.iter().enumerate() {
+        let stored = &fetched[at..at + b.len()];
+        assert_eq!(
+            i64::from_be_bytes(stored[..8].try_into().expect("8 bytes")),
+            i as i64,
+            "{what}: offsets stamped"
+        );
+        assert_eq!(&stored[16..], &b[16..], "{what}: batch {i} as produced");
+        at += b.len();
+    }
+}
