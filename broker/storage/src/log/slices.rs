@@ -69,65 +69,20 @@ impl Log {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<SliceRead, StorageError> {
-        let log_end_offset = self.log_end_offset();
-        let log_start_offset = self.log_start_offset();
-        let mut out = SliceRead {
-            slices: Vec::new(),
-            bytes: 0,
-            next_offset: None,
-        };
-        if offset < log_start_offset || offset > log_end_offset {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start_offset,
-                log_end_offset,
+        let found = self.batch_ranges(offset, max_bytes, max_offset, min_one_batch)?;
+        let mut slices = Vec::with_capacity(found.ranges.len());
+        for r in found.ranges {
+            r.segment.verify_range(r.position, r.end)?;
+            slices.push(FileSlice {
+                segment: r.segment,
+                position: r.position,
+                len: r.end - r.position,
             });
         }
-        if offset == log_end_offset || offset >= max_offset {
-            return Ok(out);
-        }
-        let Some(mut segment) = self.segment_for(offset) else {
-            return Ok(out);
-        };
-        let mut position = match segment.find_batch(offset)? {
-            Some((position, _)) => position,
-            None => segment.len(),
-        };
-        loop {
-            let limit = segment.len();
-            let mut end = position;
-            let mut stop = false;
-            while let Some(h) = segment.header_at(end, limit)? {
-                let first = out.bytes == 0;
-                if h.last_offset() >= max_offset
-                    || (out.bytes + h.size() > max_bytes && !(first && min_one_batch))
-                {
-                    stop = true;
-                    break;
-                }
-                out.bytes += h.size();
-                out.next_offset = Some(h.last_offset() + 1);
-                end += h.size() as u64;
-            }
-            if end > position {
-                segment.verify_range(position, end)?;
-                out.slices.push(FileSlice {
-                    segment: segment.clone(),
-                    position,
-                    len: end - position,
-                });
-            }
-            if stop {
-                break;
-            }
-            match self.segment_after(segment.base_offset()) {
-                Some(next) => {
-                    segment = next;
-                    position = 0;
-                }
-                None => break,
-            }
-        }
-        Ok(out)
+        Ok(SliceRead {
+            slices,
+            bytes: found.bytes,
+            next_offset: found.next_offset,
+        })
     }
 }
