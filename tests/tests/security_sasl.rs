@@ -24,6 +24,20 @@ fn sasl_plain_broker(extra: &[(&str, &str)]) -> Broker {
     Broker::start_with(&settings)
 }
 
+/// A broker with a SASL_SSL listener (a `server` certificate issued by `pki`'s `main` CA) and
+/// the JAAS users; `extra` adds settings (`sasl.enabled.mechanisms` at least).
+fn sasl_ssl_broker(pki: &Pki, extra: &[(&str, &str)]) -> Broker {
+    pki.issue("main", "server", "/CN=localhost", true);
+    let keystore = pki.s("server-keystore.pem");
+    let mut settings = vec![
+        ("listeners", "SASL_SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", keystore.as_str()),
+        ("sasl.jaas.config", JAAS),
+    ];
+    settings.extend_from_slice(extra);
+    Broker::start_with(&settings)
+}
+
 fn plain_client(user: &str, password: &str) -> Vec<String> {
     x_args(&[
         ("security.protocol", "sasl_plaintext"),
@@ -175,14 +189,7 @@ fn an_expired_sasl_session_is_closed_at_its_next_request() {
 #[test]
 fn sasl_ssl_scram_sha_512_users_produce_consume_and_join_groups() {
     let pki = Pki::new("main");
-    pki.issue("main", "server", "/CN=localhost", true);
-    let keystore = pki.s("server-keystore.pem");
-    let broker = Broker::start_with(&[
-        ("listeners", "SASL_SSL://127.0.0.1:0"),
-        ("ssl.keystore.location", keystore.as_str()),
-        ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-512"),
-        ("sasl.jaas.config", JAAS),
-    ]);
+    let broker = sasl_ssl_broker(&pki, &[("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-512")]);
     let b = broker.bootstrap.as_str();
     let ca = pki.path("main-ca.pem");
     // The admin (a PLAIN user) creates a SCRAM-SHA-512 credential for carol.
@@ -534,15 +541,13 @@ fn a_large_fetch_over_sasl_ssl_is_streamed_intact_before_and_after_reauthenticat
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     let pki = Pki::new("main");
-    pki.issue("main", "server", "/CN=localhost", true);
-    let keystore = pki.s("server-keystore.pem");
-    let broker = Broker::start_with(&[
-        ("listeners", "SASL_SSL://127.0.0.1:0"),
-        ("ssl.keystore.location", keystore.as_str()),
-        ("sasl.enabled.mechanisms", "PLAIN"),
-        ("sasl.jaas.config", JAAS),
-        ("connections.max.reauth.ms", "600000"),
-    ]);
+    let broker = sasl_ssl_broker(
+        &pki,
+        &[
+            ("sasl.enabled.mechanisms", "PLAIN"),
+            ("connections.max.reauth.ms", "600000"),
+        ],
+    );
     let ca = pki.path("main-ca.pem");
     let tls = TlsClient {
         ca: &ca,
