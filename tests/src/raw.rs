@@ -7,6 +7,9 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Raw Kafka protocol
@@ -166,31 +169,58 @@ impl RawConn {
 /// A valid record batch v2 of `count` records (`raw-key-i` / `raw-value-i`), as a
 /// producer without idempotence would send it, for raw-protocol Produce requests.
 pub fn record_batch(count: i64) -> Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
             offset: i,
             // offset - sequence constant keeps the records in one batch; base sequence -1.
             sequence: i as i32 - 1,
             timestamp: 1_700_000_000_000 + i,
             key: Some(Bytes::from(format!("raw-key-{i}"))),
             value: Some(Bytes::from(format!("raw-value-{i}"))),
-            headers: Default::default(),
+            ..plain_record()
         })
         .collect();
+    encode_batch(&records)
+}
+
+/// A record batch v2 of one record with `key` and `value`.
+pub fn single_record_batch(key: Option<Bytes>, value: Bytes) -> Bytes {
+    encode_batch(&[Record {
+        key,
+        value: Some(value),
+        ..plain_record()
+    }])
+}
+
+/// A record batch v2 of one record whose value is `size` bytes of `x`.
+pub fn big_batch(size: usize) -> Bytes {
+    single_record_batch(None, Bytes::from(vec![b'x'; size]))
+}
+
+/// Offset 0, CreateTime 1_700_000_000_000, no key, value, headers or producer id.
+fn plain_record() -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: None,
+        headers: Default::default(),
+    }
+}
+
+fn encode_batch(records: &[Record]) -> Bytes {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,
-        &records,
+        records,
         &RecordEncodeOptions {
             version: 2,
             compression: Compression::None,
@@ -198,4 +228,23 @@ pub fn record_batch(count: i64) -> Bytes {
     )
     .expect("encode batch");
     buf.freeze()
+}
+
+/// Asserts that `fetched` is `sent` (one-record batches produced in order from offset 0) as
+/// the broker stores them: each batch's offset stamped, and from `magic` on (attributes,
+/// CRC, records) byte for byte as produced.
+pub fn assert_fetched_as_produced(fetched: &[u8], sent: &[Bytes], what: &str) {
+    let total: usize = sent.iter().map(Bytes::len).sum();
+    assert_eq!(fetched.len(), total, "{what}: every batch");
+    let mut at = 0;
+    for (i, b) in sent.iter().enumerate() {
+        let stored = &fetched[at..at + b.len()];
+        assert_eq!(
+            i64::from_be_bytes(stored[..8].try_into().expect("8 bytes")),
+            i as i64,
+            "{what}: offsets stamped"
+        );
+        assert_eq!(&stored[16..], &b[16..], "{what}: batch {i} as produced");
+        at += b.len();
+    }
 }

@@ -2,19 +2,16 @@
 //! excepted, KIP-74), and a long-poll woken by many appends returns each batch exactly once and
 //! leaves nothing parked behind.
 
-use bytes::{Bytes, BytesMut};
-use fjord_tests::{record_batch, wait_until, Broker, RawConn};
+use bytes::Bytes;
+use fjord_tests::{
+    assert_fetched_as_produced, big_batch, gauge, record_batch, wait_until, Broker, RawConn,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 fn fetch(topic: &str, max_wait_ms: i32, min_bytes: i32, max_bytes: i32) -> FetchRequest {
@@ -44,36 +41,6 @@ fn produce(conn: &mut RawConn, topic: &str, records: Bytes) {
                 .with_records(Some(records))])]);
     let resp: ProduceResponse = conn.request(ApiKey::Produce, 9, &req);
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
-}
-
-/// One record whose value is `size` bytes.
-fn big_batch(size: usize) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: None,
-        value: Some(Bytes::from(vec![b'x'; size])),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
 }
 
 /// `(base offset, last offset)` of each batch, walking the v2 headers; asserts the bytes are
@@ -137,19 +104,7 @@ fn a_first_batch_larger_than_fetch_max_bytes_is_returned_alone() {
 
 /// `fjord_fetch_purgatory_size` from `/metrics`.
 fn parked_fetches(metrics_addr: &str) -> f64 {
-    let mut s = TcpStream::connect(metrics_addr).expect("metrics endpoint");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("fjord_fetch_purgatory_size "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("fjord_fetch_purgatory_size in /metrics")
+    gauge(metrics_addr, "fjord_fetch_purgatory_size")
 }
 
 #[test]
@@ -188,5 +143,32 @@ fn a_long_poll_woken_by_many_small_appends_returns_each_batch_once() {
         Duration::from_secs(10),
         "the finished fetch is no longer parked",
         || parked_fetches(&broker.metrics_addr) == 0.0,
+    );
+}
+
+/// A Fetch of tens of MiB is streamed from the log: the broker never holds more than a small
+/// chunk of it in memory (`fjord_response_buffer_bytes_max`), and the bytes arrive exactly as
+/// produced, in both the flexible (v12) and the older (v11) encoding of the records field.
+#[test]
+fn a_fetch_of_many_mib_is_streamed_from_the_log_not_built_in_memory() {
+    const BATCHES: usize = 48;
+    let broker = Broker::start();
+    broker.create_topic("stream", 1, &[]);
+    let mut conn = RawConn::connect(&broker.bootstrap);
+    let sent: Vec<Bytes> = (0..BATCHES).map(|_| big_batch(512 * 1024)).collect();
+    for b in &sent {
+        produce(&mut conn, "stream", b.clone());
+    }
+    let total: usize = sent.iter().map(Bytes::len).sum();
+    assert!(total > 24 << 20);
+    for version in [12, 11] {
+        let req = fetch("stream", 0, 1, 64 << 20);
+        let resp: FetchResponse = conn.request(ApiKey::Fetch, version, &req);
+        assert_fetched_as_produced(&records(&resp), &sent, &format!("v{version}"));
+    }
+    let peak = gauge(&broker.metrics_addr, "fjord_response_buffer_bytes_max");
+    assert!(
+        peak > 0.0 && peak < (2 << 20) as f64,
+        "response bytes held at once peaked at {peak}; the fetches returned {total} bytes each"
     );
 }

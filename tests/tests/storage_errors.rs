@@ -436,9 +436,6 @@ fn the_group_coordinator_loads_an_offsets_partition_that_comes_online_later() {
 /// A raw acks=all produce of one record whose value is `value_len` incompressible bytes;
 /// the partition's error code.
 fn produce_big(bootstrap: &str, topic: &str, partition: i32, value_len: usize) -> i16 {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
     // xorshift: bytes no codec could shrink, so the batch is as large on disk as asked.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let value: Vec<u8> = (0..value_len)
@@ -449,31 +446,7 @@ fn produce_big(bootstrap: &str, topic: &str, partition: i32, value_len: usize) -
             x as u8
         })
         .collect();
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(bytes::Bytes::from_static(b"big")),
-        value: Some(value.into()),
-        headers: Default::default(),
-    };
-    let mut batch = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
+    let batch = single_record_batch(Some(bytes::Bytes::from_static(b"big")), value.into());
     let mut conn = RawConn::connect(bootstrap);
     let req = ProduceRequest::default()
         .with_acks(-1)
@@ -482,7 +455,7 @@ fn produce_big(bootstrap: &str, topic: &str, partition: i32, value_len: usize) -
             .with_name(name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(batch.freeze()))])]);
+                .with_records(Some(batch))])]);
     let r: ProduceResponse = conn.request(ApiKey::Produce, 9, &req);
     r.responses[0].partition_responses[0].error_code
 }

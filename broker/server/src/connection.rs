@@ -8,7 +8,7 @@
 
 use crate::broker::Broker;
 use crate::budget::{BudgetPermit, RequestBudget};
-use crate::router::{RequestContext, RequestError};
+use crate::router::{Frame, RequestContext, RequestError};
 use crate::security::sasl::{Gate, Session};
 use crate::shutdown::Shutdown;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -109,7 +109,7 @@ where
             };
             match self.serve(frame).await {
                 Ok(Some(reply)) => {
-                    if let Err(e) = self.writer.write_all(&reply).await {
+                    if let Err(e) = self.write(reply).await {
                         break Err(e.into());
                     }
                 }
@@ -127,7 +127,26 @@ where
         result
     }
 
-    async fn serve(&mut self, mut frame: Bytes) -> Result<Option<Bytes>, ConnectionError> {
+    /// Writes a response: encoded whole, or streamed from the log (Fetch), through whatever
+    /// stream the connection uses. The flush matters on TLS: a write the socket could not take
+    /// at once leaves encrypted bytes in the TLS session, sent only on the next write or flush,
+    /// and the client would wait for them while we wait for its next request.
+    async fn write(&mut self, reply: Frame) -> std::io::Result<()> {
+        match reply {
+            Frame::Whole(reply) => {
+                let _held = self.broker.metrics.hold_response_bytes(reply.len());
+                self.writer.write_all(&reply).await?;
+            }
+            Frame::Streamed(reply) => {
+                reply
+                    .write_to(&mut self.writer, &self.broker.metrics)
+                    .await?
+            }
+        }
+        self.writer.flush().await
+    }
+
+    async fn serve(&mut self, mut frame: Bytes) -> Result<Option<Frame>, ConnectionError> {
         let key = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         match self.session.gate(key) {
@@ -140,7 +159,7 @@ where
                 // KIP-511: a too-new ApiVersions gets v0 with UNSUPPORTED_VERSION and our table.
                 let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
                 let body = crate::api::api_versions::unsupported_version_body(&self.broker.router);
-                return Ok(Some(frame_response(correlation_id, body)));
+                return Ok(Some(Frame::Whole(frame_response(correlation_id, body))));
             }
             return Err(ConnectionError::Unsupported { key, version });
         };
@@ -161,7 +180,7 @@ where
             .metrics
             .observe_request(route.key, started.elapsed(), reply.is_ok());
         tracing::debug!(peer = %self.peer, api = ?route.key, version, correlation_id, "request served");
-        Ok(reply?.map(BytesMut::freeze))
+        Ok(reply?)
     }
 }
 
@@ -176,7 +195,7 @@ where
         key: i16,
         version: i16,
         mut frame: Bytes,
-    ) -> Result<Option<Bytes>, ConnectionError> {
+    ) -> Result<Option<Frame>, ConnectionError> {
         use crate::security::sasl::{AUTHENTICATE_VERSIONS, HANDSHAKE_VERSIONS};
         let (api, (min, max)) = if key == ApiKey::SaslHandshake as i16 {
             (ApiKey::SaslHandshake, HANDSHAKE_VERSIONS)
@@ -195,18 +214,17 @@ where
             peer: self.peer,
             principal: self.session.principal.clone(),
         };
-        let reply = self.session.serve(&ctx, frame).await?;
-        Ok(reply.map(BytesMut::freeze))
+        Ok(self.session.serve(&ctx, frame).await?)
     }
 }
 
 /// A v0-header response frame around an already encoded body.
-fn frame_response(correlation_id: i32, body: BytesMut) -> Bytes {
+fn frame_response(correlation_id: i32, body: BytesMut) -> BytesMut {
     let mut out = BytesMut::with_capacity(8 + body.len());
     out.put_i32((4 + body.len()) as i32);
     out.put_i32(correlation_id);
     out.extend_from_slice(&body);
-    out.freeze()
+    out
 }
 
 /// The first allocation for a frame body; later ones double, capped at the frame size.

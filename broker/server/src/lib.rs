@@ -6,6 +6,7 @@
 //! logs live in the `fjord-storage` crate.
 
 pub mod api;
+pub mod blocking;
 pub mod broker;
 pub mod budget;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod router;
 pub mod security;
 pub mod server;
 pub mod shutdown;
+pub mod stream;
 pub mod throttled_log;
 pub mod topic_config;
 pub mod topics;

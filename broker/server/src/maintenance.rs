@@ -90,7 +90,7 @@ struct Cleaner {
 async fn stop_cleaner(threads: Option<CleanerThreads>) {
     if let Some(c) = threads {
         // Joining waits for a pass to reach its next batch.
-        let _ = tokio::task::spawn_blocking(move || c.shutdown()).await;
+        let _ = crate::blocking::spawn(move || c.shutdown()).await;
     }
 }
 
@@ -135,7 +135,7 @@ async fn run_ticks(broker: &Arc<Broker>, shutdown: &mut Shutdown, cleaner: &mut 
         }
         let b = Arc::clone(broker);
         let s = scrubber.clone();
-        let _ = tokio::task::spawn_blocking(move || {
+        let _ = crate::blocking::spawn(move || {
             if retry_due {
                 b.retry_offline();
             }

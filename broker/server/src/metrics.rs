@@ -21,6 +21,10 @@ pub struct Metrics {
     /// IsrShrinksPerSec / IsrExpandsPerSec as counters).
     pub isr_shrinks: prometheus::IntCounter,
     pub isr_expands: prometheus::IntCounter,
+    /// Response bytes held in memory now (encoded responses, chunks read for streaming).
+    pub response_buffer_bytes: IntGauge,
+    /// The most [`Metrics::response_buffer_bytes`] has been since start.
+    pub response_buffer_bytes_max: IntGauge,
 }
 
 impl Metrics {
@@ -92,10 +96,22 @@ impl Metrics {
             "ISR expansions of partitions this broker leads, committed by the controller.",
         )
         .expect("valid metric");
+        let response_buffer_bytes = IntGauge::new(
+            "fjord_response_buffer_bytes",
+            "Response bytes held in memory for writing to clients (fetch data is streamed from the log in bounded chunks).",
+        )
+        .expect("valid metric");
+        let response_buffer_bytes_max = IntGauge::new(
+            "fjord_response_buffer_bytes_max",
+            "The largest value fjord_response_buffer_bytes has had since start.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(isr_shrinks.clone()),
             Box::new(isr_expands.clone()),
+            Box::new(response_buffer_bytes.clone()),
+            Box::new(response_buffer_bytes_max.clone()),
             Box::new(request_failures.clone()),
             Box::new(request_seconds.clone()),
             Box::new(response_errors.clone()),
@@ -118,6 +134,22 @@ impl Metrics {
             messages_in,
             isr_shrinks,
             isr_expands,
+            response_buffer_bytes,
+            response_buffer_bytes_max,
+        }
+    }
+
+    /// Counts `bytes` of response buffer as held until the returned guard drops.
+    pub fn hold_response_bytes(&self, bytes: usize) -> HeldBytes {
+        let bytes = bytes as i64;
+        self.response_buffer_bytes.add(bytes);
+        let now = self.response_buffer_bytes.get();
+        if now > self.response_buffer_bytes_max.get() {
+            self.response_buffer_bytes_max.set(now);
+        }
+        HeldBytes {
+            gauge: self.response_buffer_bytes.clone(),
+            bytes,
         }
     }
 
@@ -185,5 +217,17 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
         _ => "Other",
+    }
+}
+
+/// Response bytes counted in `fjord_response_buffer_bytes` while alive.
+pub struct HeldBytes {
+    gauge: IntGauge,
+    bytes: i64,
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.gauge.sub(self.bytes);
     }
 }

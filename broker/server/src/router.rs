@@ -7,6 +7,7 @@
 
 use crate::api;
 use crate::broker::Broker;
+use crate::stream::{Marked, StreamedFrame};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -39,8 +40,15 @@ pub enum RequestError {
     Encode(String),
 }
 
-/// An encoded response frame (size, header, body), or none for `acks=0` produce.
-pub type Reply = Option<BytesMut>;
+/// A response frame, or none for `acks=0` produce.
+pub type Reply = Option<Frame>;
+
+/// A response frame (size, header, body): encoded whole, or with record data streamed from
+/// the log (Fetch, see [`crate::stream`]).
+pub enum Frame {
+    Whole(BytesMut),
+    Streamed(StreamedFrame),
+}
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Reply, RequestError>> + Send>>;
 
 /// One served API.
@@ -74,7 +82,26 @@ pub fn encode<Resp: Encodable>(ctx: &RequestContext, resp: &Resp) -> Result<Repl
     buf.put_i32(size as i32);
     header.encode(&mut buf, header_version).map_err(err)?;
     resp.encode(&mut buf, ctx.version).map_err(err)?;
-    Ok(Some(buf))
+    Ok(Some(Frame::Whole(buf)))
+}
+
+/// [`encode`] for a Fetch response whose records fields hold the markers of `marked`: the
+/// record data is streamed from the log when the frame is written.
+pub fn encode_streamed<Resp: Encodable>(
+    ctx: &RequestContext,
+    resp: &Resp,
+    marked: Vec<Marked>,
+) -> Result<Reply, RequestError> {
+    let Some(Frame::Whole(buf)) = encode(ctx, resp)? else {
+        return Err(RequestError::Encode("no frame".into()));
+    };
+    if marked.is_empty() {
+        return Ok(Some(Frame::Whole(buf)));
+    }
+    let flexible = api_key(ctx).request_header_version(ctx.version) >= 2;
+    Ok(Some(Frame::Streamed(StreamedFrame::build(
+        buf, marked, flexible,
+    )?)))
 }
 
 /// Counts every non-zero error code of a response by API and Kafka error name.
@@ -118,11 +145,33 @@ macro_rules! route {
 
 use kafka_protocol::messages as m;
 
+/// Fetch's route: as [`route!`], but the response's records are streamed from the log.
+fn fetch_route() -> Route {
+    fn call(ctx: RequestContext, body: Bytes) -> BoxFuture {
+        Box::pin(async move {
+            let req: m::FetchRequest = decode(&ctx, body)?;
+            match api::fetch::handle(&ctx, req).await {
+                Some((resp, marked)) => {
+                    count_errors(&ctx, &resp);
+                    encode_streamed(&ctx, &resp, marked)
+                }
+                None => Ok(None),
+            }
+        })
+    }
+    Route {
+        key: ApiKey::Fetch,
+        min_version: api::fetch::MIN_VERSION,
+        max_version: api::fetch::MAX_VERSION,
+        call,
+    }
+}
+
 /// Every API the broker serves.
 pub fn routes() -> Vec<Route> {
     vec![
         route!(ApiKey::Produce, produce, m::ProduceRequest),
-        route!(ApiKey::Fetch, fetch, m::FetchRequest),
+        fetch_route(),
         route!(ApiKey::ListOffsets, list_offsets, m::ListOffsetsRequest),
         route!(ApiKey::Metadata, metadata, m::MetadataRequest),
         route!(ApiKey::ApiVersions, api_versions, m::ApiVersionsRequest),

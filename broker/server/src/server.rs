@@ -31,6 +31,7 @@ pub async fn run(
     cfg: BrokerConfig,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    crate::blocking::install_guard();
     let addr = cfg.listener.bind_addr();
     let kafka = TcpListener::bind(&addr)
         .await
@@ -98,13 +99,13 @@ pub async fn run(
     let cluster_id = quorum.wait_for_cluster_id().await;
     tracing::info!(%cluster_id, node_id = cfg.node_id, dir = %cfg.log_dir.display(), "data directory identity checked");
     let q = quorum.clone();
-    let loading = tokio::task::spawn_blocking(move || Broker::open(cfg, advertised, q));
+    let loading = crate::blocking::spawn(move || Broker::open(cfg, advertised, q));
     let opened = loading
         .await
         .map_err(|e| ServerError::Loader(e.to_string()))??;
     let broker = Arc::new(opened);
     let _ = quorum.controller.broker.set(Arc::downgrade(&broker));
-    broker.ensure_meta_properties(&cluster_id);
+    crate::blocking::block_in_place(|| broker.ensure_meta_properties(&cluster_id));
     let _ = health.set(broker.clone());
     crate::quorum::spawn_tasks(broker.clone(), shutdown.clone());
     tokio::spawn(crate::maintenance::run(broker.clone(), shutdown.clone()));
@@ -142,7 +143,7 @@ pub async fn run(
     let _ = trigger.send(true);
     let _ = serving.await;
     let closing = broker.clone();
-    let _ = tokio::task::spawn_blocking(move || closing.close_logs()).await;
+    let _ = crate::blocking::spawn(move || closing.close_logs()).await;
     quorum.shutdown().await;
     tracing::info!("shutdown complete: logs flushed and marked clean");
     Ok(())
@@ -163,7 +164,7 @@ async fn start_quorum(
         error,
     })?;
     let (log, sm) =
-        tokio::task::spawn_blocking(move || crate::metadata::format::open_metadata(&dir, node_id))
+        crate::blocking::spawn(move || crate::metadata::format::open_metadata(&dir, node_id))
             .await
             .map_err(|e| ServerError::Loader(e.to_string()))?
             .map_err(StartError::from)?;

@@ -9,6 +9,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use crate::blocking;
 use crate::error::StorageError;
 
 /// Offset below which every batch was fsynced; recovery re-validates from here.
@@ -19,6 +20,13 @@ pub(crate) const LOG_START: &str = "log-start-offset-checkpoint";
 pub(crate) const CLEAN_SHUTDOWN: &str = ".kafka_cleanshutdown";
 
 pub(crate) fn write_offset(dir: &Path, name: &str, offset: i64) -> Result<(), StorageError> {
+    blocking::check("write checkpoint");
+    #[cfg(test)]
+    ON_WRITE.with(|hook| {
+        if let Some(hook) = &*hook.borrow() {
+            hook(name);
+        }
+    });
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let mut f = fs::File::create(&tmp).map_err(StorageError::io("create checkpoint", &tmp))?;
@@ -36,6 +44,7 @@ pub(crate) fn write_offset(dir: &Path, name: &str, offset: i64) -> Result<(), St
 /// it a crash can lose a new segment file or resurrect a renamed-over one even though the
 /// files' own contents were fsynced.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    blocking::check("fsync directory");
     count_fsync();
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -83,8 +92,16 @@ pub(crate) fn take_clean_marker(dir: &Path) -> Result<bool, StorageError> {
     }
 }
 
+/// A test's observer of checkpoint writes (gets the file name).
+#[cfg(test)]
+pub(crate) type WriteHook = Box<dyn Fn(&str)>;
+
 #[cfg(test)]
 thread_local! {
+    /// Called by [`write_offset`] on this thread before it writes (tests observe the locks
+    /// held around checkpoint writes).
+    pub(crate) static ON_WRITE: std::cell::RefCell<Option<WriteHook>> =
+        const { std::cell::RefCell::new(None) };
     static FSYNCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 

@@ -24,6 +24,7 @@
 //! ```
 
 mod batch;
+pub mod blocking;
 mod checkpoint;
 mod compaction;
 mod config;
@@ -48,7 +49,7 @@ pub use compaction::{
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use file_cache::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};
-pub use log::{Log, ScrubProgress};
+pub use log::{FileSlice, Log, ScrubProgress, SliceRead};
 pub use validate::{decompressed_limit, RecordReader, RecordView};
 
 use bytes::Bytes;

@@ -7,6 +7,7 @@ mod follower;
 mod open;
 mod read;
 mod scrub;
+mod slices;
 mod sync;
 #[cfg(test)]
 mod sync_tests;
@@ -30,6 +31,7 @@ use crate::producer_state::{snapshot, ProducerStates};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
 pub use scrub::ScrubProgress;
+pub use slices::{FileSlice, SliceRead};
 pub(crate) use sync::SyncState;
 
 /// A partition log in a directory `<topic>-<partition>/`.
@@ -62,6 +64,10 @@ pub struct Log {
     pub(crate) sync: Mutex<SyncState>,
     /// Signalled when an fsync round ends or the log fails.
     pub(crate) synced: Condvar,
+    /// The recovery point last written to `recovery-point-offset-checkpoint`. Its lock
+    /// serialises checkpoint writes, which happen off the append lock (a write and two fsyncs
+    /// per segment roll must not stall appends). Lock order: `checkpointer` before `writer`.
+    pub(crate) checkpointer: Mutex<i64>,
 }
 
 /// A rolled segment whose files (and the producer snapshot taken at the roll) are not yet
@@ -79,8 +85,6 @@ pub(crate) struct Writer {
     pub(crate) producers: ProducerStates,
     /// Offset below which everything is fsynced.
     pub(crate) recovery_point: i64,
-    /// The recovery point last written to `recovery-point-offset-checkpoint`.
-    pub(crate) checkpointed_recovery_point: i64,
     /// Rolled segments awaiting their fsync, oldest first.
     pub(crate) unsynced: Vec<Unsynced>,
     /// A segment file was created since the directory was last fsynced.
@@ -187,20 +191,22 @@ impl Log {
         // Covers the rolled segments' names, the snapshots' and the new active segment's.
         checkpoint::sync_dir(&self.dir)?;
         let end = last.next_offset();
-        let mut w = self.writer.lock();
-        w.unsynced
-            .retain(|u| !pending.iter().any(|(f, _)| Arc::ptr_eq(f, &u.files)));
-        // A flush under the lock may have synced them (and more) meanwhile.
-        if end > w.recovery_point {
-            w.recovery_point = end;
+        {
+            let mut w = self.writer.lock();
+            w.unsynced
+                .retain(|u| !pending.iter().any(|(f, _)| Arc::ptr_eq(f, &u.files)));
+            // A flush under the lock may have synced them (and more) meanwhile.
+            if end > w.recovery_point {
+                w.recovery_point = end;
+            }
         }
-        self.checkpoint_recovery_point(&mut w)
+        self.checkpoint_recovery_point()
     }
 
     /// fsyncs the log's unsynced data and advances the recovery point to the log end.
     pub fn flush(&self) -> Result<(), StorageError> {
-        let mut w = self.writer.lock();
-        self.flush_locked(&mut w)
+        self.flush_locked(&mut self.writer.lock())?;
+        self.checkpoint_recovery_point()
     }
 
     /// Flushes what is not yet durable, trims the active segment's indexes, writes a producer
@@ -209,14 +215,16 @@ impl Log {
     /// the next open (index consistency, snapshot CRC, marker presence) and rebuilt if a crash
     /// lost it, so only the data needs to be durable first.
     pub fn close(self) -> Result<(), StorageError> {
+        let mut written = self.checkpointer.lock();
         let mut w = self.writer.lock();
         let end = self.log_end_offset();
         if w.unflushed_messages > 0 || !w.unsynced.is_empty() || w.recovery_point != end {
             self.flush_locked(&mut w)?;
         }
         w.active.trim_indexes()?;
-        if w.checkpointed_recovery_point != w.recovery_point {
+        if *written != w.recovery_point {
             checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
+            *written = w.recovery_point;
         }
         snapshot::write(&self.dir, end, &w.producers, false)?;
         snapshot::prune(&self.dir, end)?;
@@ -254,8 +262,8 @@ impl Log {
         if std::mem::take(&mut w.dir_dirty) {
             checkpoint::sync_dir(&self.dir)?;
         }
+        // The checkpoint file follows once the caller released the append lock.
         w.recovery_point = self.log_end_offset();
-        self.checkpoint_recovery_point(w)?;
         w.unflushed_messages = 0;
         w.last_flush_ms = w.last_now_ms;
         self.mark_durable(w.recovery_point);
@@ -264,8 +272,11 @@ impl Log {
 
     /// Writes the recovery point checkpoint when it moved to another segment. Recovery
     /// re-validates from the start of the segment holding the checkpointed offset, so moving
-    /// it within a segment would cost a file write and two fsyncs for nothing.
-    fn checkpoint_recovery_point(&self, w: &mut Writer) -> Result<(), StorageError> {
+    /// it within a segment would cost a file write and two fsyncs for nothing. Called without
+    /// the append lock: the write and its fsyncs (once per roll) never stall appends.
+    pub(crate) fn checkpoint_recovery_point(&self) -> Result<(), StorageError> {
+        let mut written = self.checkpointer.lock();
+        let point = self.writer.lock().recovery_point;
         let segment_of = |offset: i64| {
             self.segments
                 .read()
@@ -273,11 +284,9 @@ impl Log {
                 .next_back()
                 .map(|(base, _)| *base)
         };
-        if w.recovery_point != w.checkpointed_recovery_point
-            && segment_of(w.recovery_point) != segment_of(w.checkpointed_recovery_point)
-        {
-            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
-            w.checkpointed_recovery_point = w.recovery_point;
+        if point != *written && segment_of(point) != segment_of(*written) {
+            checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, point)?;
+            *written = point;
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! DeleteRecords (key 21): raise a partition's log start offset.
 
+use crate::broker::Broker;
 use crate::router::RequestContext;
 use fjord_storage::StorageError;
 use kafka_protocol::error::ResponseError;
@@ -16,11 +17,27 @@ pub async fn handle(
     req: DeleteRecordsRequest,
 ) -> Option<DeleteRecordsResponse> {
     let authz = crate::security::authorizer::Authz::new(ctx);
+    let allowed: Vec<bool> = (req.topics.iter())
+        .map(|t| authz.topic(crate::security::acl::op::DELETE, &t.name.0))
+        .collect();
+    let broker = ctx.broker.clone();
+    // The lookups read segments: on the blocking pool, never on a worker thread.
+    match crate::blocking::spawn(move || answer(&broker, req, allowed)).await {
+        Ok(resp) => Some(resp),
+        Err(e) => {
+            tracing::error!(error = %e, "DeleteRecords task failed");
+            None
+        }
+    }
+}
+
+/// `allowed[i]`: whether the principal may delete records of the request's `i`th topic.
+fn answer(broker: &Broker, req: DeleteRecordsRequest, allowed: Vec<bool>) -> DeleteRecordsResponse {
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
-            let allowed = authz.topic(crate::security::acl::op::DELETE, &t.name.0);
+        .zip(allowed)
+        .map(|(t, allowed)| {
             let partitions = t
                 .partitions
                 .iter()
@@ -33,7 +50,7 @@ pub async fn handle(
                     if crate::topics::is_internal(&t.name.0) {
                         return r.with_error_code(ResponseError::InvalidTopicException.code());
                     }
-                    let Some(p) = ctx.broker.partition(&t.name.0, dp.partition_index) else {
+                    let Some(p) = broker.partition(&t.name.0, dp.partition_index) else {
                         return r.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     // -1 means "up to the high watermark", as in Kafka.
@@ -57,5 +74,5 @@ pub async fn handle(
             DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
         })
         .collect();
-    Some(DeleteRecordsResponse::default().with_topics(topics))
+    DeleteRecordsResponse::default().with_topics(topics)
 }

@@ -10,6 +10,10 @@
 //! and then reads only what was appended since its last read: the bytes it already holds are
 //! kept, not read again.
 //!
+//! The response's record data is not copied into memory: reads note where the batches lie
+//! ([`fjord_storage::FileSlice`]) and the connection streams them from the files in bounded
+//! chunks when it writes the response (`crate::stream`).
+//!
 //! Reads run on tokio's blocking pool: data not in the page cache waits for the disk, which
 //! must not hold a runtime worker thread (and every connection it serves) meanwhile.
 //!
@@ -19,8 +23,9 @@
 use crate::leadership::NO_EPOCH;
 use crate::partition::{Partition, Watch};
 use crate::router::RequestContext;
-use bytes::{Bytes, BytesMut};
-use fjord_storage::{BatchHeader, StorageError};
+use crate::stream::Marked;
+use bytes::Bytes;
+use fjord_storage::{FileSlice, StorageError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -31,9 +36,16 @@ use tokio::sync::Notify;
 pub const MIN_VERSION: i16 = 4;
 pub const MAX_VERSION: i16 = 12;
 
-pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResponse> {
+/// The response, with a marker in each records field that `marked` fills from the log.
+pub async fn handle(
+    ctx: &RequestContext,
+    req: FetchRequest,
+) -> Option<(FetchResponse, Vec<Marked>)> {
     if let Some(code) = session_error(&req) {
-        return Some(FetchResponse::default().with_error_code(code.code()));
+        return Some((
+            FetchResponse::default().with_error_code(code.code()),
+            Vec::new(),
+        ));
     }
     // Kafka's rule: the response is capped by the request and by the broker, and min_bytes
     // can never ask for more than that cap.
@@ -43,8 +55,12 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResp
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
 
-    let server_error =
-        || Some(FetchResponse::default().with_error_code(ResponseError::UnknownServerError.code()));
+    let server_error = || {
+        Some((
+            FetchResponse::default().with_error_code(ResponseError::UnknownServerError.code()),
+            Vec::new(),
+        ))
+    };
     let Some(f) = read_new(fetch).await else {
         return server_error();
     };
@@ -78,7 +94,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> Option<FetchResp
 /// [`PendingFetch::read_new`] on the blocking pool; `None` if the task panicked (a bug,
 /// reported by the panic hook and logged here).
 async fn read_new(mut fetch: PendingFetch) -> Option<PendingFetch> {
-    let read = tokio::task::spawn_blocking(move || {
+    let read = crate::blocking::spawn(move || {
         fetch.read_new();
         fetch
     });
@@ -110,13 +126,12 @@ struct Slot {
     index: i32,
     next_offset: i64,
     max_bytes: usize,
-    chunks: Vec<Bytes>,
+    /// Where the batches read so far lie, in offset order.
+    slices: Vec<FileSlice>,
     bytes: usize,
     error: Option<i16>,
     /// Read at least once (the response then carries `records`, possibly empty).
     read: bool,
-    /// The read data could not be walked to find the next offset: no further reads.
-    frozen: bool,
 }
 
 /// The state of one Fetch request across its wake-ups.
@@ -187,11 +202,10 @@ impl PendingFetch {
                             index: fp.partition,
                             next_offset: fp.fetch_offset,
                             max_bytes: fp.partition_max_bytes.max(0) as usize,
-                            chunks: Vec::new(),
+                            slices: Vec::new(),
                             bytes: 0,
                             error,
                             read: false,
-                            frozen: false,
                         }
                     })
                     .collect()
@@ -236,7 +250,7 @@ impl PendingFetch {
             replica,
         } = self;
         for slot in topics.iter_mut().flatten() {
-            if slot.error.is_some() || slot.frozen {
+            if slot.error.is_some() {
                 continue;
             }
             let Some(p) = slot.partition.clone() else {
@@ -256,21 +270,18 @@ impl PendingFetch {
             if limit == 0 && !min_one {
                 continue;
             }
-            match p.log.read(slot.next_offset, limit, hwm, min_one) {
+            match p.log.read_slices(slot.next_offset, limit, hwm, min_one) {
                 Ok(r) => {
                     slot.read = true;
-                    if r.records.is_empty() {
+                    let Some(next) = r.next_offset else {
                         continue;
-                    }
-                    match next_offset_after(&r.records) {
-                        Some(next) => slot.next_offset = next,
-                        None => slot.frozen = true,
-                    }
-                    let n = r.records.len();
+                    };
+                    slot.next_offset = next;
+                    let n = r.bytes;
                     slot.bytes += n;
                     *total += n;
                     *remaining = remaining.saturating_sub(n);
-                    slot.chunks.push(r.records);
+                    slot.slices.extend(r.slices);
                 }
                 Err(e @ StorageError::OffsetOutOfRange { .. }) => {
                     tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "fetch out of range");
@@ -284,8 +295,9 @@ impl PendingFetch {
         }
     }
 
-    fn respond(self, ctx: &RequestContext, req: &FetchRequest) -> FetchResponse {
+    fn respond(self, ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, Vec<Marked>) {
         let mut responses = Vec::with_capacity(self.topics.len());
+        let mut marked = Vec::new();
         for (slots, topic) in self.topics.into_iter().zip(&req.topics) {
             let bytes: usize = slots.iter().map(|s| s.bytes).sum();
             if bytes > 0 {
@@ -295,16 +307,20 @@ impl PendingFetch {
                     .with_label_values(&[&*topic.topic.0])
                     .inc_by(bytes as u64);
             }
-            let partitions = slots.into_iter().map(Slot::into_response).collect();
+            let partitions = slots
+                .into_iter()
+                .map(|s| s.into_response(&mut marked))
+                .collect();
             responses.push(
                 FetchableTopicResponse::default()
                     .with_topic(topic.topic.clone())
                     .with_partitions(partitions),
             );
         }
-        FetchResponse::default()
+        let resp = FetchResponse::default()
             .with_session_id(0)
-            .with_responses(responses)
+            .with_responses(responses);
+        (resp, marked)
     }
 }
 
@@ -314,11 +330,12 @@ impl Slot {
         *failed = true;
         *total -= self.bytes;
         self.bytes = 0;
-        self.chunks.clear();
+        self.slices.clear();
         self.error = Some(code);
     }
 
-    fn into_response(self) -> PartitionData {
+    /// The partition's answer; its records are a marker added to `marked`.
+    fn into_response(self, marked: &mut Vec<Marked>) -> PartitionData {
         let Some(p) = self.partition else {
             // `new` named the reason (offline or unknown) in `error`.
             let code = self
@@ -337,34 +354,16 @@ impl Slot {
                 error(self.index, ResponseError::UnknownLeaderEpoch.code())
             }
             Some(code) => resp.with_error_code(code),
-            None if self.read => resp.with_records(Some(concat(self.chunks))),
+            None if self.read && self.slices.is_empty() => resp.with_records(Some(Bytes::new())),
+            None if self.read => {
+                let m = Marked::new(self.slices);
+                let resp = resp.with_records(Some(m.marker.clone()));
+                marked.push(m);
+                resp
+            }
             None => resp,
         }
     }
-}
-
-/// The offset after the last batch in `records` (whole v2 batches as stored).
-fn next_offset_after(records: &[u8]) -> Option<i64> {
-    let mut at = 0;
-    let mut next = None;
-    while at < records.len() {
-        let h = BatchHeader::parse(&records[at..]).ok()?;
-        next = Some(h.last_offset() + 1);
-        at += h.size();
-    }
-    next
-}
-
-/// One chunk is handed over as is; several (one per wake-up) are joined once, at the end.
-fn concat(chunks: Vec<Bytes>) -> Bytes {
-    if chunks.len() <= 1 {
-        return chunks.into_iter().next().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-    for c in &chunks {
-        out.extend_from_slice(c);
-    }
-    out.freeze()
 }
 
 fn error(partition: i32, code: i16) -> PartitionData {

@@ -1,6 +1,7 @@
 //! ListOffsets (key 2): earliest, latest, max timestamp, or the first offset whose
 //! timestamp is at least a given time.
 
+use crate::broker::Broker;
 use crate::leadership::NO_EPOCH;
 use crate::router::RequestContext;
 use kafka_protocol::error::ResponseError;
@@ -18,11 +19,32 @@ const MAX_TIMESTAMP: i64 = -3;
 
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<ListOffsetsResponse> {
     let authz = crate::security::authorizer::Authz::new(ctx);
+    let allowed: Vec<bool> = (req.topics.iter())
+        .map(|t| authz.topic(crate::security::acl::op::DESCRIBE, &t.name.0))
+        .collect();
+    let (broker, version) = (ctx.broker.clone(), ctx.version);
+    // The lookups read segments: on the blocking pool, never on a worker thread.
+    match crate::blocking::spawn(move || answer(&broker, version, req, allowed)).await {
+        Ok(resp) => Some(resp),
+        Err(e) => {
+            tracing::error!(error = %e, "ListOffsets task failed");
+            None
+        }
+    }
+}
+
+/// `allowed[i]`: whether the principal may describe the request's `i`th topic.
+fn answer(
+    broker: &Broker,
+    version: i16,
+    req: ListOffsetsRequest,
+    allowed: Vec<bool>,
+) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
-            let allowed = authz.topic(crate::security::acl::op::DESCRIBE, &t.name.0);
+        .zip(allowed)
+        .map(|(t, allowed)| {
             let partitions = t
                 .partitions
                 .iter()
@@ -31,22 +53,22 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<Lis
                     if !allowed {
                         return resp.with_error_code(ResponseError::TopicAuthorizationFailed.code()).with_offset(-1).with_timestamp(-1);
                     }
-                    let epoch = if ctx.version >= 4 { lp.current_leader_epoch } else { NO_EPOCH };
-                    let (p, leader_epoch) = match ctx.broker.leader_partition(&t.name.0, lp.partition_index, epoch) {
+                    let epoch = if version >= 4 { lp.current_leader_epoch } else { NO_EPOCH };
+                    let (p, leader_epoch) = match broker.leader_partition(&t.name.0, lp.partition_index, epoch) {
                         Ok(found) => found,
                         Err(code) => return resp.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                     };
                     let found = match lp.timestamp {
                         LATEST => Ok(Some((-1, p.high_watermark()))),
                         EARLIEST => Ok(Some((-1, p.log.log_start_offset()))),
-                        MAX_TIMESTAMP if ctx.version >= 7 => Ok(p.log.max_timestamp_offset().map(|t| (t.timestamp, t.offset))),
+                        MAX_TIMESTAMP if version >= 7 => Ok(p.log.max_timestamp_offset().map(|t| (t.timestamp, t.offset))),
                         ts if ts >= 0 => p.log.offset_for_timestamp(ts).map(|o| o.map(|t| (t.timestamp, t.offset))),
                         _ => return resp.with_error_code(ResponseError::InvalidRequest.code()).with_offset(-1).with_timestamp(-1),
                     };
                     match found {
                         Ok(Some((timestamp, offset))) => {
                             let resp = resp.with_timestamp(timestamp).with_offset(offset);
-                            if ctx.version >= 4 { resp.with_leader_epoch(leader_epoch) } else { resp }
+                            if version >= 4 { resp.with_leader_epoch(leader_epoch) } else { resp }
                         }
                         Ok(None) => resp.with_timestamp(-1).with_offset(-1),
                         Err(e) => {
@@ -59,5 +81,5 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> Option<Lis
             ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
         })
         .collect();
-    Some(ListOffsetsResponse::default().with_topics(topics))
+    ListOffsetsResponse::default().with_topics(topics)
 }

@@ -79,7 +79,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produce
     }
     if !appends.is_empty() {
         let broker = ctx.broker.clone();
-        let done = tokio::task::spawn_blocking(move || append_all(&broker, acks, appends)).await;
+        let done = crate::blocking::spawn(move || append_all(&broker, acks, appends)).await;
         match done {
             Ok(done) => {
                 let deadline = tokio::time::Instant::now()

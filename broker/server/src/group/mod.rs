@@ -319,7 +319,7 @@ impl GroupCoordinator {
                 tracing::error!(error = %e, "cannot encode a {OFFSETS_TOPIC} batch");
                 ResponseError::UnknownServerError
             })?;
-            if let Err(e) = p.log.append(&batch, 0, now) {
+            if let Err(e) = crate::blocking::block_in_place(|| p.log.append(&batch, 0, now)) {
                 tracing::error!(partition = index, error = %e, "cannot write to {OFFSETS_TOPIC}");
                 return Err(ResponseError::CoordinatorNotAvailable);
             }

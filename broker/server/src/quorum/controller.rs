@@ -291,10 +291,15 @@ impl Controller {
             return Ok(decision.done);
         }
         let broker = self.broker.get().and_then(Weak::upgrade);
+        // Creating the logs is file I/O: on the blocking pool, not this worker thread.
         let preopened = match (&broker, &decision.hosted) {
-            (Some(b), Some(topic)) => b
-                .preopen(topic, decision.first_new_partition)
-                .map_err(|e| Refusal::new(e.code, e.message))?,
+            (Some(b), Some(topic)) => {
+                let (b, topic, first) = (b.clone(), topic.clone(), decision.first_new_partition);
+                crate::blocking::spawn(move || b.preopen(&topic, first))
+                    .await
+                    .map_err(|e| Refusal::new(ResponseError::UnknownServerError, e.to_string()))?
+                    .map_err(|e| Refusal::new(e.code, e.message))?
+            }
             _ => Vec::new(),
         };
         let proposal = Proposal {
@@ -305,7 +310,7 @@ impl Controller {
             Ok(Ok(resp)) => resp.log_id.index,
             Ok(Err(e)) => {
                 if let Some(b) = &broker {
-                    b.discard_preopened(preopened);
+                    crate::blocking::block_in_place(|| b.discard_preopened(preopened));
                 }
                 // Refused before it was appended (another leader), or Raft stopped: then
                 // whether it commits is unknown, and the message says so.
@@ -321,7 +326,7 @@ impl Controller {
             }
             Err(_) => {
                 if let Some(b) = &broker {
-                    b.discard_preopened(preopened);
+                    crate::blocking::block_in_place(|| b.discard_preopened(preopened));
                 }
                 return Err(Refusal::new(
                     ResponseError::RequestTimedOut,
@@ -330,7 +335,7 @@ impl Controller {
             }
         };
         if let Some(b) = &broker {
-            b.reconcile(&self.image());
+            crate::blocking::block_in_place(|| b.reconcile(&self.image()));
         }
         Ok(Done {
             index,

@@ -71,14 +71,17 @@ async fn apply(broker: Arc<Broker>, mut shutdown: Shutdown) {
     let mut rx = broker.quorum.applied.clone();
     loop {
         let image = rx.borrow_and_update().image.clone();
-        if let Some(id) = &image.cluster_id {
-            if broker.quorum.cluster_id.get().is_none() {
-                broker.quorum.cluster_id.set(id.clone());
+        // Opening, creating and removing partition logs (and meta.properties) is file I/O:
+        // off the worker thread.
+        crate::blocking::block_in_place(|| {
+            if let Some(id) = &image.cluster_id {
+                if broker.quorum.cluster_id.get().is_none() {
+                    broker.quorum.cluster_id.set(id.clone());
+                }
+                broker.ensure_meta_properties(id);
             }
-            broker.ensure_meta_properties(id);
-        }
-        let b = broker.clone();
-        tokio::task::block_in_place(|| b.reconcile(&image));
+            broker.reconcile(&image)
+        });
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return },
             _ = shutdown.recv() => return,

@@ -3,6 +3,8 @@
 //!
 //! Format (Kafka's): a version line `0`, a count line, then one `<topic> <partition> <offset>`
 //! line per partition. Written to `<name>.tmp`, fsynced and renamed over the old file.
+//! Reading and writing block on the disk: callers run them on the blocking pool (checked by
+//! `fjord_storage`'s debug-build guard).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,6 +17,7 @@ const MAX_ENTRIES: usize = 1 << 20;
 
 /// Reads the checkpoint; a missing file is empty, a malformed line is skipped with a warning.
 pub fn read(dir: &Path) -> BTreeMap<(String, i32), i64> {
+    fjord_storage::blocking::check("read replication-offset-checkpoint");
     let mut out = BTreeMap::new();
     let text = match std::fs::read_to_string(dir.join(FILE)) {
         Ok(t) => t,
@@ -44,6 +47,7 @@ pub fn read(dir: &Path) -> BTreeMap<(String, i32), i64> {
 
 /// Replaces the checkpoint with `entries`.
 pub fn write(dir: &Path, entries: &BTreeMap<(String, i32), i64>) -> std::io::Result<()> {
+    fjord_storage::blocking::check("write replication-offset-checkpoint");
     let tmp = dir.join(format!("{FILE}.tmp"));
     let mut body = format!("0\n{}\n", entries.len());
     for ((t, p), o) in entries {

@@ -57,7 +57,15 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        truncate_once(&parts);
+        if needs_truncation(&parts) {
+            // Cutting a log is file I/O: on the blocking pool, not this worker thread.
+            let cut = parts.clone();
+            if let Err(e) = crate::blocking::spawn(move || truncate_once(&cut)).await {
+                tracing::error!(leader, error = %e, "follower truncation task failed");
+                tokio::time::sleep(BACKOFF).await;
+                continue;
+            }
+        }
         let req = request(&broker, &parts);
         match c.send(req, VERSION).await {
             Ok(resp) => {
@@ -74,8 +82,16 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
     }
 }
 
+/// Whether a partition still waits for [`truncate_once`] (a look at the roles, no I/O).
+fn needs_truncation(parts: &[(Arc<Partition>, i32)]) -> bool {
+    parts.iter().any(|(p, epoch)| {
+        matches!(&*p.role.lock(), Role::Follower(f) if !f.truncated && f.leader_epoch == *epoch)
+    })
+}
+
 /// Before the first fetch under a leader epoch, with that leader reachable: cut the log to
-/// the high watermark, dropping a tail the leader may not have.
+/// the high watermark, dropping a tail the leader may not have. Blocking file I/O: run it on
+/// the blocking pool.
 fn truncate_once(parts: &[(Arc<Partition>, i32)]) {
     for (p, epoch) in parts {
         let mut role = p.role.lock();
@@ -175,7 +191,7 @@ async fn apply(
             let records = pd.records.unwrap_or_default();
             if !records.is_empty() {
                 let (part, data) = (p.clone(), records);
-                let appended = tokio::task::spawn_blocking(move || {
+                let appended = crate::blocking::spawn(move || {
                     let now = crate::api::now_ms();
                     let (end, sync) = part.log.append_as_follower(&data, now)?;
                     if let Some(end) = sync {

@@ -34,7 +34,8 @@ async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
             _ = broker.replication.changed.notified() => {}
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.recv() => {
-                write_checkpoint(&broker);
+                let b = broker.clone();
+                let _ = crate::blocking::spawn(move || write_checkpoint(&b)).await;
                 for (_, f) in fetchers {
                     f.abort();
                 }
@@ -50,7 +51,8 @@ async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
         if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             last_checkpoint = Instant::now();
             let b = broker.clone();
-            tokio::task::spawn_blocking(move || write_checkpoint(&b));
+            // A file write and two fsyncs: on the blocking pool.
+            crate::blocking::spawn(move || write_checkpoint(&b));
         }
     }
 }

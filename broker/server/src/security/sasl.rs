@@ -11,8 +11,8 @@
 
 use super::scram::{ScramHash, ScramServer, Step};
 use super::{Mechanism, Principal, SecurityProtocol};
-use crate::router::{decode, encode, RequestContext, RequestError};
-use bytes::{Bytes, BytesMut};
+use crate::router::{decode, encode, Reply, RequestContext, RequestError};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
@@ -111,7 +111,7 @@ impl Session {
         &mut self,
         ctx: &RequestContext,
         body: Bytes,
-    ) -> Result<Option<BytesMut>, RequestError> {
+    ) -> Result<Reply, RequestError> {
         if ctx.header.request_api_key == ApiKey::SaslHandshake as i16 {
             let req: SaslHandshakeRequest = decode(ctx, body)?;
             let resp = self.handshake(ctx, &req.mechanism);

@@ -164,7 +164,6 @@ impl Log {
                 sealed,
                 producers: ProducerStates::default(),
                 recovery_point,
-                checkpointed_recovery_point: recovery_point,
                 unsynced: Vec::new(),
                 dir_dirty: fresh,
                 marker_removal_unsynced: clean_recovery_point.is_some(),
@@ -182,6 +181,7 @@ impl Log {
             sealer: Mutex::new(()),
             sync: Mutex::new(super::SyncState::new(recovery_point)),
             synced: parking_lot::Condvar::new(),
+            checkpointer: Mutex::new(recovery_point),
         })
     }
 }

@@ -9,6 +9,25 @@ use crate::error::StorageError;
 use crate::segment::SegmentFiles;
 use crate::ReadResult;
 
+/// Whole batches `[position, end)` of one segment's `.log`.
+pub(super) struct BatchRange {
+    pub(super) segment: Arc<SegmentFiles>,
+    pub(super) position: u64,
+    pub(super) end: u64,
+}
+
+/// What [`Log::batch_ranges`] found.
+pub(super) struct BatchRanges {
+    /// In offset order, possibly spanning segments.
+    pub(super) ranges: Vec<BatchRange>,
+    /// Total bytes of `ranges`.
+    pub(super) bytes: usize,
+    /// The offset after the last batch, if any batch was found.
+    pub(super) next_offset: Option<i64>,
+    pub(super) log_start_offset: i64,
+    pub(super) log_end_offset: i64,
+}
+
 impl Log {
     /// Reads whole batches starting with the one that contains `offset` (Kafka's fetch
     /// semantics). Stops before a batch that would push the result past `max_bytes` (unless it
@@ -22,10 +41,36 @@ impl Log {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<ReadResult, StorageError> {
+        let found = self.batch_ranges(offset, max_bytes, max_offset, min_one_batch)?;
+        let mut chunks: Vec<Bytes> = Vec::with_capacity(found.ranges.len());
+        for r in &found.ranges {
+            let bytes = r
+                .segment
+                .read_bytes(r.position, (r.end - r.position) as usize)?;
+            r.segment.verify_read(r.position, &bytes)?;
+            chunks.push(bytes);
+        }
+        Ok(ReadResult {
+            records: concat(chunks),
+            log_start_offset: found.log_start_offset,
+            log_end_offset: found.log_end_offset,
+        })
+    }
+
+    /// Where the batches [`Log::read`] returns lie, without reading them: header walks only.
+    pub(super) fn batch_ranges(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<BatchRanges, StorageError> {
         let log_end_offset = self.log_end_offset();
         let log_start_offset = self.log_start_offset();
-        let result = |records| ReadResult {
-            records,
+        let mut out = BatchRanges {
+            ranges: Vec::new(),
+            bytes: 0,
+            next_offset: None,
             log_start_offset,
             log_end_offset,
         };
@@ -37,36 +82,37 @@ impl Log {
             });
         }
         if offset == log_end_offset || offset >= max_offset {
-            return Ok(result(Bytes::new()));
+            return Ok(out);
         }
         let Some(mut segment) = self.segment_for(offset) else {
-            return Ok(result(Bytes::new()));
+            return Ok(out);
         };
         let mut position = match segment.find_batch(offset)? {
             Some((position, _)) => position,
             None => segment.len(), // the batch is in a later segment
         };
-        let mut chunks: Vec<Bytes> = Vec::new();
-        let mut total = 0usize;
         loop {
             let limit = segment.len();
             let mut end = position;
             let mut stop = false;
             while let Some(h) = segment.header_at(end, limit)? {
-                let first = total == 0;
+                let first = out.bytes == 0;
                 if h.last_offset() >= max_offset
-                    || (total + h.size() > max_bytes && !(first && min_one_batch))
+                    || (out.bytes + h.size() > max_bytes && !(first && min_one_batch))
                 {
                     stop = true;
                     break;
                 }
-                total += h.size();
+                out.bytes += h.size();
+                out.next_offset = Some(h.last_offset() + 1);
                 end += h.size() as u64;
             }
             if end > position {
-                let bytes = segment.read_bytes(position, (end - position) as usize)?;
-                segment.verify_read(position, &bytes)?;
-                chunks.push(bytes);
+                out.ranges.push(BatchRange {
+                    segment: segment.clone(),
+                    position,
+                    end,
+                });
             }
             if stop {
                 break;
@@ -79,7 +125,7 @@ impl Log {
                 None => break,
             }
         }
-        Ok(result(concat(chunks)))
+        Ok(out)
     }
 
     /// The segment whose range holds `offset` (the last with base `<= offset`), or the first.

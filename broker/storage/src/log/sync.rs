@@ -114,13 +114,15 @@ impl Log {
         if dir_dirty {
             checkpoint::sync_dir(&self.dir)?;
         }
-        let mut w = self.writer.lock();
-        w.unsynced
-            .retain(|u| !pending.iter().any(|(f, _)| Arc::ptr_eq(f, &u.files)));
-        if end > w.recovery_point {
-            w.recovery_point = end;
+        {
+            let mut w = self.writer.lock();
+            w.unsynced
+                .retain(|u| !pending.iter().any(|(f, _)| Arc::ptr_eq(f, &u.files)));
+            if end > w.recovery_point {
+                w.recovery_point = end;
+            }
         }
-        self.checkpoint_recovery_point(&mut w)?;
+        self.checkpoint_recovery_point()?;
         Ok(end)
     }
 

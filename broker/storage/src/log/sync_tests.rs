@@ -98,3 +98,92 @@ fn a_failed_log_refuses_writes_with_a_storage_error_and_recovers_when_reopened()
         .unwrap();
     assert_eq!(info.base_offset, 3);
 }
+
+/// The recovery checkpoint (a file write, an fsync and a directory fsync) is written once per
+/// roll; neither the roll's fsync pass nor a `flush.messages` flush writes it under the append
+/// lock, so appends never wait for it.
+#[test]
+fn the_recovery_checkpoint_is_never_written_under_the_append_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 4096,
+        flush_interval_messages: 1,
+        ..LogConfig::default()
+    };
+    let log = Arc::new(Log::open(dir.path(), config).unwrap());
+    let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (log, writes) = (Arc::downgrade(&log), writes.clone());
+        crate::checkpoint::ON_WRITE.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move |name: &str| {
+                if let Some(log) = log.upgrade() {
+                    writes
+                        .lock()
+                        .unwrap()
+                        .push((name.to_string(), log.writer.is_locked()));
+                }
+            }))
+        });
+    }
+    let batch = BatchBuilder::new(10).value_len(200).build();
+    for _ in 0..20 {
+        log.append(&batch, 0, 0).unwrap();
+    }
+    log.maybe_roll(0).unwrap();
+    log.flush().unwrap();
+    crate::checkpoint::ON_WRITE.with(|hook| *hook.borrow_mut() = None);
+    let writes = writes.lock().unwrap().clone();
+    let recovery: Vec<_> = writes
+        .iter()
+        .filter(|(name, _)| name == crate::checkpoint::RECOVERY_POINT)
+        .collect();
+    assert!(
+        recovery.len() >= 2,
+        "rolls should have moved the checkpoint: {writes:?}"
+    );
+    assert!(
+        recovery.iter().all(|(_, locked)| !locked),
+        "checkpoint written under the append lock: {writes:?}"
+    );
+}
+
+/// A roll writes a producer-state snapshot at the new segment's base offset, and the
+/// fsync pass after the roll makes the sealed segment, the snapshot and the directory entries
+/// durable (a directory fsync is among its fsyncs).
+#[test]
+fn every_roll_snapshots_producer_state_and_its_flush_fsyncs_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 4096,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    let mut seq = 0;
+    for _ in 0..20 {
+        log.append(
+            &BatchBuilder::new(10)
+                .value_len(200)
+                .producer(7, 0, seq)
+                .build(),
+            0,
+            0,
+        )
+        .unwrap();
+        seq += 10;
+    }
+    let bases: Vec<i64> = log.segments.read().keys().copied().skip(1).collect();
+    assert!(bases.len() >= 2, "the appends rolled: {bases:?}");
+    // Older snapshots are pruned once a newer one is written: the latest roll's is there.
+    let last = bases[bases.len() - 1];
+    let snapshot = dir.path().join(format!("{last:020}.snapshot"));
+    assert!(
+        snapshot.exists(),
+        "no producer snapshot at the roll to {last}"
+    );
+    let before = crate::checkpoint::fsyncs();
+    log.flush_sealed().unwrap();
+    assert!(
+        crate::checkpoint::fsyncs() - before > 2 * bases.len(),
+        "segments, snapshots and the directory are fsynced after the rolls"
+    );
+}

@@ -17,6 +17,7 @@ impl Log {
     /// start empties the log and restarts it at `offset`. Producer state is rebuilt.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let config = self.config();
+        let mut written = self.checkpointer.lock();
         let mut w = self.writer.lock();
         let offset = offset.max(0);
         if offset >= self.log_end_offset() {
@@ -77,9 +78,9 @@ impl Log {
             let mut sync = self.sync.lock();
             sync.durable = sync.durable.min(end);
         }
-        if w.recovery_point > end || w.checkpointed_recovery_point > end {
+        if w.recovery_point > end || *written > end {
             w.recovery_point = w.recovery_point.min(end);
-            w.checkpointed_recovery_point = w.recovery_point;
+            *written = w.recovery_point;
             checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
         }
         // Snapshots above the new end describe batches that are gone: load_producers drops them.

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::batch::{BatchHeader, HEADER_LEN};
+use crate::blocking;
 use crate::checkpoint;
 use crate::error::StorageError;
 use crate::file_cache::{self, FileCache};
@@ -97,6 +98,7 @@ impl SegmentFiles {
         create: bool,
         cache: &Arc<FileCache>,
     ) -> Result<SegmentFiles, StorageError> {
+        blocking::check("open segment");
         let log_path = segment_path(dir, base_offset, "log");
         // A new segment is written at once: keep its descriptor. An existing one is only
         // scanned here; it is pinned when it becomes the active segment.
@@ -179,6 +181,7 @@ impl SegmentFiles {
 
     /// Writes `data` at `position` (the writer's end of file).
     pub(crate) fn write_at(&self, data: &[u8], position: u64) -> Result<(), StorageError> {
+        blocking::check("write segment");
         self.pin_writable()?
             .write_all_at(data, position)
             .map_err(StorageError::io("write segment", &self.log_path))
@@ -186,6 +189,7 @@ impl SegmentFiles {
 
     /// Reads up to `buf.len()` bytes at `position`; returns how many were read (short at EOF).
     pub(crate) fn read_at(&self, buf: &mut [u8], position: u64) -> Result<usize, StorageError> {
+        blocking::check("read segment");
         let file = self.file()?;
         let mut done = 0;
         while done < buf.len() {
@@ -259,6 +263,7 @@ impl SegmentFiles {
     /// much as the read itself (27 % of a consume's user-space instructions, see
     /// docs/performance.md). Callers bound `len` by the segment's published length.
     pub(crate) fn read_bytes(&self, position: u64, len: usize) -> Result<Bytes, StorageError> {
+        blocking::check("read segment");
         let file = self.file()?;
         let mut buf: Vec<u8> = Vec::with_capacity(len);
         while buf.len() < len {
@@ -281,6 +286,7 @@ impl SegmentFiles {
 
     /// Cuts the `.log` to `len` bytes.
     pub(crate) fn truncate_log(&self, len: u64) -> Result<(), StorageError> {
+        blocking::check("truncate segment");
         // What is appended after the cut is validated on the way in.
         self.scrub_end.fetch_min(len, Ordering::AcqRel);
         self.pin_writable()?
@@ -296,6 +302,7 @@ impl SegmentFiles {
 
     /// fsyncs the `.log` only (`fdatasync`: its length is data, other metadata is not).
     pub(crate) fn flush_log(&self) -> Result<(), StorageError> {
+        blocking::check("fsync segment");
         checkpoint::count_fsync();
         self.file()?
             .sync_data()
@@ -352,6 +359,7 @@ impl SegmentFiles {
 
     /// Removes the three files. Readers still holding this segment keep reading the `.log`.
     pub(crate) fn delete(&self) -> Result<(), StorageError> {
+        blocking::check("delete segment");
         match self.pin() {
             Err(StorageError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound => {}
