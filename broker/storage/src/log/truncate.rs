@@ -14,7 +14,8 @@ impl Log {
     /// Drops every batch holding an offset `>= offset` (a batch straddling `offset` goes
     /// whole, as in Kafka, so the log end may land below `offset`). Later segments are deleted,
     /// the segment holding `offset` is cut and becomes the active one. Truncating below the log
-    /// start empties the log and restarts it at `offset`. Producer state is rebuilt.
+    /// start empties the log and restarts it at `offset`. Producer state is rebuilt; the
+    /// leader-epoch cache loses the epochs that started at or after the new end.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let config = self.config();
         let mut w = self.writer.lock();
@@ -81,6 +82,11 @@ impl Log {
             w.recovery_point = w.recovery_point.min(end);
             w.checkpointed_recovery_point = w.recovery_point;
             checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
+        }
+        if restart {
+            self.update_epochs(&mut w, |c| c.clear())?;
+        } else {
+            self.update_epochs(&mut w, |c| c.truncate_from_end(end))?;
         }
         // Snapshots above the new end describe batches that are gone: load_producers drops them.
         w.producers = load_producers(self)?;
