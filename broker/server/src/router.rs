@@ -124,6 +124,11 @@ pub fn routes() -> Vec<Route> {
         route!(ApiKey::Produce, produce, m::ProduceRequest),
         route!(ApiKey::Fetch, fetch, m::FetchRequest),
         route!(ApiKey::ListOffsets, list_offsets, m::ListOffsetsRequest),
+        route!(
+            ApiKey::OffsetForLeaderEpoch,
+            offset_for_leader_epoch,
+            m::OffsetForLeaderEpochRequest
+        ),
         route!(ApiKey::Metadata, metadata, m::MetadataRequest),
         route!(ApiKey::ApiVersions, api_versions, m::ApiVersionsRequest),
         route!(ApiKey::CreateTopics, create_topics, m::CreateTopicsRequest),
