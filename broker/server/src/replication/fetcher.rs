@@ -191,11 +191,12 @@ fn truncate(p: &Partition, epoch: i32, offset: i64, done: bool, why: &str) {
         return;
     }
     let end = p.log.log_end_offset();
+    // Also at the log end: that drops an epoch entry without records (see `truncate_to`).
+    if let Err(e) = p.log.truncate_to(offset) {
+        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower truncation failed");
+        return;
+    }
     if offset < end {
-        if let Err(e) = p.log.truncate_to(offset) {
-            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower truncation failed");
-            return;
-        }
         tracing::info!(topic = %p.topic, partition = p.index, offset, log_end = end, "truncated to {why} before following");
     }
     f.truncated = done;

@@ -209,6 +209,18 @@ mod tests {
     }
 
     #[test]
+    fn truncating_at_the_log_end_drops_an_epoch_that_wrote_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), small_config()).unwrap();
+        log.append(&BatchBuilder::new(2).build(), 1, 0).unwrap();
+        log.assign_epoch(3, 2).unwrap(); // led briefly, wrote nothing, now follows
+        assert_eq!(log.latest_epoch(), Some(3));
+        log.truncate_to(2).unwrap();
+        assert_eq!(entries(&log), vec![(1, 0)]);
+        assert_eq!(log.log_end_offset(), 2);
+    }
+
+    #[test]
     fn a_follower_takes_the_epochs_of_its_leaders_batches() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let leader = Log::open(a.path(), small_config()).unwrap();

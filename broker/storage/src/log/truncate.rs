@@ -21,7 +21,9 @@ impl Log {
         let mut w = self.writer.lock();
         let offset = offset.max(0);
         if offset >= self.log_end_offset() {
-            return Ok(());
+            // No batch to drop, but an epoch this replica recorded as leader without writing
+            // under it may start here: it must go, or a follower would ask for it again.
+            return self.update_epochs(&mut w, |c| c.truncate_from_end(offset));
         }
         self.before_write(&mut w)?;
         let mut all: Vec<Arc<SegmentFiles>> =
