@@ -6,13 +6,15 @@
 use fjord_tests::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::offset_for_leader_epoch_response::EpochEndOffset;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
-    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
+    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -81,6 +83,23 @@ fn fetch_v12(
         p.diverging_epoch.end_offset,
         bytes,
     )
+}
+
+/// ListOffsets v7 of partition 0 for `timestamp`: (offset, leader epoch).
+fn list_offset(bootstrap: &str, timestamp: i64) -> (i64, i32) {
+    let mut conn = RawConn::connect(bootstrap);
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(TOPIC.to_string())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(timestamp)])]);
+    let resp: ListOffsetsResponse = conn.request(ApiKey::ListOffsets, 7, &req);
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    (p.offset, p.leader_epoch)
 }
 
 fn advertised(bootstrap: &str) -> Option<(i16, i16)> {
@@ -208,6 +227,12 @@ fn offset_for_leader_epoch_answers_where_each_epoch_ends_with_kafkas_errors() {
             "v{v}"
         );
     }
+
+    // ListOffsets names the epoch that wrote the offset it finds (the current one for the
+    // latest offset), as Kafka does.
+    assert_eq!(list_offset(&leader, -2), (0, e0), "earliest");
+    assert_eq!(list_offset(&leader, -1), (12, e1), "latest");
+    assert_eq!(list_offset(&leader, 0), (0, e0), "by timestamp");
 
     // KIP-320 on Fetch v12: a fetcher whose last batch is from e0 but who asks past e0's end
     // diverges; one inside e0, or naming no epoch, gets records.
