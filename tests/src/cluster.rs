@@ -3,9 +3,76 @@
 //! happen within a test.
 
 use crate::{wait_until, Broker, RawConn};
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::time::Duration;
+
+/// How long replication tests wait for forming, fencing, electing and catching up.
+pub const REPLICATION_WAIT: Duration = Duration::from_secs(60);
+
+/// A partition as Metadata reports it: (leader, leader epoch, ISR).
+pub type PartitionState = (i32, i32, BTreeSet<i32>);
+
+fn topic_name(v: &str) -> TopicName {
+    TopicName(StrBytes::from_string(v.to_string()))
+}
+
+/// Creates `topic` with one partition on `replicas` (in that order: the first is the
+/// preferred leader) or, when empty, `rf` replicas placed by the controller.
+pub fn create_replicated(bootstrap: &str, topic: &str, rf: i16, replicas: &[i32]) {
+    let mut t = CreatableTopic::default().with_name(topic_name(topic));
+    t = if replicas.is_empty() {
+        t.with_num_partitions(1).with_replication_factor(rf)
+    } else {
+        t.with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![CreatableReplicaAssignment::default()
+                .with_partition_index(0)
+                .with_broker_ids(replicas.iter().map(|&b| BrokerId(b)).collect())])
+    };
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: CreateTopicsResponse = conn.request(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![t]),
+    );
+    let r = &resp.topics[0];
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+}
+
+/// Metadata v12 for `topic` alone from `bootstrap` (no auto-creation).
+pub fn topic_metadata(bootstrap: &str, topic: &str) -> MetadataResponse {
+    let mut conn = RawConn::connect(bootstrap);
+    conn.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
+            ])),
+    )
+}
+
+/// Partition 0 of `topic` as `bootstrap` reports it.
+pub fn partition_state(bootstrap: &str, topic: &str) -> Option<PartitionState> {
+    let resp = topic_metadata(bootstrap, topic);
+    let p = resp.topics.first()?.partitions.first()?;
+    Some((
+        p.leader_id.0,
+        p.leader_epoch,
+        p.isr_nodes.iter().map(|b| b.0).collect(),
+    ))
+}
 
 /// Election timeout of test clusters (ms).
 pub const ELECTION_TIMEOUT_MS: u64 = 300;
@@ -108,6 +175,23 @@ impl Cluster {
             id >= 0
         });
         id
+    }
+
+    /// Waits until node `node` reports partition 0 of `topic` in a state `ok` accepts, and
+    /// returns that state.
+    pub fn wait_for_partition(
+        &self,
+        node: usize,
+        topic: &str,
+        what: &str,
+        mut ok: impl FnMut(i32, i32, &BTreeSet<i32>) -> bool,
+    ) -> PartitionState {
+        let mut last = None;
+        wait_until(REPLICATION_WAIT, what, || {
+            last = partition_state(&self.nodes[node].bootstrap, topic);
+            last.as_ref().is_some_and(|(l, e, isr)| ok(*l, *e, isr))
+        });
+        last.unwrap_or_default()
     }
 
     /// Waits until node `i` lists exactly `ids` as live brokers.

@@ -5,10 +5,7 @@
 
 use fjord_tests::*;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::BTreeSet;
@@ -46,16 +43,7 @@ fn create_raw(bootstrap: &str, topic: &str, partitions: i32, rf: i16) -> (i16, O
 
 /// `(error code, leader)` of each partition of `topic` as `bootstrap` reports it.
 fn leaders(bootstrap: &str, topic: &str) -> Option<Vec<(i16, i32)>> {
-    let mut conn = RawConn::connect(bootstrap);
-    let resp: MetadataResponse = conn.request(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default()
-            .with_allow_auto_topic_creation(false)
-            .with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(name(topic)))
-            ])),
-    );
+    let resp = topic_metadata(bootstrap, topic);
     let t = resp.topics.first()?;
     if t.error_code != 0 {
         return None;

@@ -1,15 +1,10 @@
 //! Partition replication with real broker processes (issue 11): followers fetch from the
 //! leader, `acks=all` waits for the in-sync replicas, a killed leader's partitions move to
 //! another in-sync replica without losing an acknowledged record, a paused follower leaves the
-//! ISR and rejoins once resumed, and with two of three replicas paused nothing is acknowledged.
+//! ISR and rejoins once resumed, with two of three replicas paused nothing is acknowledged, and
+//! a returning old leader cuts its log where it diverges from the new leader's (KIP-101).
 
 use fjord_tests::*;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rdkafka::producer::Producer;
@@ -17,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Forming, fencing, electing and catching up take a few timeouts; allow slow machines.
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = REPLICATION_WAIT;
 
 /// Short replication timeouts so shrinking and failover happen within a test.
 const SETTINGS: &[(&str, &str)] = &[
@@ -25,44 +20,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("replica.lag.time.max.ms", "1500"),
 ];
 
-fn name(v: &str) -> TopicName {
-    TopicName(StrBytes::from_string(v.to_string()))
-}
-
 fn create_rf3(bootstrap: &str, topic: &str) {
-    let mut conn = RawConn::connect(bootstrap);
-    let resp: CreateTopicsResponse = conn.request(
-        ApiKey::CreateTopics,
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(name(topic))
-                .with_num_partitions(1)
-                .with_replication_factor(3)]),
-    );
-    let r = &resp.topics[0];
-    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
-}
-
-/// Partition 0 of `topic` as `bootstrap` reports it: (leader, leader epoch, ISR).
-fn partition0(bootstrap: &str, topic: &str) -> Option<(i32, i32, BTreeSet<i32>)> {
-    let mut conn = RawConn::connect(bootstrap);
-    let resp: MetadataResponse = conn.request(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default()
-            .with_allow_auto_topic_creation(false)
-            .with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(name(topic)))
-            ])),
-    );
-    let p = resp.topics.first()?.partitions.first()?;
-    Some((
-        p.leader_id.0,
-        p.leader_epoch,
-        p.isr_nodes.iter().map(|b| b.0).collect(),
-    ))
+    create_replicated(bootstrap, topic, 3, &[]);
 }
 
 fn wait_for(
@@ -70,14 +29,9 @@ fn wait_for(
     node: usize,
     topic: &str,
     what: &str,
-    mut ok: impl FnMut(i32, i32, &BTreeSet<i32>) -> bool,
-) -> (i32, i32, BTreeSet<i32>) {
-    let mut last = None;
-    wait_until(WAIT, what, || {
-        last = partition0(&cluster.nodes[node].bootstrap, topic);
-        last.as_ref().is_some_and(|(l, e, isr)| ok(*l, *e, isr))
-    });
-    last.unwrap_or_default()
+    ok: impl FnMut(i32, i32, &BTreeSet<i32>) -> bool,
+) -> PartitionState {
+    cluster.wait_for_partition(node, topic, what, ok)
 }
 
 fn idempotent(bootstrap: &str) -> rdkafka::ClientConfig {
@@ -352,4 +306,120 @@ fn a_returning_old_leader_truncates_its_divergent_tail() {
     }
     acked.extend(after);
     assert_acked_records_kept(&cluster.bootstrap(), "diverge", &msgs, &acked);
+}
+
+/// The high watermark of partition 0 of `topic` in `node`'s `replication-offset-checkpoint`.
+fn checkpointed_hw(node: &Broker, topic: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(node.data_dir.join("replication-offset-checkpoint")).ok()?;
+    text.lines().skip(2).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f[..] {
+            [t, "0", hw] if t == topic => hw.parse().ok(),
+            _ => None,
+        }
+    })
+}
+
+#[test]
+fn an_old_leader_truncates_a_divergent_tail_its_high_watermark_covers() {
+    // KIP-101's point: the high watermark is no safe truncation point. With its follower out
+    // of the ISR, the leader's acks=1 writes are committed by an ISR of one and checkpointed;
+    // an unclean election then makes the follower leader without them. Cutting the returning
+    // old leader at its high watermark would keep them, with the new leader's records after
+    // them; the divergence point from OffsetForLeaderEpoch drops them.
+    let settings = [
+        ("replica.lag.time.max.ms", "1500"),
+        ("unclean.leader.election.enable", "true"),
+    ];
+    let mut cluster = Cluster::start_with(3, &settings);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    // Replicas on nodes 0 and 1; node 2 is only a metadata voter, and the observer here.
+    create_replicated(&cluster.nodes[2].bootstrap, "unclean", 2, &[0, 1]);
+    let (old, epoch, _) = wait_for(&cluster, 2, "unclean", "both in sync", |l, _, isr| {
+        l >= 0 && isr.len() == 2
+    });
+    let (a, b) = (old as usize, 1 - old as usize);
+    let msgs = numbered_messages("unclean", 35, 1);
+    let mut acked = produce_all(
+        &idempotent(&cluster.nodes[a].bootstrap),
+        "unclean",
+        &msgs[..20],
+    );
+    assert!(acked.iter().all(|d| d.result.is_ok()));
+
+    signal(&cluster.nodes[b], Signal::SIGSTOP);
+    wait_for(
+        &cluster,
+        2,
+        "unclean",
+        "the paused follower left the ISR",
+        |_, _, isr| isr.len() == 1 && isr.contains(&(a as i32)),
+    );
+    let mut acks1 = producer_config(&cluster.nodes[a].bootstrap, "none");
+    acks1.set("acks", "1");
+    let tail = numbered_messages("divergent", 10, 1);
+    assert!(produce_all(&acks1, "unclean", &tail)
+        .iter()
+        .all(|d| d.result.is_ok()));
+    wait_until(
+        WAIT,
+        "the old leader checkpoints a high watermark over its tail",
+        || checkpointed_hw(&cluster.nodes[a], "unclean") == Some(30),
+    );
+    cluster.nodes[a].kill9();
+    signal(&cluster.nodes[b], Signal::SIGCONT);
+    wait_for(
+        &cluster,
+        2,
+        "unclean",
+        "the out-of-sync follower is elected",
+        |l, e, _| l == b as i32 && e > epoch,
+    );
+    let leader = cluster.nodes[b].bootstrap.clone();
+    let mut after = produce_all(&idempotent(&leader), "unclean", &msgs[20..]);
+    assert!(
+        after.iter().all(|d| d.result.is_ok()),
+        "the new leader takes writes"
+    );
+
+    cluster.nodes[a].start_again();
+    wait_for(
+        &cluster,
+        2,
+        "unclean",
+        "the old leader caught up",
+        |_, _, isr| isr.len() == 2,
+    );
+    wait_until(WAIT, "the old leader's log equals the new leader's", || {
+        segment(&cluster.nodes[a], "unclean-0") == segment(&cluster.nodes[b], "unclean-0")
+    });
+    for d in &mut after {
+        d.seq += 20;
+    }
+    acked.extend(after);
+    let from_b = consume_all(&leader, "unclean");
+    assert_acked_records_kept(&leader, "unclean", &msgs, &acked);
+
+    // Read it back from the old leader too: a controlled shutdown hands leadership back.
+    cluster.nodes[b].stop();
+    wait_for(
+        &cluster,
+        2,
+        "unclean",
+        "the old leader leads again",
+        |l, _, _| l == a as i32,
+    );
+    let from_a = consume_all(&cluster.nodes[a].bootstrap, "unclean");
+    assert_eq!(from_a, from_b, "both replicas serve the same records");
+    let payloads: Vec<&[u8]> = from_a[&0]
+        .iter()
+        .filter_map(|r| r.payload.as_deref())
+        .collect();
+    assert_eq!(payloads.len(), 35);
+    for t in &tail {
+        assert!(
+            !payloads.contains(&&t.payload[..]),
+            "the divergent tail is gone"
+        );
+    }
 }

@@ -529,6 +529,27 @@ fn admin_apis_are_checked_too(alice: &mut SecureConn, admin: &mut SecureConn) {
         &DescribeClusterRequest::default(),
     );
     assert_eq!(r.error_code, 0, "{r:?}");
+
+    // OffsetForLeaderEpoch: DESCRIBE on the topic (implied by READ), or CLUSTER_ACTION.
+    let epochs = |topic: &'static str| {
+        OffsetForLeaderEpochRequest::default().with_topics(vec![
+            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(topic)))
+                .with_partitions(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                        .with_current_leader_epoch(-1)
+                        .with_leader_epoch(0),
+                ]),
+        ])
+    };
+    let error = |who: &mut SecureConn, topic: &'static str| {
+        let r: OffsetForLeaderEpochResponse =
+            who.request(ApiKey::OffsetForLeaderEpoch, 4, &epochs(topic));
+        r.topics[0].partitions[0].error_code
+    };
+    assert_eq!(error(alice, "billing"), TopicAuthorizationFailed.code());
+    assert_eq!(error(alice, "app-orders"), 0);
+    assert_eq!(error(admin, "billing"), 0);
 }
 
 /// A Fetch of many MiB over SASL_SSL is streamed from the log through the TLS stream: the

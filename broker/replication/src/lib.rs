@@ -11,7 +11,8 @@
 //!   caught up, one ISR change in flight at a time (the partition epoch orders them);
 //! - [`purgatory`]: `acks=all` produces waiting for the high watermark, completed in offset
 //!   order, with Kafka's NOT_ENOUGH_REPLICAS(_AFTER_APPEND) rules;
-//! - [`follower`]: what a follower keeps of the leader's high watermark.
+//! - [`follower`]: what a follower keeps of the leader's high watermark, and where it cuts its
+//!   log to agree with a new leader's (the divergence point of KIP-101/KIP-279).
 //!
 //! A seeded simulation (test only) drives a leader and its followers through fetches, appends,
 //! stalls and ISR changes and checks after every step that the high watermark never goes back,
@@ -24,6 +25,6 @@ pub mod purgatory;
 #[cfg(test)]
 mod sim;
 
-pub use follower::follower_high_watermark;
+pub use follower::{follower_high_watermark, truncation_point, Truncation};
 pub use leader::{Effect, IsrChange, LeaderConfig, LeaderState};
 pub use purgatory::{AcksAllOutcome, Purgatory, WaiterId};

@@ -173,6 +173,11 @@ pub fn routes() -> Vec<Route> {
         route!(ApiKey::Produce, produce, m::ProduceRequest),
         fetch_route(),
         route!(ApiKey::ListOffsets, list_offsets, m::ListOffsetsRequest),
+        route!(
+            ApiKey::OffsetForLeaderEpoch,
+            offset_for_leader_epoch,
+            m::OffsetForLeaderEpochRequest
+        ),
         route!(ApiKey::Metadata, metadata, m::MetadataRequest),
         route!(ApiKey::ApiVersions, api_versions, m::ApiVersionsRequest),
         route!(ApiKey::CreateTopics, create_topics, m::CreateTopicsRequest),

@@ -31,6 +31,7 @@ mod config;
 mod error;
 mod file_cache;
 mod index;
+mod leader_epoch;
 mod log;
 mod mmap;
 mod producer_state;
@@ -49,6 +50,7 @@ pub use compaction::{
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{BatchError, StorageError};
 pub use file_cache::{FileCache, DEFAULT_OPEN_SEGMENT_FILES};
+pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use log::{FileSlice, Log, ScrubProgress, SliceRead};
 pub use validate::{decompressed_limit, RecordReader, RecordView};
 

@@ -3,6 +3,7 @@
 mod append;
 #[cfg(test)]
 mod descriptor_tests;
+mod epochs;
 mod follower;
 mod open;
 mod read;
@@ -27,6 +28,7 @@ use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::file_cache::FileCache;
+use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_state::{snapshot, ProducerStates};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
 
@@ -39,7 +41,8 @@ pub(crate) use sync::SyncState;
 /// On disk: segments `<base offset, 20 digits>.log|.index|.timeindex` (see [`crate::segment`]
 /// and [`crate::index`]), plus `recovery-point-offset-checkpoint` (everything below it was
 /// fsynced), `log-start-offset-checkpoint` (DeleteRecords), producer state snapshots
-/// `<offset>.snapshot` (written at every roll and by a clean close), and, only between a clean
+/// `<offset>.snapshot` (written at every roll and by a clean close), `leader-epoch-checkpoint`
+/// (see [`crate::leader_epoch`]), and, only between a clean
 /// [`Log::close`] and the next [`Log::open`], `.kafka_cleanshutdown`.
 ///
 /// Thread-safety: `Send + Sync`, meant to be shared in an `Arc`. Appends, rolls, retention and
@@ -68,6 +71,9 @@ pub struct Log {
     /// serialises checkpoint writes, which happen off the append lock (a write and two fsyncs
     /// per segment roll must not stall appends). Lock order: `checkpointer` before `writer`.
     pub(crate) checkpointer: Mutex<i64>,
+    /// The first offset of every leader epoch in the log (KIP-101). Changed only under
+    /// `writer` (then this lock, briefly), so readers never wait for an append's I/O.
+    pub(crate) epochs: RwLock<LeaderEpochCache>,
 }
 
 /// A rolled segment whose files (and the producer snapshot taken at the roll) are not yet

@@ -93,6 +93,7 @@ impl Log {
         }
         self.log_start.store(offset, Ordering::Release);
         checkpoint::write_offset(self.dir(), checkpoint::LOG_START, offset)?;
+        self.update_epochs(&mut w, |c| c.truncate_from_start(offset))?;
         self.delete_oldest_while(&mut w, |c| c.next_offset <= offset)?;
         Ok(self.log_start_offset())
     }
@@ -136,6 +137,7 @@ impl Log {
         if first > self.log_start_offset() {
             self.log_start.store(first, Ordering::Release);
             checkpoint::write_offset(self.dir(), checkpoint::LOG_START, first)?;
+            self.update_epochs(w, |c| c.truncate_from_start(first))?;
         }
         Ok(count)
     }

@@ -41,6 +41,12 @@ codes!(m::ListOffsetsResponse, |r, f| {
         .flat_map(|t| &t.partitions)
         .for_each(|p| f(p.error_code));
 });
+codes!(m::OffsetForLeaderEpochResponse, |r, f| {
+    r.topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .for_each(|p| f(p.error_code));
+});
 codes!(m::MetadataResponse, |r, f| {
     f(r.error_code);
     for t in &r.topics {

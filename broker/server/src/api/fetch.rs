@@ -17,6 +17,10 @@
 //! Reads run on tokio's blocking pool: data not in the page cache waits for the disk, which
 //! must not hold a runtime worker thread (and every connection it serves) meanwhile.
 //!
+//! From v12 a fetch naming `last_fetched_epoch` is checked against the leader-epoch cache
+//! (KIP-320): a fetcher whose log diverges from the leader's gets `diverging_epoch` instead of
+//! records.
+//!
 //! Fetch sessions (KIP-227) are declined the way the protocol allows: a request to
 //! open a session gets `session_id = 0`, so clients keep sending full fetches.
 
@@ -27,7 +31,9 @@ use crate::stream::Marked;
 use bytes::Bytes;
 use fjord_storage::{FileSlice, StorageError};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,6 +138,9 @@ struct Slot {
     error: Option<i16>,
     /// Read at least once (the response then carries `records`, possibly empty).
     read: bool,
+    /// KIP-320: the fetcher's log diverges from ours at `fetch_offset`; answered with the
+    /// largest common epoch and its end offset, and no records.
+    diverging: Option<(i32, i64)>,
 }
 
 /// The state of one Fetch request across its wake-ups.
@@ -182,9 +191,16 @@ impl PendingFetch {
                         } else {
                             Err(ResponseError::TopicAuthorizationFailed)
                         };
-                        if let (Ok((p, _)), Some(r)) = (&found, replica) {
+                        let diverging = match &found {
+                            Ok((p, _)) if ctx.version >= 12 => {
+                                diverging_epoch(p, fp.last_fetched_epoch, fp.fetch_offset)
+                            }
+                            _ => None,
+                        };
+                        if let (Ok((p, _)), Some(r), None) = (&found, replica, diverging) {
                             // A follower's fetch offset is its log end: the leader's
-                            // replication state learns it before anything is read.
+                            // replication state learns it before anything is read (unless
+                            // its log diverges from ours there, then it is not its end).
                             match p.follower_fetched(r, fp.fetch_offset, now) {
                                 Ok((_, changes)) => {
                                     ctx.broker.replication.propose(&p.topic, p.index, changes)
@@ -196,7 +212,8 @@ impl PendingFetch {
                             Ok((p, _)) => (Some(p), None),
                             Err(code) => (None, Some(code.code())),
                         };
-                        failed |= error.is_some();
+                        // A diverging partition is answered at once, like an error.
+                        failed |= error.is_some() || diverging.is_some();
                         Slot {
                             partition,
                             index: fp.partition,
@@ -205,7 +222,8 @@ impl PendingFetch {
                             slices: Vec::new(),
                             bytes: 0,
                             error,
-                            read: false,
+                            read: diverging.is_some(),
+                            diverging,
                         }
                     })
                     .collect()
@@ -250,7 +268,7 @@ impl PendingFetch {
             replica,
         } = self;
         for slot in topics.iter_mut().flatten() {
-            if slot.error.is_some() {
+            if slot.error.is_some() || slot.diverging.is_some() {
                 continue;
             }
             let Some(p) = slot.partition.clone() else {
@@ -354,6 +372,15 @@ impl Slot {
                 error(self.index, ResponseError::UnknownLeaderEpoch.code())
             }
             Some(code) => resp.with_error_code(code),
+            None if self.diverging.is_some() => {
+                let diverging = self
+                    .diverging
+                    .map_or_else(EpochEndOffset::default, |(e, o)| {
+                        EpochEndOffset::default().with_epoch(e).with_end_offset(o)
+                    });
+                resp.with_records(Some(Bytes::new()))
+                    .with_diverging_epoch(diverging)
+            }
             None if self.read && self.slices.is_empty() => resp.with_records(Some(Bytes::new())),
             None if self.read => {
                 let m = Marked::new(self.slices);
@@ -364,6 +391,22 @@ impl Slot {
             None => resp,
         }
     }
+}
+
+/// KIP-320 (Fetch v12+, Kafka's `validateFetchOffsetAndMaybeGetDivergingEpoch`): a fetcher
+/// that names the epoch of the last batch it holds diverges from this leader when the leader
+/// has no such epoch or that epoch ends here before `fetch_offset`. Then the answer is where
+/// the largest epoch at or below it ends, for the fetcher to truncate to.
+fn diverging_epoch(
+    p: &Partition,
+    last_fetched_epoch: i32,
+    fetch_offset: i64,
+) -> Option<(i32, i64)> {
+    if last_fetched_epoch < 0 {
+        return None;
+    }
+    let (epoch, end) = p.log.end_offset_for_epoch(last_fetched_epoch);
+    (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
 }
 
 fn error(partition: i32, code: i16) -> PartitionData {

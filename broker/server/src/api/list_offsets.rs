@@ -58,17 +58,23 @@ fn answer(
                         Ok(found) => found,
                         Err(code) => return resp.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                     };
+                    // KIP-320: the epoch that wrote the offset found (the current one for the
+                    // high watermark, as Kafka answers), so a client can validate it later.
+                    let written_by = |offset: i64| p.log.epoch_for_offset(offset).unwrap_or(-1);
                     let found = match lp.timestamp {
-                        LATEST => Ok(Some((-1, p.high_watermark()))),
-                        EARLIEST => Ok(Some((-1, p.log.log_start_offset()))),
-                        MAX_TIMESTAMP if version >= 7 => Ok(p.log.max_timestamp_offset().map(|t| (t.timestamp, t.offset))),
-                        ts if ts >= 0 => p.log.offset_for_timestamp(ts).map(|o| o.map(|t| (t.timestamp, t.offset))),
+                        LATEST => Ok(Some((-1, p.high_watermark(), leader_epoch))),
+                        EARLIEST => {
+                            let start = p.log.log_start_offset();
+                            Ok(Some((-1, start, written_by(start))))
+                        }
+                        MAX_TIMESTAMP if version >= 7 => Ok(p.log.max_timestamp_offset().map(|t| (t.timestamp, t.offset, written_by(t.offset)))),
+                        ts if ts >= 0 => p.log.offset_for_timestamp(ts).map(|o| o.map(|t| (t.timestamp, t.offset, written_by(t.offset)))),
                         _ => return resp.with_error_code(ResponseError::InvalidRequest.code()).with_offset(-1).with_timestamp(-1),
                     };
                     match found {
-                        Ok(Some((timestamp, offset))) => {
+                        Ok(Some((timestamp, offset, epoch))) => {
                             let resp = resp.with_timestamp(timestamp).with_offset(offset);
-                            if version >= 4 { resp.with_leader_epoch(leader_epoch) } else { resp }
+                            if version >= 4 { resp.with_leader_epoch(epoch) } else { resp }
                         }
                         Ok(None) => resp.with_timestamp(-1).with_offset(-1),
                         Err(e) => {

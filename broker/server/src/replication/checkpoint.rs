@@ -1,5 +1,6 @@
 //! Kafka's `replication-offset-checkpoint`: the high watermark of every partition in a data
-//! directory, so a restarted replica knows what was committed (a follower truncates to it).
+//! directory, so a restarted replica knows what was committed (a follower truncates to it only when
+//! its leader cannot name the divergence point, see `fetcher`).
 //!
 //! Format (Kafka's): a version line `0`, a count line, then one `<topic> <partition> <offset>`
 //! line per partition. Written to `<name>.tmp`, fsynced and renamed over the old file.

@@ -1,16 +1,22 @@
 //! One fetcher task per source broker (Kafka's `ReplicaFetcherThread`): it fetches every
 //! partition this broker follows from that leader over the leader's broker listener, with the
 //! Fetch API and this broker's id as `replica_id`, appends the batches as the leader wrote
-//! them and keeps the leader's high watermark. It ends when it has nothing left to follow
+//! them and keeps the leader's high watermark. Before the first fetch under a new leader
+//! epoch it cuts each log to the point where it diverges from the leader's
+//! (OffsetForLeaderEpoch, KIP-101/279). It ends when it has nothing left to follow
 //! from that leader; the [`manager`](super::manager) starts another when needed.
 
 use super::role::Role;
 use crate::broker::Broker;
 use crate::partition::Partition;
 use fjord_client::{ClientConfig, Connection};
+use fjord_replication::{truncation_point, Truncation};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,16 +63,18 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        if needs_truncation(&parts) {
-            // Cutting a log is file I/O: on the blocking pool, not this worker thread.
-            let cut = parts.clone();
-            if let Err(e) = crate::blocking::spawn(move || truncate_once(&cut)).await {
-                tracing::error!(leader, error = %e, "follower truncation task failed");
-                tokio::time::sleep(BACKOFF).await;
-                continue;
-            }
+        if let Err(e) = truncate_to_divergence(c, &broker, &parts).await {
+            tracing::debug!(leader, error = %e, "OffsetForLeaderEpoch failed; reconnecting");
+            conn = None;
+            tokio::time::sleep(BACKOFF).await;
+            continue;
         }
         let req = request(&broker, &parts);
+        if req.topics.is_empty() {
+            // Every partition waits for its divergence point (the leader refused to say).
+            tokio::time::sleep(BACKOFF).await;
+            continue;
+        }
         match c.send(req, VERSION).await {
             Ok(resp) => {
                 if !apply(&parts, resp).await {
@@ -82,39 +90,176 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
     }
 }
 
-/// Whether a partition still waits for [`truncate_once`] (a look at the roles, no I/O).
-fn needs_truncation(parts: &[(Arc<Partition>, i32)]) -> bool {
-    parts.iter().any(|(p, epoch)| {
-        matches!(&*p.role.lock(), Role::Follower(f) if !f.truncated && f.leader_epoch == *epoch)
-    })
+/// Partitions not yet cut to their divergence point under their current leader epoch.
+fn untruncated(parts: &[(Arc<Partition>, i32)]) -> Vec<(Arc<Partition>, i32)> {
+    parts
+        .iter()
+        .filter(|(p, epoch)| {
+            matches!(&*p.role.lock(), Role::Follower(f) if !f.truncated && f.leader_epoch == *epoch)
+        })
+        .cloned()
+        .collect()
 }
 
-/// Before the first fetch under a leader epoch, with that leader reachable: cut the log to
-/// the high watermark, dropping a tail the leader may not have. Blocking file I/O: run it on
-/// the blocking pool.
-fn truncate_once(parts: &[(Arc<Partition>, i32)]) {
-    for (p, epoch) in parts {
-        let mut role = p.role.lock();
-        let Role::Follower(f) = &mut *role else {
-            continue;
-        };
-        if f.truncated || f.leader_epoch != *epoch {
-            continue;
+/// Before the first fetch under a leader epoch, with that leader reachable: ask it where this
+/// replica's latest epoch ends (OffsetForLeaderEpoch) and cut the log there (KIP-101/279), so
+/// no record the leader lacks is kept, and none it has is dropped. A log without epochs, or a
+/// leader that does not serve the API, falls back to the high watermark. `Err` when the
+/// connection failed (reconnect).
+async fn truncate_to_divergence(
+    c: &mut Connection,
+    broker: &Broker,
+    parts: &[(Arc<Partition>, i32)],
+) -> Result<(), fjord_client::ClientError> {
+    let pending = untruncated(parts);
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let version = match c.negotiate::<OffsetForLeaderEpochRequest>() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            tracing::warn!(
+                leader = c.addr(),
+                "the leader does not serve OffsetForLeaderEpoch: truncating to the high watermark"
+            );
+            None
         }
-        let hw = f.high_watermark.min(p.log.log_end_offset());
-        if p.log.log_end_offset() > hw {
-            match p.log.truncate_to(hw) {
-                Ok(()) => {
-                    tracing::info!(topic = %p.topic, partition = p.index, offset = hw, "truncated to the high watermark before following")
+    };
+    let mut ask = Vec::new();
+    for (p, epoch) in &pending {
+        match (version, p.log.latest_epoch()) {
+            (Some(_), Some(latest)) => ask.push((p.clone(), *epoch, latest)),
+            _ => {
+                let hw = p.high_watermark();
+                truncate_off_worker(p.clone(), *epoch, hw, true, "the high watermark").await;
+            }
+        }
+    }
+    let Some(version) = version.filter(|_| !ask.is_empty()) else {
+        return Ok(());
+    };
+    let resp = c.send(epoch_request(broker, &ask), version).await?;
+    for t in resp.topics {
+        for answer in t.partitions {
+            let Some((p, epoch, _)) = ask
+                .iter()
+                .find(|(p, _, _)| *p.topic == *t.topic.0 && p.index == answer.partition)
+            else {
+                continue;
+            };
+            if answer.error_code != 0 {
+                let e = ResponseError::try_from_code(answer.error_code);
+                tracing::debug!(topic = %p.topic, partition = p.index, error = ?e, "leader refused OffsetForLeaderEpoch");
+                continue;
+            }
+            let log_end = p.log.log_end_offset();
+            let point = truncation_point(
+                answer.leader_epoch,
+                answer.end_offset,
+                |e| {
+                    let (found, end) = p.log.end_offset_for_epoch(e);
+                    (end >= 0).then_some((found, end))
+                },
+                log_end,
+                p.high_watermark(),
+            );
+            match point {
+                Truncation::Done(offset) => {
+                    truncate_off_worker(p.clone(), *epoch, offset, true, "the divergence point")
+                        .await
                 }
-                Err(e) => {
-                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower truncation failed");
-                    continue;
+                Truncation::AskAgain(offset) => {
+                    truncate_off_worker(
+                        p.clone(),
+                        *epoch,
+                        offset,
+                        false,
+                        "the end of an epoch the leader lacks",
+                    )
+                    .await
                 }
             }
         }
-        f.truncated = true;
     }
+    Ok(())
+}
+
+/// [`truncate`] on the blocking pool: cutting a log is file I/O.
+async fn truncate_off_worker(
+    p: Arc<Partition>,
+    epoch: i32,
+    offset: i64,
+    done: bool,
+    why: &'static str,
+) {
+    let (topic, index) = (p.topic.clone(), p.index);
+    if let Err(e) = crate::blocking::spawn(move || truncate(&p, epoch, offset, done, why)).await {
+        tracing::error!(topic = %topic, partition = index, error = %e, "follower truncation task failed");
+    }
+}
+
+/// Cuts the log to `offset` if the partition still follows under `epoch`; marks it ready to
+/// fetch when `done`.
+fn truncate(p: &Partition, epoch: i32, offset: i64, done: bool, why: &str) {
+    let mut role = p.role.lock();
+    let Role::Follower(f) = &mut *role else {
+        return;
+    };
+    if f.truncated || f.leader_epoch != epoch {
+        return;
+    }
+    let end = p.log.log_end_offset();
+    // Also at the log end: that drops an epoch entry without records (see `truncate_to`).
+    if let Err(e) = p.log.truncate_to(offset) {
+        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "follower truncation failed");
+        return;
+    }
+    if offset < end {
+        tracing::info!(topic = %p.topic, partition = p.index, offset, log_end = end, "truncated to {why} before following");
+    }
+    f.truncated = done;
+}
+
+fn epoch_request(
+    broker: &Broker,
+    ask: &[(Arc<Partition>, i32, i32)],
+) -> OffsetForLeaderEpochRequest {
+    let partitions = ask.iter().map(|(p, current, latest)| {
+        let op = OffsetForLeaderPartition::default()
+            .with_partition(p.index)
+            .with_current_leader_epoch(*current)
+            .with_leader_epoch(*latest);
+        (&**p, op)
+    });
+    let topics = by_topic(partitions)
+        .into_iter()
+        .map(|(topic, ps)| {
+            OffsetForLeaderTopic::default()
+                .with_topic(topic)
+                .with_partitions(ps)
+        })
+        .collect();
+    OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(broker.config.node_id))
+        .with_topics(topics)
+}
+
+/// `items` grouped under their partition's topic, topics in first-seen order: a request
+/// names each topic once.
+fn by_topic<'a, T>(
+    items: impl IntoIterator<Item = (&'a Partition, T)>,
+) -> Vec<(TopicName, Vec<T>)> {
+    let mut out: Vec<(TopicName, Vec<T>)> = Vec::new();
+    for (p, item) in items {
+        match out.iter_mut().find(|(t, _)| *t.0 == *p.topic) {
+            Some((_, v)) => v.push(item),
+            None => out.push((
+                TopicName(StrBytes::from_string(p.topic.to_string())),
+                vec![item],
+            )),
+        }
+    }
+    out
 }
 
 async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
@@ -138,26 +283,22 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
 }
 
 fn request(broker: &Broker, parts: &[(Arc<Partition>, i32)]) -> FetchRequest {
-    let mut topics: Vec<FetchTopic> = Vec::new();
     let ready = parts
         .iter()
-        .filter(|(p, _)| matches!(&*p.role.lock(), Role::Follower(f) if f.truncated));
-    for (p, epoch) in ready {
-        let fp = FetchPartition::default()
-            .with_partition(p.index)
-            .with_current_leader_epoch(*epoch)
-            .with_fetch_offset(p.log.log_end_offset())
-            .with_log_start_offset(p.log.log_start_offset())
-            .with_partition_max_bytes(PARTITION_MAX_BYTES);
-        match topics.iter_mut().find(|t| *t.topic.0 == *p.topic) {
-            Some(t) => t.partitions.push(fp),
-            None => topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(p.topic.to_string())))
-                    .with_partitions(vec![fp]),
-            ),
-        }
-    }
+        .filter(|(p, _)| matches!(&*p.role.lock(), Role::Follower(f) if f.truncated))
+        .map(|(p, epoch)| {
+            let fp = FetchPartition::default()
+                .with_partition(p.index)
+                .with_current_leader_epoch(*epoch)
+                .with_fetch_offset(p.log.log_end_offset())
+                .with_log_start_offset(p.log.log_start_offset())
+                .with_partition_max_bytes(PARTITION_MAX_BYTES);
+            (&**p, fp)
+        });
+    let topics: Vec<FetchTopic> = by_topic(ready)
+        .into_iter()
+        .map(|(topic, ps)| FetchTopic::default().with_topic(topic).with_partitions(ps))
+        .collect();
     FetchRequest::default()
         .with_replica_id(BrokerId(broker.config.node_id))
         .with_max_wait_ms(MAX_WAIT_MS)

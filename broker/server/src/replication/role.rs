@@ -34,9 +34,10 @@ pub struct Following {
     pub leader_epoch: i32,
     /// The leader's high watermark, capped at this replica's log end.
     pub high_watermark: i64,
-    /// Truncated to the high watermark since following this leader epoch (done by the fetcher
-    /// right before its first fetch, not when the role changes: a replica that is elected
-    /// leader before it could reach the old one keeps its whole log).
+    /// Cut to the divergence point with this leader since following this leader epoch (done
+    /// by the fetcher once the leader answered OffsetForLeaderEpoch, not when the role
+    /// changes: a replica that is elected leader before it could reach the old one keeps its
+    /// whole log).
     pub truncated: bool,
 }
 

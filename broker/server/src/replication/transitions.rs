@@ -1,11 +1,11 @@
 //! Becoming leader or follower as the metadata image says (Kafka's `ReplicaManager.
 //! applyDelta`): run after every reconcile, for every open partition.
 //!
-//! A follower truncates to its high watermark (what it knows to be committed) before its first
-//! fetch from a new leader (see [`super::fetcher`]), then fetches the rest from it: a former
-//! leader's uncommitted, divergent tail is dropped that way. (Kafka refines this with
-//! OffsetForLeaderEpoch, KIP-101/279, which keeps more of the tail when it matches and is
-//! safe when every replica restarts; that is not built yet.)
+//! A follower cuts its log where it diverges from the new leader's before its first fetch
+//! from it (OffsetForLeaderEpoch, KIP-101/279, see [`super::fetcher`]), then fetches the rest:
+//! a former leader's divergent tail is dropped that way, and nothing the leader has is. A new
+//! leader records its epoch's start offset in the leader-epoch cache at once, as Kafka's
+//! `makeLeader` does, so the previous epoch's end is known before its first append.
 
 use super::role::{Following, Leading, Role};
 use crate::broker::Broker;
@@ -64,6 +64,9 @@ impl Broker {
                 }
             }
             let leo = p.log.log_end_offset();
+            if let Err(e) = p.log.assign_epoch(l.leader_epoch, leo) {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "cannot record the new leader epoch");
+            }
             let hw = self.known_high_watermark(p, &role, replicas.len());
             let config = LeaderConfig {
                 replica_lag_time_max_ms: self.config.replica_lag_time_max_ms,

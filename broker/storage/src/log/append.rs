@@ -85,6 +85,9 @@ impl Log {
         let base_offset = self.log_end_offset();
         let last_offset = next_offset - 1;
         self.before_write(&mut w)?;
+        // Before the data: a crash may leave the entry without its batch (cut at the next
+        // open), never a batch of a new epoch the cache does not know.
+        self.record_epochs(&mut w, [(leader_epoch, base_offset)])?;
 
         if w.active
             .should_roll(records.len() as u64, last_offset, now_ms, &config)
@@ -123,6 +126,10 @@ impl Log {
                 self.fail(format!(
                     "{e}; cutting the partial write back to byte {good} failed too: {cut}"
                 ));
+            }
+            let end = self.log_end_offset();
+            if let Err(undo) = self.update_epochs(&mut w, |c| c.truncate_from_end(end)) {
+                self.fail(format!("{e}; dropping its leader epoch failed too: {undo}"));
             }
             return Err(e);
         }

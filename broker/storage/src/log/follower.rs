@@ -14,7 +14,8 @@ impl Log {
     /// CRC-checked; the first must start at this log's end and each next one right after the
     /// previous (anything else means the follower must truncate or refetch first, answered as
     /// OFFSET_OUT_OF_RANGE with nothing written). Producer state is updated from the batches,
-    /// so this replica deduplicates an idempotent producer's retry once it leads. Answers the
+    /// so this replica deduplicates an idempotent producer's retry once it leads, and so is the
+    /// leader-epoch cache (from the batches' epochs). Answers the
     /// new log end offset and, when `flush.messages`/`flush.ms` are due, the offset to pass to
     /// [`Log::sync_to`].
     pub fn append_as_follower(
@@ -51,6 +52,10 @@ impl Log {
             w.producers.stage(&mut staged, &b.header);
         }
         self.before_write(&mut w)?;
+        let epochs = batches
+            .iter()
+            .map(|b| (b.header.partition_leader_epoch, b.header.base_offset));
+        self.record_epochs(&mut w, epochs)?;
         if w.active
             .should_roll(records.len() as u64, next - 1, now_ms, &config)
         {
@@ -64,6 +69,11 @@ impl Log {
             if let Err(cut) = w.active.files().truncate_log(good) {
                 self.fail(format!(
                     "{e}; cutting the partial write back to byte {good} failed too: {cut}"
+                ));
+            }
+            if let Err(undo) = self.update_epochs(&mut w, |c| c.truncate_from_end(start)) {
+                self.fail(format!(
+                    "{e}; dropping its leader epochs failed too: {undo}"
                 ));
             }
             return Err(e);

@@ -13,6 +13,7 @@ use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::StorageError;
 use crate::file_cache::FileCache;
+use crate::leader_epoch::{self, LeaderEpochCache};
 use crate::producer_state::{snapshot, ProducerStates};
 use crate::recovery::{check_segment, rebuild_segment};
 use crate::segment::{ActiveSegment, SealedSegment, SegmentFiles};
@@ -101,6 +102,7 @@ impl Log {
         )?;
         let producers = load_producers(&log)?;
         log.writer.lock().producers = producers;
+        *log.epochs.write() = super::epochs::load_epochs(&log)?;
         Ok(log)
     }
 
@@ -182,6 +184,7 @@ impl Log {
             sync: Mutex::new(super::SyncState::new(recovery_point)),
             synced: parking_lot::Condvar::new(),
             checkpointer: Mutex::new(recovery_point),
+            epochs: RwLock::new(LeaderEpochCache::default()),
         })
     }
 }
@@ -263,6 +266,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
             checkpoint::LOG_START,
             checkpoint::CLEAN_SHUTDOWN,
             crate::compaction::CLEANER_CHECKPOINT,
+            leader_epoch::FILE,
         ]
         .contains(&name.as_str())
         {

@@ -14,14 +14,17 @@ impl Log {
     /// Drops every batch holding an offset `>= offset` (a batch straddling `offset` goes
     /// whole, as in Kafka, so the log end may land below `offset`). Later segments are deleted,
     /// the segment holding `offset` is cut and becomes the active one. Truncating below the log
-    /// start empties the log and restarts it at `offset`. Producer state is rebuilt.
+    /// start empties the log and restarts it at `offset`. Producer state is rebuilt; the
+    /// leader-epoch cache loses the epochs that started at or after the new end.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let config = self.config();
         let mut written = self.checkpointer.lock();
         let mut w = self.writer.lock();
         let offset = offset.max(0);
         if offset >= self.log_end_offset() {
-            return Ok(());
+            // No batch to drop, but an epoch this replica recorded as leader without writing
+            // under it may start here: it must go, or a follower would ask for it again.
+            return self.update_epochs(&mut w, |c| c.truncate_from_end(offset));
         }
         self.before_write(&mut w)?;
         let mut all: Vec<Arc<SegmentFiles>> =
@@ -82,6 +85,11 @@ impl Log {
             w.recovery_point = w.recovery_point.min(end);
             *written = w.recovery_point;
             checkpoint::write_offset(&self.dir, checkpoint::RECOVERY_POINT, w.recovery_point)?;
+        }
+        if restart {
+            self.update_epochs(&mut w, |c| c.clear())?;
+        } else {
+            self.update_epochs(&mut w, |c| c.truncate_from_end(end))?;
         }
         // Snapshots above the new end describe batches that are gone: load_producers drops them.
         w.producers = load_producers(self)?;
