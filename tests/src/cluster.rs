@@ -3,7 +3,13 @@
 //! happen within a test.
 
 use crate::{wait_until, Broker, RawConn};
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -27,6 +33,48 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     held.iter()
         .map(|l| l.local_addr().expect("local addr").port())
         .collect()
+}
+
+/// CreateTopics sent to exactly this broker (no client-side routing to the controller):
+/// the topic's error code and message.
+pub fn create_topic_on(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> (i16, Option<String>) {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: CreateTopicsResponse = conn.request(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_num_partitions(partitions)
+                .with_replication_factor(replication_factor)]),
+    );
+    let r = &resp.topics[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// `topic` as exactly this broker reports it in Metadata (no auto-creation); `None` when it
+/// answers an error for the topic.
+pub fn topic_metadata_on(bootstrap: &str, topic: &str) -> Option<MetadataResponseTopic> {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: MetadataResponse = conn.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+                TopicName(StrBytes::from_string(topic.to_string())),
+            ))])),
+    );
+    resp.topics.into_iter().next().filter(|t| t.error_code == 0)
 }
 
 impl Cluster {
