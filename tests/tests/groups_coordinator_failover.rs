@@ -160,7 +160,8 @@ fn a_group_survives_a_kill9_of_its_coordinator_without_rereading_committed_recor
     let bootstrap = cluster.bootstrap();
     let node0 = cluster.nodes[0].bootstrap.clone();
     cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
-    assert_eq!(create_topic_on(&node0, TOPIC, PARTITIONS, 3), (0, None));
+    let (code, message) = create_topic_on(&node0, TOPIC, PARTITIONS, 3);
+    assert_eq!(code, 0, "{message:?}");
     let group = "survivors";
     let first = wait_for_coordinator(&node0, group, |_| true);
     // Created with offsets.topic.replication.factor = 3 (three brokers live).
@@ -241,10 +242,8 @@ fn commit(bootstrap: &str, group: &str, partition: i32, offset: i64) -> i16 {
 fn consumer_offsets_replicas_are_capped_at_live_brokers_and_sigterm_moves_coordination() {
     let mut cluster = Cluster::start_with(3, SETTINGS);
     cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
-    assert_eq!(
-        create_topic_on(&cluster.nodes[0].bootstrap, TOPIC, PARTITIONS, 3),
-        (0, None)
-    );
+    let (code, message) = create_topic_on(&cluster.nodes[0].bootstrap, TOPIC, PARTITIONS, 3);
+    assert_eq!(code, 0, "{message:?}");
     cluster.nodes[2].kill9();
     cluster.wait_for_brokers(0, &[0, 1], WAIT);
     let bootstrap = cluster.nodes[0].bootstrap.clone();
