@@ -66,6 +66,8 @@ pub const KNOWN: &[&str] = &[
     "group.consumer.max.size",
     "group.consumer.assignors",
     "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor",
+    "offsets.commit.timeout.ms",
     "offsets.retention.minutes",
     "log.cleaner.threads",
     "log.cleaner.dedupe.buffer.size",

@@ -5,6 +5,7 @@
 use crate::{wait_until, Broker, RawConn};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse,
     TopicName,
@@ -94,6 +95,42 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     held.iter()
         .map(|l| l.local_addr().expect("local addr").port())
         .collect()
+}
+
+/// CreateTopics sent to exactly this broker (no client-side routing to the controller):
+/// the topic's error code and message.
+pub fn create_topic_on(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> (i16, Option<String>) {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: CreateTopicsResponse = conn.request(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(topic_name(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(replication_factor)]),
+    );
+    let r = &resp.topics[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// `topic` as exactly this broker reports it in Metadata (no auto-creation); `None` when it
+/// answers an error for the topic.
+pub fn topic_metadata_on(bootstrap: &str, topic: &str) -> Option<MetadataResponseTopic> {
+    topic_metadata(bootstrap, topic)
+        .topics
+        .into_iter()
+        .next()
+        .filter(|t| t.error_code == 0)
 }
 
 impl Cluster {

@@ -226,7 +226,11 @@ fn start_operator_metrics(runtime: &tokio::runtime::Runtime) -> String {
 /// Produces, consumes and commits so every per-topic and per-group family has samples, and
 /// has one request refused so the error-response family has a series.
 fn make_traffic(broker: &Broker) {
-    broker.create_topic("observed", 2, &[]);
+    // Three replicas, so the group's coordinator (the leader of its __consumer_offsets
+    // partition, any broker) hosts the partitions whose lag it reports.
+    let (code, message) = create_topic_on(&broker.bootstrap, "observed", 2, 3);
+    assert_eq!(code, 0, "{message:?}");
+    wait_for_partitions(&broker.bootstrap, "observed", 2);
     let again = NewTopic::new("observed", 2, TopicReplication::Fixed(1));
     let results = block_on(broker.admin().create_topics(&[again], &admin_options()))
         .expect("CreateTopics answered");

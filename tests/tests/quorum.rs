@@ -4,9 +4,6 @@
 //! snapshot, and a broker that stops heartbeating is fenced.
 
 use fjord_tests::*;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -17,37 +14,9 @@ const INVALID_REPLICATION_FACTOR: i16 = 38;
 /// Forming, electing and catching up take a few election timeouts; allow slow machines.
 const QUORUM_WAIT: Duration = Duration::from_secs(30);
 
-fn name(v: &str) -> TopicName {
-    TopicName(StrBytes::from_string(v.to_string()))
-}
-
-/// CreateTopics sent to exactly this broker (no client-side routing to the controller).
-fn create_raw(bootstrap: &str, topic: &str, partitions: i32, rf: i16) -> (i16, Option<String>) {
-    let mut conn = RawConn::connect(bootstrap);
-    let resp: CreateTopicsResponse = conn.request(
-        ApiKey::CreateTopics,
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(name(topic))
-                .with_num_partitions(partitions)
-                .with_replication_factor(rf)]),
-    );
-    let r = &resp.topics[0];
-    (
-        r.error_code,
-        r.error_message.as_ref().map(|m| m.to_string()),
-    )
-}
-
 /// `(error code, leader)` of each partition of `topic` as `bootstrap` reports it.
 fn leaders(bootstrap: &str, topic: &str) -> Option<Vec<(i16, i32)>> {
-    let resp = topic_metadata(bootstrap, topic);
-    let t = resp.topics.first()?;
-    if t.error_code != 0 {
-        return None;
-    }
+    let t = topic_metadata_on(bootstrap, topic)?;
     Some(
         t.partitions
             .iter()
@@ -90,7 +59,7 @@ fn a_topic_created_through_any_broker_lands_on_all_and_serves_clients() {
     for i in 0..3 {
         cluster.wait_for_brokers(i, &[0, 1, 2], QUORUM_WAIT);
     }
-    let (code, message) = create_raw(&cluster.nodes[2].bootstrap, "spread", 6, 1);
+    let (code, message) = create_topic_on(&cluster.nodes[2].bootstrap, "spread", 6, 1);
     assert_eq!(code, 0, "{message:?}");
     for i in 0..3 {
         wait_topic(&cluster.nodes[i].bootstrap, "spread", 6);
@@ -118,7 +87,7 @@ fn a_topic_created_through_any_broker_lands_on_all_and_serves_clients() {
     assert_eq!(consumed, 60);
 
     // More replicas than brokers is refused, saying so.
-    let (code, message) = create_raw(&cluster.nodes[1].bootstrap, "replicated", 1, 4);
+    let (code, message) = create_topic_on(&cluster.nodes[1].bootstrap, "replicated", 1, 4);
     assert_eq!(code, INVALID_REPLICATION_FACTOR);
     assert!(message.unwrap_or_default().contains("larger than"));
 }
@@ -133,7 +102,7 @@ fn killing_the_active_controller_elects_another_and_the_old_one_catches_up() {
         let c = cluster.controller_seen_by(survivor);
         c >= 0 && c != old as i32
     });
-    let (code, message) = create_raw(&cluster.nodes[survivor].bootstrap, "after", 2, 1);
+    let (code, message) = create_topic_on(&cluster.nodes[survivor].bootstrap, "after", 2, 1);
     assert_eq!(code, 0, "{message:?}");
     cluster.nodes[old].start_again();
     wait_topic(&cluster.nodes[old].bootstrap, "after", 2);
@@ -150,7 +119,7 @@ fn a_minority_cannot_commit_and_nothing_is_created_after_it_recovers() {
     cluster.nodes[1].kill9();
     cluster.nodes[2].kill9();
     let started = Instant::now();
-    let (code, message) = create_raw(&cluster.nodes[lone].bootstrap, "minority", 1, 1);
+    let (code, message) = create_topic_on(&cluster.nodes[lone].bootstrap, "minority", 1, 1);
     assert!(
         code == REQUEST_TIMED_OUT || code == NOT_CONTROLLER,
         "code {code}: {message:?}"
@@ -168,7 +137,7 @@ fn a_minority_cannot_commit_and_nothing_is_created_after_it_recovers() {
         cluster.wait_for_brokers(i, &[0, 1, 2], QUORUM_WAIT);
     }
     // The cluster works again, and the refused topic was never created.
-    let (code, message) = create_raw(&cluster.nodes[lone].bootstrap, "later", 1, 1);
+    let (code, message) = create_topic_on(&cluster.nodes[lone].bootstrap, "later", 1, 1);
     assert_eq!(code, 0, "{message:?}");
     for i in 0..3 {
         wait_topic(&cluster.nodes[i].bootstrap, "later", 1);
@@ -188,7 +157,7 @@ fn a_restarted_node_catches_up_from_a_snapshot_after_the_log_was_purged() {
     cluster.nodes[lagging].stop();
     for t in 0..20 {
         let (code, message) =
-            create_raw(&cluster.nodes[other].bootstrap, &format!("snap-{t}"), 1, 1);
+            create_topic_on(&cluster.nodes[other].bootstrap, &format!("snap-{t}"), 1, 1);
         assert_eq!(code, 0, "{message:?}");
     }
     let leader_dir = cluster.nodes[controller].data_dir.join("cluster-metadata");
@@ -343,7 +312,7 @@ fn a_consumer_group_on_a_cluster_is_coordinated_by_the_broker_holding_its_offset
     for i in 0..3 {
         cluster.wait_for_brokers(i, &[0, 1, 2], QUORUM_WAIT);
     }
-    let (code, message) = create_raw(&cluster.nodes[0].bootstrap, "grouped", 3, 1);
+    let (code, message) = create_topic_on(&cluster.nodes[0].bootstrap, "grouped", 3, 1);
     assert_eq!(code, 0, "{message:?}");
     for i in 0..3 {
         wait_topic(&cluster.nodes[i].bootstrap, "grouped", 3);

@@ -6,7 +6,6 @@
 //! is gone, without a restart.
 
 use fjord_tests::*;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -14,10 +13,9 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
-    TopicName,
+    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, MetadataRequest,
+    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
@@ -30,25 +28,6 @@ const LEADER_NOT_AVAILABLE: i16 = 5;
 
 fn name(v: &str) -> TopicName {
     TopicName(StrBytes::from_string(v.to_string()))
-}
-
-fn create_topic_raw(bootstrap: &str, topic: &str, partitions: i32) -> (i16, Option<String>) {
-    let mut conn = RawConn::connect(bootstrap);
-    let resp: CreateTopicsResponse = conn.request(
-        ApiKey::CreateTopics,
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(name(topic))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1)]),
-    );
-    let r = &resp.topics[0];
-    (
-        r.error_code,
-        r.error_message.as_ref().map(|m| m.to_string()),
-    )
 }
 
 /// `(error code, leader, offline replicas)` of every partition of `topic`, by index.
@@ -201,7 +180,7 @@ fn create_topics_on_a_full_disk_creates_nothing_and_works_once_space_returns() {
     produce_n(&broker.bootstrap, "small", 5, 1);
 
     let filler = fs.fill();
-    let (code, message) = create_topic_raw(&broker.bootstrap, "big", 4);
+    let (code, message) = create_topic_on(&broker.bootstrap, "big", 4, 1);
     assert_eq!(code, KAFKA_STORAGE_ERROR, "{message:?}");
     assert!(
         message.is_some_and(|m| m.contains("big")),
@@ -214,7 +193,7 @@ fn create_topics_on_a_full_disk_creates_nothing_and_works_once_space_returns() {
     });
 
     std::fs::remove_file(&filler).expect("free the space");
-    let (code, message) = create_topic_raw(&broker.bootstrap, "big", 4);
+    let (code, message) = create_topic_on(&broker.bootstrap, "big", 4, 1);
     assert_eq!(code, 0, "{message:?}");
     wait_for_partitions(&broker.bootstrap, "big", 4);
     produce_n(&broker.bootstrap, "big", 8, 4);
@@ -237,7 +216,7 @@ fn create_topics_with_too_few_file_descriptors_creates_nothing_and_the_broker_re
     broker.create_topic("small", 1, &[]);
     produce_n(&broker.bootstrap, "small", 3, 1);
 
-    let (code, message) = create_topic_raw(&broker.bootstrap, "wide", 300);
+    let (code, message) = create_topic_on(&broker.bootstrap, "wide", 300, 1);
     assert_eq!(code, KAFKA_STORAGE_ERROR, "{message:?}");
     assert!(
         message.is_some(),

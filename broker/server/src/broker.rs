@@ -404,7 +404,7 @@ impl Broker {
                         self.replication.changed.notify_one();
                     }
                     if &*name == crate::group::OFFSETS_TOPIC {
-                        self.groups.partition_online(p);
+                        self.groups.leadership_changed(self, &image);
                     }
                 }
                 Err(e) => {

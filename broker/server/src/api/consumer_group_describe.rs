@@ -53,7 +53,7 @@ pub async fn handle(
                 return base.with_error_code(ResponseError::InvalidGroupId.code());
             }
             let config = groups.consumer_config();
-            let found = groups.run(&id.0, |c, _| {
+            let found = groups.read(&id.0, |c| {
                 c.consumer_group(&id.0)
                     .map(|g| describe(base.clone(), g, &topics, &config))
             });

@@ -89,7 +89,8 @@ pub async fn handle(
     let group = hb.group_id.clone();
     let result = broker
         .groups
-        .run(&group, |c, now| c.consumer_heartbeat(now, hb, &topics));
+        .run(&group, |c, now| c.consumer_heartbeat(now, hb, &topics))
+        .await;
     let resp = match result {
         Err(e) => ConsumerGroupHeartbeatResponse::default().with_error_code(e.code()),
         Ok(Err(e)) => ConsumerGroupHeartbeatResponse::default()

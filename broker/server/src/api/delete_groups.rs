@@ -14,26 +14,25 @@ pub async fn handle(
 ) -> Option<DeleteGroupsResponse> {
     let groups = &ctx.broker.groups;
     let ready = groups.ready(&ctx.broker);
-    let results = req
-        .groups_names
-        .iter()
-        .map(|id| {
-            let error = match ready {
-                _ if !crate::security::authorizer::Authz::new(ctx)
-                    .group(crate::security::acl::op::DELETE, &id.0) =>
-                {
-                    Some(kafka_protocol::error::ResponseError::GroupAuthorizationFailed)
-                }
+    let mut results = Vec::new();
+    for id in &req.groups_names {
+        let error = match ready {
+            _ if !crate::security::authorizer::Authz::new(ctx)
+                .group(crate::security::acl::op::DELETE, &id.0) =>
+            {
+                Some(kafka_protocol::error::ResponseError::GroupAuthorizationFailed)
+            }
+            Err(e) => Some(e),
+            Ok(()) => match groups.run(&id.0, |c, _| c.delete_group(&id.0)).await {
+                Ok(r) => r.err(),
                 Err(e) => Some(e),
-                Ok(()) => match groups.run(&id.0, |c, _| c.delete_group(&id.0)) {
-                    Ok(r) => r.err(),
-                    Err(e) => Some(e),
-                },
-            };
+            },
+        };
+        results.push(
             DeletableGroupResult::default()
                 .with_group_id(id.clone())
-                .with_error_code(error.map_or(0, |e| e.code()))
-        })
-        .collect();
+                .with_error_code(error.map_or(0, |e| e.code())),
+        );
+    }
     Some(DeleteGroupsResponse::default().with_results(results))
 }

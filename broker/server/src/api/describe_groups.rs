@@ -39,9 +39,11 @@ pub async fn handle(
             if let Err(e) = ready {
                 return base.with_error_code(e.code());
             }
-            let Some(d) = groups.run(&id.0, |c, _| c.describe(&id.0)).ok().flatten() else {
+            let d = match groups.read(&id.0, |c| c.describe(&id.0)) {
+                Err(e) => return base.with_error_code(e.code()),
                 // Kafka describes an unknown group as Dead with no error (before v6).
-                return base.with_group_state(str_bytes("Dead"));
+                Ok(None) => return base.with_group_state(str_bytes("Dead")),
+                Ok(Some(d)) => d,
             };
             base.with_group_state(str_bytes(d.state.name()))
                 .with_protocol_type(str_bytes(d.protocol_type))

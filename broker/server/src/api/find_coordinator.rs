@@ -1,5 +1,5 @@
-//! FindCoordinator (key 10): the broker holding a group's `__consumer_offsets`
-//! partition coordinates it (single and batched keys).
+//! FindCoordinator (key 10): the leader of a group's `__consumer_offsets` partition
+//! coordinates it (single and batched keys); COORDINATOR_NOT_AVAILABLE while it has none.
 //!
 //! Transactions are not offered, so a transaction coordinator (key type 1) is refused
 //! with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the same answer InitProducerId gives a
@@ -71,40 +71,37 @@ fn find(ctx: &RequestContext, key: &str, key_type: i8) -> Coordinator {
         return refuse(ResponseError::InvalidRequest, "the group id is empty");
     }
     let broker = &ctx.broker;
-    // While offsets load, clients may already connect; group requests then answer
-    // COORDINATOR_LOAD_IN_PROGRESS until the load completes.
-    match broker.groups.ready(broker) {
-        Ok(()) | Err(ResponseError::CoordinatorLoadInProgress) => {}
-        Err(e) => return refuse(e, "the group coordinator is not available"),
+    if let Err(e) = broker.groups.ready(broker) {
+        return refuse(e, "the group coordinator is not available");
     }
-    // The coordinator is the broker holding the group's __consumer_offsets partition.
+    // The coordinator is the leader of the group's __consumer_offsets partition (Kafka's
+    // `partitionFor` + the partition's leader); it may still be loading it, and then
+    // answers COORDINATOR_LOAD_IN_PROGRESS to the group requests themselves.
     let image = broker.image();
     let index = broker.groups.partition_for(key);
-    let holder = image
+    let leader = image
         .topic(crate::group::OFFSETS_TOPIC)
-        .and_then(|t| t.replicas.get(index as usize)?.first().copied())
-        .unwrap_or(broker.config.node_id);
-    if holder != broker.config.node_id {
-        let endpoint = image
-            .brokers
-            .get(&holder)
-            .filter(|b| !b.fenced)
-            .and_then(|b| b.endpoint(&broker.config.listener_name).cloned());
-        return match endpoint {
-            Some(e) => Coordinator::default()
-                .with_key(str_bytes(key))
-                .with_node_id(BrokerId(holder))
-                .with_host(str_bytes(e.host))
-                .with_port(i32::from(e.port)),
-            None => refuse(
-                ResponseError::CoordinatorNotAvailable,
-                "the broker holding this group's offsets partition is not live",
-            ),
-        };
+        .and_then(|t| t.leadership(usize::try_from(index).ok()?))
+        .map_or(-1, |l| l.leader);
+    let endpoint = image
+        .brokers
+        .get(&leader)
+        .filter(|b| !b.fenced)
+        .and_then(|b| b.endpoint(&broker.config.listener_name).cloned());
+    match endpoint {
+        _ if leader == broker.config.node_id => Coordinator::default()
+            .with_key(str_bytes(key))
+            .with_node_id(BrokerId(leader))
+            .with_host(str_bytes(broker.advertised.host.clone()))
+            .with_port(i32::from(broker.advertised.port)),
+        Some(e) => Coordinator::default()
+            .with_key(str_bytes(key))
+            .with_node_id(BrokerId(leader))
+            .with_host(str_bytes(e.host))
+            .with_port(i32::from(e.port)),
+        None => refuse(
+            ResponseError::CoordinatorNotAvailable,
+            "the group's offsets partition has no live leader",
+        ),
     }
-    Coordinator::default()
-        .with_key(str_bytes(key))
-        .with_node_id(BrokerId(broker.config.node_id))
-        .with_host(str_bytes(broker.advertised.host.clone()))
-        .with_port(i32::from(broker.advertised.port))
 }

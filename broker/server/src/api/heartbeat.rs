@@ -14,8 +14,6 @@ pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> Option<Heart
         .set_topics(super::consumer_group_heartbeat::topics(&ctx.broker));
     let groups = &ctx.broker.groups;
     let error = match groups.ready(&ctx.broker) {
-        // Kafka answers blindly while loading, so members do not rejoin needlessly.
-        Err(ResponseError::CoordinatorLoadInProgress) => None,
         Err(e) => Some(e),
         Ok(()) if req.group_id.0.is_empty() => Some(ResponseError::InvalidGroupId),
         Ok(())
@@ -34,7 +32,12 @@ pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> Option<Heart
                     req.generation_id,
                 )
             })
-            .unwrap_or_else(Some),
+            .await
+            .unwrap_or_else(|e| match e {
+                // Kafka answers blindly while loading, so members do not rejoin needlessly.
+                ResponseError::CoordinatorLoadInProgress => None,
+                e => Some(e),
+            }),
     };
     Some(HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code())))
 }

@@ -45,7 +45,10 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> Option<Leav
         }]
     };
     let group = req.group_id.0.to_string();
-    let result = match groups.run(&group, |c, now| c.leave(now, &group, leaving)) {
+    let result = match groups
+        .run(&group, |c, now| c.leave(now, &group, leaving))
+        .await
+    {
         Ok(Ok(r)) => r,
         Ok(Err(e)) | Err(e) => {
             return Some(LeaveGroupResponse::default().with_error_code(e.code()))

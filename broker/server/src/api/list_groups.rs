@@ -4,6 +4,7 @@
 
 use super::str_bytes;
 use crate::router::RequestContext;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
@@ -36,5 +37,15 @@ pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> Option<List
                 .with_group_type(str_bytes(g.group_type))
         })
         .collect();
-    Some(ListGroupsResponse::default().with_groups(listed))
+    // Kafka lists what it has loaded and says a part is still loading.
+    let error = if groups.loading() {
+        ResponseError::CoordinatorLoadInProgress.code()
+    } else {
+        0
+    };
+    Some(
+        ListGroupsResponse::default()
+            .with_error_code(error)
+            .with_groups(listed),
+    )
 }

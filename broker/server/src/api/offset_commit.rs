@@ -89,7 +89,11 @@ pub async fn handle(
     }
     if !commit.offsets.is_empty() {
         let group_id = commit.group_id.clone();
-        match broker.groups.run(&group_id, |c, now| c.commit(now, commit)) {
+        match broker
+            .groups
+            .run(&group_id, |c, now| c.commit(now, commit))
+            .await
+        {
             Ok(r) => results.extend(r),
             Err(e) => {
                 // Not written: the whole commit failed.

@@ -34,9 +34,12 @@ pub async fn handle(
                 .map(|p| (t.name.0.to_string(), p.partition_index))
         })
         .collect();
-    let result = match groups.run(&req.group_id.0, |c, _| {
-        c.delete_offsets(&req.group_id.0, wanted)
-    }) {
+    let result = match groups
+        .run(&req.group_id.0, |c, _| {
+            c.delete_offsets(&req.group_id.0, wanted)
+        })
+        .await
+    {
         Ok(Ok(r)) => r,
         Ok(Err(e)) | Err(e) => {
             return Some(OffsetDeleteResponse::default().with_error_code(e.code()))

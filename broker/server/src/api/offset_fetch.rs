@@ -128,7 +128,7 @@ fn fetch(
     if !authz.group(crate::security::acl::op::DESCRIBE, group) {
         return (Some(ResponseError::GroupAuthorizationFailed), Vec::new());
     }
-    let result = groups.run(group, |c, _| {
+    let result = groups.read(group, |c| {
         if let Some((member_id, epoch)) = &member {
             c.validate_offset_fetch(group, member_id.as_deref(), *epoch)?;
         }

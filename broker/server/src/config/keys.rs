@@ -458,6 +458,18 @@ pub const KEYS: &[ConfigKey] = &[
         "Partitions of __consumer_offsets.",
     ),
     key(
+        "offsets.topic.replication.factor",
+        "3",
+        |v| int_in(v, 1, i64::from(i16::MAX)),
+        "Replication factor of __consumer_offsets, capped at the live brokers when it is created.",
+    ),
+    key(
+        "offsets.commit.timeout.ms",
+        "5000",
+        positive,
+        "How long a group write (offset commit, group state) waits to reach every in-sync replica.",
+    ),
+    key(
         "offsets.retention.minutes",
         "10080",
         positive,

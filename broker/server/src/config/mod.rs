@@ -166,6 +166,11 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`: replicas of `__consumer_offsets` (capped at the
+    /// live brokers when it is created).
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.commit.timeout.ms`: how long a group write waits for the in-sync replicas.
+    pub offsets_commit_timeout_ms: u64,
     /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
     pub offsets_retention_minutes: u64,
     /// `log.cleaner.*`: the cleaner threads' settings (topic defaults such as
@@ -344,6 +349,8 @@ impl BrokerConfig {
             group_min_session_timeout_ms: num("group.min.session.timeout.ms") as i32,
             group_max_session_timeout_ms: num("group.max.session.timeout.ms") as i32,
             offsets_topic_num_partitions: num("offsets.topic.num.partitions") as i32,
+            offsets_topic_replication_factor: num("offsets.topic.replication.factor") as i16,
+            offsets_commit_timeout_ms: num("offsets.commit.timeout.ms") as u64,
             offsets_retention_minutes: num("offsets.retention.minutes") as u64,
             cleaner: fjord_storage::CleanerConfig {
                 threads: num("log.cleaner.threads") as usize,

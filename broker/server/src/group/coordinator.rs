@@ -146,6 +146,8 @@ pub struct OffsetUndo {
     pub group: String,
     pub key: (String, i32),
     pub previous: Option<CommittedOffset>,
+    /// What the commit wrote: put back only while it is still there.
+    pub written: CommittedOffset,
 }
 
 impl Effects {
@@ -156,6 +158,16 @@ impl Effects {
         }
         for (tx, resp) in self.syncs {
             let _ = tx.send(resp);
+        }
+    }
+
+    /// Answers the parked responses with `error` instead (their records were not written).
+    pub fn fail(self, error: ResponseError) {
+        for (tx, resp) in self.joins {
+            let _ = tx.send(JoinResponse::error(error, &resp.member_id));
+        }
+        for (tx, _) in self.syncs {
+            let _ = tx.send(SyncResponse::error(error));
         }
     }
 }
@@ -236,12 +248,16 @@ impl Coordinator {
         }
     }
 
-    /// Puts back the offsets an unwritten commit replaced.
+    /// Puts back the offsets an unwritten commit replaced (those a later commit has
+    /// replaced again stay).
     pub fn rollback(&mut self, undo: Vec<OffsetUndo>) {
         for u in undo.into_iter().rev() {
             let Some(g) = self.groups.get_mut(&u.group) else {
                 continue;
             };
+            if g.offsets.get(&u.key) != Some(&u.written) {
+                continue;
+            }
             match u.previous {
                 Some(v) => {
                     g.offsets.insert(u.key, v);

@@ -3,14 +3,16 @@
 //! [`Coordinator`] is the deterministic state machine (no I/O, no clock); this module's
 //! [`GroupCoordinator`] is its edge. Groups are sharded by their `__consumer_offsets`
 //! partition (Kafka's `abs(hashCode) % partitions`, as FindCoordinator uses), the unit
-//! that will fail over between brokers once replication lands: each shard is one
-//! [`Coordinator`] under its own lock, so groups on different partitions never wait for
-//! each other. Per input the edge locks the group's shard, runs the machine, writes the
-//! records it asks for to `__consumer_offsets` before any response leaves (rolling back
-//! a commit that could not be written), then completes parked JoinGroup/SyncGroup
-//! responses through oneshot channels. A background thread loads `__consumer_offsets`
-//! at start-up (until then requests get COORDINATOR_LOAD_IN_PROGRESS) and then runs the
-//! timers, sleeping until the earliest one (`timer.rs`).
+//! that fails over between brokers: each shard is one [`Coordinator`] under its own lock,
+//! served only while this broker leads the partition ([`ownership`]: loaded from the log
+//! when leadership arrives, COORDINATOR_LOAD_IN_PROGRESS meanwhile, dropped when it
+//! leaves, NOT_COORDINATOR then). Per input the edge locks the group's shard, runs the
+//! machine and appends the records it asks for as the partition's leader, then, without
+//! the lock, waits until the in-sync replicas have them ([`write`]: `acks=all`,
+//! `offsets.commit.timeout.ms`) before any response leaves, rolling back a commit that
+//! could not be written, and completes parked JoinGroup/SyncGroup responses through
+//! oneshot channels. A background thread runs the timers of the shards served here,
+//! sleeping until the earliest one (`timer.rs`).
 //!
 //! KIP-848 consumer groups (`group.protocol=consumer`) are the sans-IO
 //! `fjord_group::ConsumerGroup` (crate `broker/group`: epochs, server-side assignors,
@@ -35,6 +37,7 @@ pub mod member;
 pub mod metrics;
 mod mixed;
 pub mod offsets;
+pub mod ownership;
 pub mod rebalance;
 pub mod state;
 pub mod store;
@@ -42,6 +45,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 mod timer;
+mod write;
 
 pub use classic::ClassicGroup;
 pub use coordinator::{Coordinator, Effects, GroupConfig, GroupListing, StoreRecord};
@@ -54,9 +58,9 @@ use crate::broker::Broker;
 use crate::partition::Partition;
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{mpsc, Arc, Weak};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The internal topic holding offsets and group metadata.
@@ -71,18 +75,28 @@ struct Shard {
     /// The machine's earliest timer ([`timer::NONE`]: none), published so the driver
     /// finds due shards without taking every lock.
     next_deadline: AtomicI64,
+    /// Whether this broker leads the partition, and the partition to write to.
+    owner: Mutex<ownership::Owner>,
 }
 
 /// The coordinator of every group on this broker. Safe to share between threads.
 pub struct GroupCoordinator {
     /// One per `__consumer_offsets` partition, by partition index.
     shards: Box<[Shard]>,
-    /// `__consumer_offsets` partitions by index, once the topic exists.
-    partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
     num_partitions: i32,
-    loaded: AtomicBool,
+    /// `offsets.topic.replication.factor`.
+    replication_factor: i16,
+    /// `offsets.commit.timeout.ms`.
+    commit_timeout: Duration,
+    group_config: GroupConfig,
     stopped: AtomicBool,
     wakeup: Arc<timer::Wakeup>,
+    /// Load and unload jobs for the loader thread ([`ownership`]).
+    jobs: Mutex<mpsc::Sender<ownership::Job>>,
+    /// The loader's end of `jobs`, until [`GroupCoordinator::start`] takes it.
+    job_queue: Mutex<Option<mpsc::Receiver<ownership::Job>>>,
+    /// Where replication waits of the timer thread's writes run.
+    runtime: Mutex<Option<tokio::runtime::Handle>>,
     /// The cluster's topics as last handed in by a group request (classic members of
     /// consumer groups need them to resolve subscriptions).
     topics: RwLock<Arc<fjord_group::Topics>>,
@@ -96,35 +110,44 @@ impl GroupCoordinator {
             .map(|_| Shard {
                 machine: Mutex::new(Coordinator::new(group_config.clone())),
                 next_deadline: AtomicI64::new(timer::NONE),
+                owner: Mutex::new(ownership::Owner::default()),
             })
             .collect();
+        let (tx, rx) = mpsc::channel();
         Arc::new(GroupCoordinator {
             shards,
-            partitions: RwLock::new(BTreeMap::new()),
             num_partitions,
-            loaded: AtomicBool::new(false),
+            replication_factor: config.offsets_topic_replication_factor.max(1),
+            commit_timeout: Duration::from_millis(config.offsets_commit_timeout_ms),
+            group_config,
             stopped: AtomicBool::new(false),
             wakeup: Arc::new(timer::Wakeup::default()),
+            jobs: Mutex::new(tx),
+            job_queue: Mutex::new(Some(rx)),
+            runtime: Mutex::new(tokio::runtime::Handle::try_current().ok()),
             topics: RwLock::new(Arc::default()),
         })
     }
 
-    /// Loads the existing `__consumer_offsets` partitions on a background thread, which
-    /// then keeps running the coordinator's timers until [`GroupCoordinator::shutdown`].
+    /// Starts the loader thread (which loads the `__consumer_offsets` partitions this
+    /// broker leads, now and whenever leadership moves) and the timer thread, both running
+    /// until [`GroupCoordinator::shutdown`].
     pub fn start(self: &Arc<Self>, broker: &Broker) {
-        let parts: Vec<Arc<Partition>> = broker
-            .all_partitions()
-            .into_iter()
-            .filter(|p| &*p.topic == OFFSETS_TOPIC)
-            .collect();
-        self.partitions
-            .write()
-            .extend(parts.iter().map(|p| (p.index, p.clone())));
+        if let Some(rx) = self.job_queue.lock().take() {
+            let weak = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("group-loader".into())
+                .spawn(move || ownership::run_loader(weak, rx));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the group loader thread");
+            }
+        }
+        self.leadership_changed(broker, &broker.image());
         let weak = Arc::downgrade(self);
         let wakeup = self.wakeup.clone();
         let spawned = std::thread::Builder::new()
             .name("group-coordinator".into())
-            .spawn(move || run(weak, wakeup, parts));
+            .spawn(move || run(weak, wakeup));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the group coordinator thread");
         }
@@ -137,7 +160,7 @@ impl GroupCoordinator {
         self.stopped.store(true, Ordering::Release);
         self.wakeup.stop();
         let _guards: Vec<_> = self.shards.iter().map(|s| s.machine.lock()).collect();
-        self.partitions.write().clear();
+        self.release_all();
     }
 
     /// Hands in the cluster's current topics (cheap: the view is cached per image).
@@ -147,14 +170,7 @@ impl GroupCoordinator {
 
     /// The `group.consumer.*` settings (the same in every shard).
     pub fn consumer_config(&self) -> fjord_group::GroupConfig {
-        self.shards
-            .first()
-            .map(|s| s.machine.lock().config.consumer.clone())
-            .unwrap_or_default()
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.loaded.load(Ordering::Acquire)
+        self.group_config.consumer.clone()
     }
 
     /// The `__consumer_offsets` partition that stores `group`.
@@ -162,127 +178,176 @@ impl GroupCoordinator {
         store::partition_for(group, self.num_partitions)
     }
 
-    /// The shard of a `__consumer_offsets` partition index (an existing topic with
-    /// more partitions than configured folds onto the configured shards).
+    /// The shard of a `__consumer_offsets` partition index (one per configured
+    /// partition; groups never hash beyond them).
     fn shard(&self, index: i32) -> &Shard {
         let i = usize::try_from(index).unwrap_or(0) % self.shards.len().max(1);
         &self.shards[i]
     }
 
-    /// Checks a request may be served: loaded, not shutting down, and the offsets
-    /// topic exists (created with `cleanup.policy=compact` on first use).
+    /// Checks group requests may be served at all: not shutting down, and the offsets
+    /// topic exists (created with `cleanup.policy=compact` on first use). Whether this
+    /// broker coordinates a given group is answered per group by [`GroupCoordinator::run`].
     pub fn ready(&self, broker: &Broker) -> Result<(), ResponseError> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
-        if !self.is_loaded() {
-            return Err(ResponseError::CoordinatorLoadInProgress);
-        }
-        if self.partitions.read().len() as i32 >= self.num_partitions {
+        if broker.image().topic(OFFSETS_TOPIC).is_some() {
             return Ok(());
         }
         self.create_topic(broker)
     }
 
+    /// Creates `__consumer_offsets` with `offsets.topic.replication.factor` replicas,
+    /// capped at the live brokers (Kafka instead refuses until enough brokers are up).
     fn create_topic(&self, broker: &Broker) -> Result<(), ResponseError> {
-        if broker.image().topic(OFFSETS_TOPIC).is_none() {
-            let topic = crate::topics::NewTopic {
-                name: OFFSETS_TOPIC.to_string(),
-                partitions: self.num_partitions,
-                replication_factor: -1,
-                assignment: None,
-                configs: [
-                    ("cleanup.policy".to_string(), "compact".to_string()),
-                    ("segment.bytes".to_string(), "104857600".to_string()),
-                ]
-                .into_iter()
-                .collect(),
-            };
-            match broker.create_topic(topic, false) {
-                Ok(_) => {
-                    tracing::info!(partitions = self.num_partitions, "created {OFFSETS_TOPIC}")
-                }
-                Err(e) if e.code == ResponseError::TopicAlreadyExists => {}
-                Err(e) => {
-                    tracing::error!(error = %e.message, "cannot create {OFFSETS_TOPIC}");
-                    return Err(ResponseError::CoordinatorNotAvailable);
-                }
+        let live = broker
+            .image()
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .count()
+            .max(1);
+        let replication_factor = self
+            .replication_factor
+            .min(i16::try_from(live).unwrap_or(i16::MAX));
+        let topic = crate::topics::NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions: self.num_partitions,
+            replication_factor,
+            assignment: None,
+            configs: [
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("segment.bytes".to_string(), "104857600".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        match broker.create_topic(topic, false) {
+            Ok(_) => {
+                tracing::info!(
+                    partitions = self.num_partitions,
+                    replication_factor,
+                    "created {OFFSETS_TOPIC}"
+                );
+                Ok(())
+            }
+            Err(e) if e.code == ResponseError::TopicAlreadyExists => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e.message, "cannot create {OFFSETS_TOPIC}");
+                Err(ResponseError::CoordinatorNotAvailable)
             }
         }
-        for i in 0..self.num_partitions {
-            if let Some(p) = broker.partition(OFFSETS_TOPIC, i) {
-                self.partition_online(p);
-            }
-        }
-        Ok(())
     }
 
-    /// Takes over a `__consumer_offsets` partition that came online after start-up (its
-    /// log could not be opened then): replays it into its shard, then writes to it.
-    /// Idempotent.
-    pub fn partition_online(&self, p: Arc<Partition>) {
-        let shard = self.shard(p.index);
-        let mut machine = shard.machine.lock();
-        if self.stopped.load(Ordering::Acquire) || self.partitions.read().contains_key(&p.index) {
-            return;
-        }
-        let records = load_partition(&mut machine, &p, now_ms());
-        machine.finish_load();
-        let next = machine.next_deadline().unwrap_or(timer::NONE);
-        shard.next_deadline.store(next, Ordering::SeqCst);
-        self.wakeup.arm(next);
-        if records > 0 {
-            tracing::info!(
-                partition = p.index,
-                records,
-                "{OFFSETS_TOPIC} partition loaded"
-            );
-        }
-        self.partitions.write().insert(p.index, p);
-    }
-
-    /// Runs one input about `group` through its shard's state machine, persists what
-    /// it asks for (putting back committed offsets that could not be written), then
-    /// completes the responses. Returns the input's direct result, or the storage
-    /// error that kept its records from being written.
-    pub fn run<R>(
+    /// Runs one input about `group` through its shard's state machine, writes what it
+    /// asks for to `__consumer_offsets`, waits until the in-sync replicas have it, then
+    /// completes the responses. Returns the input's direct result, or NOT_COORDINATOR /
+    /// COORDINATOR_LOAD_IN_PROGRESS when this broker does not serve the group now, or the
+    /// error that kept its records from being written (see [`write`]).
+    pub async fn run<R>(
         &self,
         group: &str,
         input: impl FnOnce(&mut Coordinator, i64) -> R,
     ) -> Result<R, ResponseError> {
-        self.run_shard(self.partition_for(group), input)
+        let (result, pending) = self.apply(self.partition_for(group), input)?;
+        pending.finish(self).await?;
+        Ok(result)
     }
 
-    fn run_shard<R>(
+    /// Reads `group`'s shard without changing it (DescribeGroups, OffsetFetch):
+    /// NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS when it is not served here.
+    pub fn read<R>(
+        &self,
+        group: &str,
+        f: impl FnOnce(&Coordinator) -> R,
+    ) -> Result<R, ResponseError> {
+        let shard = self.shard(self.partition_for(group));
+        let machine = shard.machine.lock();
+        shard.owner.lock().serving()?;
+        Ok(f(&machine))
+    }
+
+    /// The synchronous half of [`GroupCoordinator::run`]: the input and the append, under
+    /// the shard's lock.
+    fn apply<R>(
         &self,
         index: i32,
         input: impl FnOnce(&mut Coordinator, i64) -> R,
-    ) -> Result<R, ResponseError> {
+    ) -> Result<(R, write::Pending), ResponseError> {
         let shard = self.shard(index);
         let mut machine = shard.machine.lock();
+        let (partition, leader_epoch) = shard.owner.lock().serving()?;
         machine.topics = self.topics.read().clone();
         let now = now_ms();
         let result = input(&mut machine, now);
         let mut effects = machine.take_effects();
-        let written = self.persist(&effects.records, now);
+        let records = std::mem::take(&mut effects.records);
         let undo = std::mem::take(&mut effects.undo);
-        if written.is_err() {
+        let written = if records.is_empty() {
+            Ok(None)
+        } else {
+            write::append(&partition, leader_epoch, &records, now).map(|w| Some((partition, w)))
+        };
+        if let Err(e) = written {
             machine.rollback(undo);
+            drop(machine);
+            self.publish_deadline(shard);
+            // Parked responses go out even if persisting failed: members must not hang.
+            effects.fail(e);
+            return Err(e);
         }
-        let next = machine.next_deadline().unwrap_or(timer::NONE);
         drop(machine);
-        shard.next_deadline.store(next, Ordering::SeqCst);
-        self.wakeup.arm(next);
-        // Parked responses go out even if persisting failed: members must not hang.
-        effects.deliver();
-        written.map(|()| result)
+        self.publish_deadline(shard);
+        let pending = write::Pending {
+            index,
+            wait: written.unwrap_or(None),
+            effects,
+            undo,
+            timeout: self.commit_timeout,
+        };
+        Ok((result, pending))
     }
 
-    /// Reads every shard in turn (each under its own lock, briefly), for requests and
-    /// scrapes that span all groups.
+    fn publish_deadline(&self, shard: &Shard) {
+        let next = shard.machine.lock().next_deadline().unwrap_or(timer::NONE);
+        shard.next_deadline.store(next, Ordering::SeqCst);
+        self.wakeup.arm(next);
+    }
+
+    /// Runs an input of the timer thread: its replication wait (if it wrote anything)
+    /// continues on the runtime.
+    fn run_in_background(self: &Arc<Self>, index: i32, input: impl FnOnce(&mut Coordinator, i64)) {
+        let Ok(((), pending)) = self.apply(index, input) else {
+            return;
+        };
+        if pending.wait.is_none() {
+            let _ = write::finish_with(self, index, pending.effects, pending.undo, Ok(()));
+            return;
+        }
+        let runtime = self.runtime.lock().clone();
+        match runtime {
+            Some(rt) => {
+                let c = self.clone();
+                rt.spawn(async move {
+                    let _ = pending.finish(&c).await;
+                });
+            }
+            None => {
+                // No runtime (unit tests): nothing waits for replication there.
+                let _ = write::finish_with(self, index, pending.effects, pending.undo, Ok(()));
+            }
+        }
+    }
+
+    /// Reads every shard served here in turn (each under its own lock, briefly), for
+    /// requests and scrapes that span all groups.
     pub fn visit(&self, mut f: impl FnMut(&Coordinator)) {
-        for shard in self.shards.iter() {
-            f(&shard.machine.lock());
+        for (i, shard) in self.shards.iter().enumerate() {
+            let machine = shard.machine.lock();
+            if self.serves(i) {
+                f(&machine);
+            }
         }
     }
 
@@ -293,63 +358,28 @@ impl GroupCoordinator {
         out
     }
 
-    fn persist(&self, records: &[StoreRecord], now: i64) -> Result<(), ResponseError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut by_partition: BTreeMap<i32, Vec<&StoreRecord>> = BTreeMap::new();
-        for r in records {
-            let group = match r {
-                StoreRecord::Offset { group, .. }
-                | StoreRecord::Group { group, .. }
-                | StoreRecord::Consumer { group, .. } => group,
-            };
-            by_partition
-                .entry(self.partition_for(group))
-                .or_default()
-                .push(r);
-        }
-        let parts = self.partitions.read();
-        for (index, recs) in by_partition {
-            let Some(p) = parts.get(&index) else {
-                tracing::error!(partition = index, "{OFFSETS_TOPIC} partition is missing");
-                return Err(ResponseError::CoordinatorNotAvailable);
-            };
-            let batch = store::batch(&recs, now).map_err(|e| {
-                tracing::error!(error = %e, "cannot encode a {OFFSETS_TOPIC} batch");
-                ResponseError::UnknownServerError
-            })?;
-            if let Err(e) = crate::blocking::block_in_place(|| p.log.append(&batch, 0, now)) {
-                tracing::error!(partition = index, error = %e, "cannot write to {OFFSETS_TOPIC}");
-                return Err(ResponseError::CoordinatorNotAvailable);
-            }
-            p.wake_waiters();
-        }
-        Ok(())
-    }
-
     /// JoinGroup: waits (without holding any lock) until the rebalance answers.
     pub async fn join(&self, req: JoinRequest) -> JoinResponse {
         let member_id = req.member_id.clone();
         let group = req.group_id.clone();
         let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.run(&group, |c, now| c.join(now, req, tx)) {
+        if let Err(e) = self.run(&group, |c, now| c.join(now, req, tx)).await {
             return JoinResponse::error(e, &member_id);
         }
-        rx.await.unwrap_or_else(|_| {
-            JoinResponse::error(ResponseError::CoordinatorNotAvailable, &member_id)
-        })
+        // A dropped sender: the group was unloaded (leadership moved).
+        rx.await
+            .unwrap_or_else(|_| JoinResponse::error(ResponseError::NotCoordinator, &member_id))
     }
 
     /// SyncGroup: waits until the leader's assignment arrives.
     pub async fn sync(&self, req: SyncRequest) -> SyncResponse {
         let group = req.group_id.clone();
         let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.run(&group, |c, now| c.sync(now, req, tx)) {
+        if let Err(e) = self.run(&group, |c, now| c.sync(now, req, tx)).await {
             return SyncResponse::error(e);
         }
         rx.await
-            .unwrap_or_else(|_| SyncResponse::error(ResponseError::CoordinatorNotAvailable))
+            .unwrap_or_else(|_| SyncResponse::error(ResponseError::NotCoordinator))
     }
 
     /// The earliest published timer of any shard.
@@ -369,37 +399,8 @@ impl Drop for GroupCoordinator {
     }
 }
 
-/// The coordinator thread: load, then run due timers until the broker stops.
-fn run(
-    coordinator: Weak<GroupCoordinator>,
-    wakeup: Arc<timer::Wakeup>,
-    parts: Vec<Arc<Partition>>,
-) {
-    let started = std::time::Instant::now();
-    if let Some(c) = coordinator.upgrade() {
-        let now = now_ms();
-        let mut records = 0usize;
-        for p in &parts {
-            let mut machine = c.shard(p.index).machine.lock();
-            records += load_partition(&mut machine, p, now);
-        }
-        let mut groups = 0usize;
-        for shard in c.shards.iter() {
-            let mut machine = shard.machine.lock();
-            machine.finish_load();
-            groups += machine.groups.len();
-            let next = machine.next_deadline().unwrap_or(timer::NONE);
-            shard.next_deadline.store(next, Ordering::SeqCst);
-        }
-        c.loaded.store(true, Ordering::Release);
-        tracing::info!(
-            groups,
-            records,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "{OFFSETS_TOPIC} loaded"
-        );
-    }
-    drop(parts);
+/// The timer thread: runs due timers of the shards served here until the broker stops.
+fn run(coordinator: Weak<GroupCoordinator>, wakeup: Arc<timer::Wakeup>) {
     let mut next_expiry = now_ms().saturating_add(EXPIRY_CHECK_MS);
     loop {
         let Some(c) = coordinator.upgrade() else {
@@ -411,7 +412,7 @@ fn run(
         let now = now_ms();
         for (index, shard) in c.shards.iter().enumerate() {
             if shard.next_deadline.load(Ordering::SeqCst) <= now {
-                let _ = c.run_shard(index as i32, |m, now| m.tick(now));
+                c.run_in_background(index as i32, |m, now| m.tick(now));
             }
         }
         if now >= next_expiry {
@@ -425,13 +426,14 @@ fn run(
     }
 }
 
-/// Offset expiry in every shard, then compaction of `__consumer_offsets`.
-fn expire_and_compact(c: &GroupCoordinator) {
+/// Offset expiry in every shard served here, then compaction of their partitions.
+fn expire_and_compact(c: &Arc<GroupCoordinator>) {
     for index in 0..c.shards.len() {
-        let _ = c.run_shard(index as i32, |m, now| m.expire_offsets(now));
+        c.run_in_background(index as i32, |m, now| {
+            m.expire_offsets(now);
+        });
     }
-    let parts: Vec<_> = c.partitions.read().values().cloned().collect();
-    for p in parts {
+    for p in c.active_partitions() {
         if let Err(e) = p.log.compact() {
             tracing::warn!(partition = p.index, error = %e, "{OFFSETS_TOPIC} compaction failed");
         }
@@ -522,63 +524,5 @@ fn decode_batch(
 }
 
 #[cfg(test)]
-mod persistence_tests {
-    use super::*;
-    use crate::group::offsets::CommitRequest;
-
-    #[test]
-    fn a_commit_that_cannot_be_written_leaves_no_offset_behind() {
-        // Never started: `__consumer_offsets` has no partitions, so every write fails.
-        let coordinator = GroupCoordinator::new(&crate::config::BrokerConfig::default());
-        let commit = CommitRequest {
-            group_id: "g".into(),
-            generation: -1,
-            retention_time_ms: -1,
-            offsets: vec![("t".into(), 0, 42, -1, None)],
-            ..CommitRequest::default()
-        };
-        let result = coordinator.run("g", |c, now| c.commit(now, commit));
-        assert_eq!(result.err(), Some(ResponseError::CoordinatorNotAvailable));
-        let fetched = coordinator
-            .run("g", |c, _| c.fetch_offsets("g", None))
-            .unwrap_or_default();
-        assert!(fetched.iter().all(|f| f.offset == -1), "{fetched:?}");
-    }
-
-    #[test]
-    fn groups_live_in_the_shard_of_their_offsets_partition() {
-        let coordinator = GroupCoordinator::new(&crate::config::BrokerConfig::default());
-        let (a, b) = ("alpha", "beta");
-        assert_ne!(coordinator.partition_for(a), coordinator.partition_for(b));
-        for g in [a, b] {
-            let commit = CommitRequest {
-                group_id: g.into(),
-                generation: -1,
-                offsets: vec![("t".into(), 0, 1, -1, None)],
-                ..CommitRequest::default()
-            };
-            // Not written (no partitions), but the offsets-only group now exists.
-            let _ = coordinator.run(g, |c, now| c.commit(now, commit));
-        }
-        for g in [a, b] {
-            let shard = coordinator
-                .shard(coordinator.partition_for(g))
-                .machine
-                .lock();
-            assert!(shard.group(g).is_some(), "{g} in its own shard");
-        }
-        let other = coordinator
-            .shard(coordinator.partition_for(a))
-            .machine
-            .lock();
-        assert!(other.group(b).is_none(), "beta is not in alpha's shard");
-        drop(other);
-        let mut listed: Vec<String> = coordinator
-            .list(&[])
-            .into_iter()
-            .map(|l| l.group_id)
-            .collect();
-        listed.sort();
-        assert_eq!(listed, vec![a.to_string(), b.to_string()]);
-    }
-}
+#[path = "ownership_tests.rs"]
+mod ownership_tests;

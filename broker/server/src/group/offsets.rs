@@ -94,6 +94,7 @@ impl Coordinator {
                         group: req.group_id.clone(),
                         key,
                         previous,
+                        written: value.clone(),
                     });
                 }
                 self.out.records.push(StoreRecord::Offset {

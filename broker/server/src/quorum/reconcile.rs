@@ -122,12 +122,8 @@ impl Broker {
                     _ => self.open_log(topic, p),
                 };
                 match opened {
-                    Ok(partition) => {
-                        self.register(partition.clone());
-                        if &*topic.name == crate::group::OFFSETS_TOPIC {
-                            self.groups.partition_online(partition);
-                        }
-                    }
+                    // Its role, and the group coordinator's part, follow in `apply_roles`.
+                    Ok(partition) => self.register(partition),
                     Err(e) => self.mark_offline(&topic.name, p, &e),
                 }
             }

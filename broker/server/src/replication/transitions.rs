@@ -25,6 +25,8 @@ impl Broker {
         if changed {
             self.replication.changed.notify_one();
         }
+        // The group coordinator serves the `__consumer_offsets` partitions led here.
+        self.groups.leadership_changed(self, image);
     }
 
     /// One partition's role; true when it changed (fetchers may need starting).
