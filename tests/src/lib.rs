@@ -61,3 +61,18 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub fn admin_options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(CLIENT_TIMEOUT))
 }
+
+/// Waits until the plaintext broker at `bootstrap` serves group requests: ListGroups answers
+/// without COORDINATOR_LOAD_IN_PROGRESS (a coordinator loads its `__consumer_offsets`
+/// partitions after it becomes their leader; clients retry meanwhile, raw-protocol tests
+/// wait here instead).
+pub fn wait_for_group_coordinator(bootstrap: &str) {
+    use kafka_protocol::messages::{ApiKey, ListGroupsRequest, ListGroupsResponse};
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    let mut conn = RawConn::connect(bootstrap);
+    wait_until(CLIENT_TIMEOUT, "the group coordinator loaded", || {
+        let resp: ListGroupsResponse =
+            conn.request(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+        resp.error_code != COORDINATOR_LOAD_IN_PROGRESS
+    });
+}

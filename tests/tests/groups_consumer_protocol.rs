@@ -33,14 +33,16 @@ const PARTITIONS: i32 = 6;
 const SESSION_MS: u64 = 6000;
 
 fn broker() -> Broker {
-    Broker::start_with(&[
+    let broker = Broker::start_with(&[
         ("group.initial.rebalance.delay.ms", "0"),
         // Below Kafka's bounds (45 s / 5 s), so the bounds move too, as Kafka requires.
         ("group.consumer.min.session.timeout.ms", "6000"),
         ("group.consumer.session.timeout.ms", "6000"),
         ("group.consumer.min.heartbeat.interval.ms", "500"),
         ("group.consumer.heartbeat.interval.ms", "500"),
-    ])
+    ]);
+    wait_for_group_coordinator(&broker.bootstrap);
+    broker
 }
 
 fn consumer(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseConsumer {
@@ -568,6 +570,7 @@ fn a_consumer_group_survives_a_broker_restart() {
     let before = describe(&broker.bootstrap, "g-restart848");
     drop(conn);
     broker.restart();
+    wait_for_group_coordinator(&broker.bootstrap);
     let after = describe(&broker.bootstrap, "g-restart848");
     assert_eq!(after.error_code, 0, "{after:?}");
     assert_eq!(after.group_epoch, before.group_epoch);

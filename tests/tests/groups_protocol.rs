@@ -24,7 +24,9 @@ fn s(v: &str) -> StrBytes {
 
 /// A broker whose groups complete their first rebalance without the initial delay.
 fn broker() -> Broker {
-    Broker::start_with(&[("group.initial.rebalance.delay.ms", "0")])
+    let broker = Broker::start_with(&[("group.initial.rebalance.delay.ms", "0")]);
+    wait_for_group_coordinator(&broker.bootstrap);
+    broker
 }
 
 fn join_request(group: &str, member: &str, instance: Option<&str>) -> JoinGroupRequest {
