@@ -519,14 +519,13 @@ fn a_roll_that_fails_on_a_full_disk_takes_the_partition_offline_until_space_retu
         broker.log()
     );
     assert_eq!(gauge(&broker.metrics_addr, "fjord_offline_partitions"), 1.0);
-    assert!(
+    // The broker's log is read by a thread of the test: wait for the line to come through.
+    wait_until(CLIENT_TIMEOUT, "the offline partition is logged", || {
         broker
             .log()
             .lines()
-            .any(|l| l.contains("partition is offline") && l.contains("log failed")),
-        "{}",
-        broker.log()
-    );
+            .any(|l| l.contains("partition is offline") && l.contains("log failed"))
+    });
 
     std::fs::remove_file(&filler).expect("free the space");
     wait_until(
