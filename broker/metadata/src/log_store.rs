@@ -76,6 +76,18 @@ fn io(e: MetadataError) -> StorageError {
     StorageIOError::write_logs(AnyError::new(&e)).into()
 }
 
+/// Runs the log file's writes and fsyncs on the blocking pool: openraft calls the store from
+/// the runtime's worker threads, where they would stall every task sharing the thread. Each
+/// call is awaited before openraft makes the next, so the file sees them in order.
+#[allow(clippy::result_large_err)]
+async fn off_worker<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, StorageError> + Send + 'static,
+) -> Result<R, StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(StorageIOError::write_logs(AnyError::new(&e)).into()))
+}
+
 impl LogStore {
     /// Opens `<dir>/metadata.log`. Returns the store and, for a pre-quorum log, its
     /// records (the store is then empty until the import resets it).
@@ -214,6 +226,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 }
 
+// openraft's storage API fixes the error type (large, and rare) for the closures too.
+#[allow(clippy::result_large_err)]
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
@@ -230,7 +244,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        self.write(LogLine::Vote(*vote), true)
+        let (store, vote) = (self.clone(), *vote);
+        off_worker(move || store.write(LogLine::Vote(vote), true)).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -238,7 +253,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write(LogLine::Committed(committed), false)
+        let store = self.clone();
+        off_worker(move || store.write(LogLine::Committed(committed), false)).await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -255,41 +271,50 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let lines: Vec<LogLine> = entries.into_iter().map(LogLine::Entry).collect();
-        let mut inner = self.inner.lock();
-        let written = inner.file.append(&lines, true);
-        self.size.store(inner.file.len(), Ordering::Relaxed);
-        match written {
-            Ok(()) => {
-                for l in lines {
-                    inner.replay(l);
+        let store = self.clone();
+        off_worker(move || {
+            let mut inner = store.inner.lock();
+            let written = inner.file.append(&lines, true);
+            store.size.store(inner.file.len(), Ordering::Relaxed);
+            match written {
+                Ok(()) => {
+                    for l in lines {
+                        inner.replay(l);
+                    }
+                    drop(inner);
+                    callback.log_io_completed(Ok(()));
+                    Ok(())
                 }
-                drop(inner);
-                callback.log_io_completed(Ok(()));
-                Ok(())
+                Err(e) => {
+                    drop(inner);
+                    callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                    Err(io(e))
+                }
             }
-            Err(e) => {
-                drop(inner);
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(io(e))
-            }
-        }
+        })
+        .await
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.write(LogLine::TruncatedFrom(log_id.index), true)
+        let store = self.clone();
+        off_worker(move || store.write(LogLine::TruncatedFrom(log_id.index), true)).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut inner = self.inner.lock();
-        inner.replay(LogLine::Purged(log_id));
-        inner.rewrite().map_err(io)?;
-        self.size.store(inner.file.len(), Ordering::Relaxed);
-        tracing::info!(
-            up_to = log_id.index,
-            bytes = inner.file.len(),
-            "metadata log purged behind a snapshot"
-        );
-        Ok(())
+        let store = self.clone();
+        off_worker(move || {
+            let mut inner = store.inner.lock();
+            inner.replay(LogLine::Purged(log_id));
+            inner.rewrite().map_err(io)?;
+            store.size.store(inner.file.len(), Ordering::Relaxed);
+            tracing::info!(
+                up_to = log_id.index,
+                bytes = inner.file.len(),
+                "metadata log purged behind a snapshot"
+            );
+            Ok(())
+        })
+        .await
     }
 }
 

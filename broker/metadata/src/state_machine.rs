@@ -171,13 +171,18 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let (meta, bytes) = save(
-            &self.dir,
-            &self.slot,
+        // The file is written and fsynced on the blocking pool, not the runtime's workers.
+        let (dir, slot, meta, image) = (
+            self.dir.clone(),
+            self.slot.clone(),
             self.meta.clone(),
-            self.image.to_records(),
-        )
-        .map_err(|e| StorageError::from(StorageIOError::write_snapshot(None, AnyError::new(&e))))?;
+            self.image.clone(),
+        );
+        let (meta, bytes) =
+            tokio::task::spawn_blocking(move || save(&dir, &slot, meta, image.to_records()))
+                .await
+                .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?
+                .map_err(|e| StorageIOError::write_snapshot(None, AnyError::new(&e)))?;
         tracing::info!(
             last_index = meta.last_log_id.map_or(0, |l| l.index),
             bytes = bytes.len(),
@@ -246,7 +251,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.image = Arc::new(MetadataImage::from_records(records.clone()));
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        save(&self.dir, &self.snapshot, meta.clone(), records).map_err(sm_err)?;
+        let (dir, slot, saved_meta) = (self.dir.clone(), self.snapshot.clone(), meta.clone());
+        tokio::task::spawn_blocking(move || save(&dir, &slot, saved_meta, records))
+            .await
+            .map_err(sm_err)?
+            .map_err(sm_err)?;
         tracing::info!(
             last_index = meta.last_log_id.map_or(0, |l| l.index),
             "installed a metadata snapshot from the leader"
