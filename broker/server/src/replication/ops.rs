@@ -28,14 +28,19 @@ impl Partition {
         fetch_offset: i64,
         now_ms: u64,
     ) -> Result<(i64, Vec<IsrChange>), ResponseError> {
+        // The log's end as it is now: a produce that appended but has not yet told the
+        // replication state (`leader_appended`) must not cap this follower's offset.
+        let log_end = self.log.log_end_offset();
         let mut role = self.role.lock();
         let Role::Leader(l) = &mut *role else {
             return Err(ResponseError::NotLeaderOrFollower);
         };
-        let effects = l
-            .state
-            .follower_fetched(replica, fetch_offset, now_ms)
-            .map_err(|_| ResponseError::NotLeaderOrFollower)?;
+        let mut effects = l.state.appended(log_end);
+        effects.extend(
+            l.state
+                .follower_fetched(replica, fetch_offset, now_ms)
+                .map_err(|_| ResponseError::NotLeaderOrFollower)?,
+        );
         let (advanced, changes) = l.perform(effects);
         let hw = l.state.high_watermark();
         drop(role);
