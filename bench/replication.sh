@@ -4,7 +4,7 @@
 #   1. throughput: acks=all to an RF 3 topic (min.insync.replicas=2) against acks=all to an
 #      RF 1 topic on the same cluster, alternating RF 3, RF 1 for ROUNDS rounds;
 #   2. end-to-end latency at 10 k msg/s, RF 3 acks=all, and RF 1 acks=all as the baseline,
-#      with linger.ms 0 and 1;
+#      with librdkafka's default producer and with an idempotent one;
 #   3. failover: kill -9 the leader of an RF 3 partition under an idempotent acks=all
 #      producer (1 k msg/s), with the cluster's default broker.session.timeout.ms (9 s).
 # Usage: bench/replication.sh [out-dir]      (ROUNDS=3 COUNT=200000 SIZE=1024 by default)
@@ -62,15 +62,16 @@ print(f"RF 3 / RF 1 acks=all throughput, medians: {statistics.median(rf3):,.0f} 
 PY
 
 latency=(latency --rate 10000 --duration 10 --warmup 2 --message-size 100 --acks all)
-# linger.ms 0 (one request per message: the per-connection request order then bounds the
-# rate) and 1 ms (librdkafka batches what arrives meanwhile).
-for linger in 0 1; do
-    "$bench_bin" --bootstrap "$bootstrap" --json "${latency[@]}" --linger-ms "$linger" \
-        --topic "lat3-$linger" --replication-factor 3 >"$out/latency-rf3-linger$linger.json"
-    summary "$out/latency-rf3-linger$linger.json" "latency 10k/s RF 3 acks=all linger $linger"
-    "$bench_bin" --bootstrap "$bootstrap" --json "${latency[@]}" --linger-ms "$linger" \
-        --topic "lat1-$linger" --replication-factor 1 >"$out/latency-rf1-linger$linger.json"
-    summary "$out/latency-rf1-linger$linger.json" "latency 10k/s RF 1 acks=all linger $linger"
+# librdkafka's default producer (no idempotence: up to a million requests in flight per
+# connection) and the idempotent one (at most 5 in flight, as Kafka's own clients default to).
+for mode in plain idempotent; do
+    flags=()
+    [ "$mode" = idempotent ] && flags=(--idempotence)
+    for rf in 3 1; do
+        "$bench_bin" --bootstrap "$bootstrap" --json "${latency[@]}" "${flags[@]}" \
+            --topic "lat$rf-$mode" --replication-factor "$rf" >"$out/latency-rf$rf-$mode.json"
+        summary "$out/latency-rf$rf-$mode.json" "latency 10k/s RF $rf acks=all $mode"
+    done
 done
 
 pids=""
