@@ -531,6 +531,7 @@ fn admin_apis_are_checked_too(alice: &mut SecureConn, admin: &mut SecureConn) {
     assert_eq!(r.error_code, 0, "{r:?}");
 
     offset_fetch_names_undescribable_topics_only_when_asked(alice, admin);
+    authorized_operations_are_the_principals(alice, admin);
 
     // OffsetForLeaderEpoch: DESCRIBE on the topic (implied by READ), or CLUSTER_ACTION.
     let epochs = |topic: &'static str| {
@@ -725,4 +726,70 @@ fn offset_fetch_names_undescribable_topics_only_when_asked(
     assert_eq!(g.error_code, 0, "{r:?}");
     let p = &g.topics[0].partitions[0];
     assert_eq!((p.committed_offset, p.error_code), (-1, denied), "{r:?}");
+}
+
+/// Kafka's authorized operations (AuthHelper.authorizedOperations) are computed from the
+/// principal's ACLs: alice's READ on `app-` topics and groups gives READ and the DESCRIBE it
+/// implies; the super user gets every operation the resource supports.
+fn authorized_operations_are_the_principals(alice: &mut SecureConn, admin: &mut SecureConn) {
+    let bits = |ops: &[i32]| ops.iter().fold(0, |acc, op| acc | (1 << op));
+    let (read, write, create, delete, alter, describe) = (3, 4, 5, 6, 7, 8);
+    let (cluster_action, describe_configs, alter_configs, idempotent_write) = (9, 10, 11, 12);
+    let read_describe = bits(&[read, describe]);
+
+    let groups = |who: &mut SecureConn| {
+        let r: DescribeGroupsResponse = who.request(
+            ApiKey::DescribeGroups,
+            5,
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(StrBytes::from_static_str("app-consumers"))])
+                .with_include_authorized_operations(true),
+        );
+        assert_eq!(r.groups[0].error_code, 0, "{r:?}");
+        r.groups[0].authorized_operations
+    };
+    assert_eq!(groups(alice), read_describe);
+    assert_eq!(groups(admin), bits(&[read, delete, describe]));
+
+    let topic = |who: &mut SecureConn| {
+        let r: MetadataResponse = who.request(
+            ApiKey::Metadata,
+            10,
+            &MetadataRequest::default()
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(TopicName(StrBytes::from_static_str("app-orders"))))]))
+                .with_include_topic_authorized_operations(true),
+        );
+        assert_eq!(r.topics[0].error_code, 0, "{r:?}");
+        r.topics[0].topic_authorized_operations
+    };
+    assert_eq!(topic(alice), read_describe);
+    let all_topic_ops = [
+        read,
+        write,
+        create,
+        delete,
+        alter,
+        describe,
+        describe_configs,
+        alter_configs,
+    ];
+    assert_eq!(topic(admin), bits(&all_topic_ops));
+
+    let r: DescribeClusterResponse = admin.request(
+        ApiKey::DescribeCluster,
+        0,
+        &DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+    );
+    let all_cluster_ops = [
+        create,
+        alter,
+        describe,
+        cluster_action,
+        describe_configs,
+        alter_configs,
+        idempotent_write,
+    ];
+    assert_eq!(r.cluster_authorized_operations, bits(&all_cluster_ops));
 }
