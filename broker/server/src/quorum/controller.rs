@@ -245,8 +245,31 @@ impl Controller {
                 command: cmd.clone(),
             },
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        match call_once(&addr, &envelope, left).await {
+        // One attempt waits at most a quorum fetch timeout, and no longer than the
+        // controller it went to stays the leader this node knows: a paused or cut-off old
+        // controller holds the connection open without answering, and a broker whose
+        // heartbeats wait on it would be fenced by the new controller meanwhile.
+        let attempt = Duration::from_millis(self.cfg.quorum_fetch_timeout_ms.max(100));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(attempt);
+        let mut metrics = self.raft.metrics();
+        let moved = async move {
+            while metrics.changed().await.is_ok() {
+                if metrics.borrow().current_leader != Some(raft_id(leader)) {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let answer = tokio::select! {
+            answer = call_once(&addr, &envelope, left) => answer,
+            () = moved => {
+                tracing::debug!(leader, "the active controller changed while a forwarded command waited; sending it again");
+                return None;
+            }
+        };
+        match answer {
             Ok(Response::Command(r)) => Some(r),
             Ok(other) => {
                 tracing::debug!(?other, "unexpected answer to a forwarded command");
