@@ -26,6 +26,7 @@
 
 use crate::leadership::NO_EPOCH;
 use crate::partition::{Partition, Watch};
+use crate::replication::throttle::Side;
 use crate::router::RequestContext;
 use crate::stream::Marked;
 use bytes::Bytes;
@@ -141,6 +142,8 @@ struct Slot {
     /// KIP-320: the fetcher's log diverges from ours at `fetch_offset`; answered with the
     /// largest common epoch and its end offset, and no records.
     diverging: Option<(i32, i64)>,
+    /// A follower's replica under the leader-side replication throttle (KIP-73).
+    throttled: bool,
 }
 
 /// The state of one Fetch request across its wake-ups.
@@ -154,6 +157,8 @@ struct PendingFetch {
     failed: bool,
     /// A follower's fetch: reads go up to the log end, not the high watermark.
     replica: bool,
+    /// The broker, when some partition is under the leader-side replication throttle.
+    throttle: Option<Arc<crate::broker::Broker>>,
 }
 
 impl PendingFetch {
@@ -208,6 +213,12 @@ impl PendingFetch {
                                 Err(code) => found = Err(code),
                             }
                         }
+                        let throttled = match (&found, replica) {
+                            (Ok((p, _)), Some(r)) => {
+                                ctx.broker.throttled(Side::Leader, &p.topic, p.index, r)
+                            }
+                            _ => false,
+                        };
                         let (partition, error) = match found {
                             Ok((p, _)) => (Some(p), None),
                             Err(code) => (None, Some(code.code())),
@@ -224,17 +235,20 @@ impl PendingFetch {
                             error,
                             read: diverging.is_some(),
                             diverging,
+                            throttled,
                         }
                     })
                     .collect()
             })
-            .collect();
+            .collect::<Vec<Vec<Slot>>>();
+        let throttle = (topics.iter().flatten().any(|s| s.throttled)).then(|| ctx.broker.clone());
         PendingFetch {
             topics,
             total: 0,
             remaining: max_bytes,
             failed,
             replica: replica.is_some(),
+            throttle,
         }
     }
 
@@ -266,6 +280,7 @@ impl PendingFetch {
             remaining,
             failed,
             replica,
+            throttle,
         } = self;
         for slot in topics.iter_mut().flatten() {
             if slot.error.is_some() || slot.diverging.is_some() {
@@ -282,7 +297,14 @@ impl PendingFetch {
             if slot.read && slot.next_offset >= hwm {
                 continue; // nothing new since the last read
             }
-            let limit = (slot.max_bytes - slot.bytes).min(*remaining);
+            // KIP-73: a throttled out-of-sync follower gets at most what the leader's quota
+            // allows, and no records while it is exceeded.
+            let throttle = throttle.as_ref().filter(|_| slot.throttled);
+            let allowance = throttle.map_or(usize::MAX, |b| b.throttle_allowance(Side::Leader));
+            if allowance == 0 {
+                continue;
+            }
+            let limit = (slot.max_bytes - slot.bytes).min(*remaining).min(allowance);
             // KIP-74: the first batch of the whole response is returned even if larger.
             let min_one = *total == 0;
             if limit == 0 && !min_one {
@@ -296,6 +318,9 @@ impl PendingFetch {
                     };
                     slot.next_offset = next;
                     let n = r.bytes;
+                    if let Some(b) = throttle {
+                        b.throttle_record(Side::Leader, n);
+                    }
                     slot.bytes += n;
                     *total += n;
                     *remaining = remaining.saturating_sub(n);

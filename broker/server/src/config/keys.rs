@@ -360,6 +360,18 @@ pub const KEYS: &[ConfigKey] = &[
         "A follower that has not caught up with its leader this long leaves the ISR.",
     ),
     key(
+        "leader.replication.throttled.rate",
+        "9223372036854775807",
+        non_negative,
+        "Bytes per second a leader sends to throttled out-of-sync replicas (KIP-73).",
+    ),
+    key(
+        "follower.replication.throttled.rate",
+        "9223372036854775807",
+        non_negative,
+        "Bytes per second a follower fetches for its throttled out-of-sync replicas (KIP-73).",
+    ),
+    key(
         "unclean.leader.election.enable",
         "false",
         boolean,

@@ -155,6 +155,10 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// `unclean.leader.election.enable`: elect a leader outside the ISR (off, as Kafka).
     pub unclean_leader_election: bool,
+    /// `leader.replication.throttled.rate`: bytes/s to throttled out-of-sync followers.
+    pub leader_throttled_rate: u64,
+    /// `follower.replication.throttled.rate`: bytes/s fetched for throttled replicas.
+    pub follower_throttled_rate: u64,
     /// `metadata.log.max.record.bytes.between.snapshots`: snapshot the image and purge
     /// the metadata log once this many bytes were appended since the last snapshot.
     pub metadata_snapshot_bytes: u64,
@@ -313,6 +317,8 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms") as u64,
             unclean_leader_election: get("unclean.leader.election.enable") == "true",
+            leader_throttled_rate: num("leader.replication.throttled.rate") as u64,
+            follower_throttled_rate: num("follower.replication.throttled.rate") as u64,
             metadata_snapshot_bytes: num("metadata.log.max.record.bytes.between.snapshots") as u64,
             advertised_listener: advertised,
             log_dir: PathBuf::from(get("log.dirs")),
