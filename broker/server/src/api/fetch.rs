@@ -21,11 +21,18 @@
 //! (KIP-320): a fetcher whose log diverges from the leader's gets `diverging_epoch` instead of
 //! records.
 //!
+//! A consumer's Fetch v11+ may be served by a follower, up to the follower's high watermark
+//! (KIP-392); with `replica.selector.class` set to the rack-aware selector the leader names an
+//! in-sync follower in the consumer's rack (`rack_id`) as its preferred read replica. A
+//! follower replica's fetch of a throttled, out-of-sync replica is bounded by the leader-side
+//! replication quota (KIP-73).
+//!
 //! Fetch sessions (KIP-227) are declined the way the protocol allows: a request to
 //! open a session gets `session_id = 0`, so clients keep sending full fetches.
 
 use crate::leadership::NO_EPOCH;
 use crate::partition::{Partition, Watch};
+use crate::replication::role::Role;
 use crate::replication::throttle::Side;
 use crate::router::RequestContext;
 use crate::stream::Marked;
@@ -35,7 +42,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -144,6 +151,9 @@ struct Slot {
     diverging: Option<(i32, i64)>,
     /// A follower's replica under the leader-side replication throttle (KIP-73).
     throttled: bool,
+    /// KIP-392: the replica this consumer should fetch from instead (answered at once,
+    /// without records).
+    preferred: Option<i32>,
 }
 
 /// The state of one Fetch request across its wake-ups.
@@ -191,10 +201,17 @@ impl PendingFetch {
                         } else {
                             allowed
                         };
-                        let mut found = if permitted {
-                            ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch)
-                        } else {
-                            Err(ResponseError::TopicAuthorizationFailed)
+                        // KIP-392: a consumer's Fetch v11+ may be served by a follower.
+                        let from_replica = replica.is_none() && ctx.version >= 11;
+                        let mut found = match (permitted, from_replica) {
+                            (false, _) => Err(ResponseError::TopicAuthorizationFailed),
+                            (true, true) => {
+                                ctx.broker
+                                    .replica_partition(&t.topic.0, fp.partition, epoch)
+                            }
+                            (true, false) => {
+                                ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch)
+                            }
                         };
                         let diverging = match &found {
                             Ok((p, _)) if ctx.version >= 12 => {
@@ -219,12 +236,19 @@ impl PendingFetch {
                             }
                             _ => false,
                         };
+                        let preferred = match &found {
+                            Ok((p, _)) if from_replica => {
+                                preferred_read_replica(ctx, p, &req.rack_id, fp.fetch_offset)
+                            }
+                            _ => None,
+                        };
                         let (partition, error) = match found {
                             Ok((p, _)) => (Some(p), None),
                             Err(code) => (None, Some(code.code())),
                         };
-                        // A diverging partition is answered at once, like an error.
-                        failed |= error.is_some() || diverging.is_some();
+                        // A diverging partition, or one to be read elsewhere, is answered at
+                        // once, like an error.
+                        failed |= error.is_some() || diverging.is_some() || preferred.is_some();
                         Slot {
                             partition,
                             index: fp.partition,
@@ -233,9 +257,10 @@ impl PendingFetch {
                             slices: Vec::new(),
                             bytes: 0,
                             error,
-                            read: diverging.is_some(),
+                            read: diverging.is_some() || preferred.is_some(),
                             diverging,
                             throttled,
+                            preferred,
                         }
                     })
                     .collect()
@@ -283,7 +308,7 @@ impl PendingFetch {
             throttle,
         } = self;
         for slot in topics.iter_mut().flatten() {
-            if slot.error.is_some() || slot.diverging.is_some() {
+            if slot.error.is_some() || slot.diverging.is_some() || slot.preferred.is_some() {
                 continue;
             }
             let Some(p) = slot.partition.clone() else {
@@ -406,6 +431,9 @@ impl Slot {
                 resp.with_records(Some(Bytes::new()))
                     .with_diverging_epoch(diverging)
             }
+            None if self.preferred.is_some() => resp
+                .with_records(Some(Bytes::new()))
+                .with_preferred_read_replica(BrokerId(self.preferred.unwrap_or(-1))),
             None if self.read && self.slices.is_empty() => resp.with_records(Some(Bytes::new())),
             None if self.read => {
                 let m = Marked::new(self.slices);
@@ -432,6 +460,42 @@ fn diverging_epoch(
     }
     let (epoch, end) = p.log.end_offset_for_epoch(last_fetched_epoch);
     (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
+}
+
+/// KIP-392 with Kafka's `RackAwareReplicaSelector`, on the leader: for a consumer in another
+/// rack than this broker, the most caught-up in-sync follower in the consumer's rack that
+/// has `fetch_offset`, if any (`ReplicaManager.findPreferredReadReplica`). `None`: read here.
+fn preferred_read_replica(
+    ctx: &RequestContext,
+    p: &Partition,
+    rack: &str,
+    fetch_offset: i64,
+) -> Option<i32> {
+    let broker = &ctx.broker;
+    if !broker.config.rack_aware_reads || rack.is_empty() {
+        return None;
+    }
+    if broker.config.rack.as_deref() == Some(rack) {
+        return None; // the leader is in the consumer's rack
+    }
+    let candidates: Vec<(i32, i64)> = match &*p.role.lock() {
+        Role::Leader(l) => (l.state.isr().iter())
+            .filter(|id| **id != broker.config.node_id)
+            .filter_map(|id| Some((*id, l.state.follower_leo(*id)?)))
+            .filter(|(_, leo)| *leo >= fetch_offset)
+            .collect(),
+        _ => return None, // a follower serves what it has
+    };
+    let image = broker.image();
+    candidates
+        .into_iter()
+        .filter(|(id, _)| {
+            image.brokers.get(id).is_some_and(|b| {
+                !b.fenced && b.rack.as_deref() == Some(rack) && !b.endpoints.is_empty()
+            })
+        })
+        .max_by_key(|(_, leo)| *leo)
+        .map(|(id, _)| id)
 }
 
 fn error(partition: i32, code: i16) -> PartitionData {

@@ -64,6 +64,19 @@ fn assignors(v: &str) -> Result<(), String> {
         )
     }
 }
+/// The replica selectors of KIP-392 that Fjord implements.
+pub const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+pub const LEADER_SELECTOR: &str = "org.apache.kafka.common.replica.LeaderSelector";
+
+fn replica_selector(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "" | RACK_AWARE_SELECTOR | LEADER_SELECTOR => Ok(()),
+        _ => Err(format!(
+            "Fjord implements {RACK_AWARE_SELECTOR} and {LEADER_SELECTOR}, not custom selectors"
+        )),
+    }
+}
+
 fn any(_: &str) -> Result<(), String> {
     Ok(())
 }
@@ -370,6 +383,12 @@ pub const KEYS: &[ConfigKey] = &[
         "9223372036854775807",
         non_negative,
         "Bytes per second a follower fetches for its throttled out-of-sync replicas (KIP-73).",
+    ),
+    key(
+        "replica.selector.class",
+        "",
+        replica_selector,
+        "KIP-392: empty (consumers read from leaders), or org.apache.kafka.common.replica.RackAwareReplicaSelector (a consumer with client.rack reads from an in-sync replica in its rack).",
     ),
     key(
         "unclean.leader.election.enable",

@@ -155,6 +155,9 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// `unclean.leader.election.enable`: elect a leader outside the ISR (off, as Kafka).
     pub unclean_leader_election: bool,
+    /// `replica.selector.class` is the rack-aware selector (KIP-392): a leader names an
+    /// in-sync replica in the consumer's rack as its preferred read replica.
+    pub rack_aware_reads: bool,
     /// `leader.replication.throttled.rate`: bytes/s to throttled out-of-sync followers.
     pub leader_throttled_rate: u64,
     /// `follower.replication.throttled.rate`: bytes/s fetched for throttled replicas.
@@ -317,6 +320,7 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms") as u64,
             unclean_leader_election: get("unclean.leader.election.enable") == "true",
+            rack_aware_reads: get("replica.selector.class").trim() == keys::RACK_AWARE_SELECTOR,
             leader_throttled_rate: num("leader.replication.throttled.rate") as u64,
             follower_throttled_rate: num("follower.replication.throttled.rate") as u64,
             metadata_snapshot_bytes: num("metadata.log.max.record.bytes.between.snapshots") as u64,
