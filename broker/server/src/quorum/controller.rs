@@ -157,6 +157,9 @@ pub struct Controller {
     last_seen: parking_lot::Mutex<HashMap<i32, Instant>>,
     /// The broker on this node, once its logs are open (for partitions it will host).
     pub broker: OnceLock<Weak<Broker>>,
+    /// The controller listener's TLS (mutual), when it uses SSL: for calls to peers and
+    /// for accepting theirs.
+    pub tls: super::network::PeerTls,
 }
 
 impl Controller {
@@ -165,6 +168,7 @@ impl Controller {
         cfg: Arc<BrokerConfig>,
         applied: watch::Receiver<Applied>,
         cluster_id: ClusterId,
+        tls: super::network::PeerTls,
     ) -> Controller {
         Controller {
             raft,
@@ -175,6 +179,7 @@ impl Controller {
             lock: tokio::sync::Mutex::new(()),
             last_seen: parking_lot::Mutex::new(HashMap::new()),
             broker: OnceLock::new(),
+            tls,
         }
     }
 
@@ -263,7 +268,7 @@ impl Controller {
             std::future::pending::<()>().await
         };
         let answer = tokio::select! {
-            answer = call_once(&addr, &envelope, left) => answer,
+            answer = call_once(&addr, &self.tls, &envelope, left) => answer,
             () = moved => {
                 tracing::debug!(leader, "the active controller changed while a forwarded command waited; sending it again");
                 return None;

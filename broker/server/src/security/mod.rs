@@ -274,7 +274,23 @@ impl SecurityConfig {
             false => None,
         };
         let controller_tls = match (controller_protocol.uses_tls(), controller_listener) {
-            (true, Some(name)) => Some(tls_settings(&|k| lookup(name, k))?),
+            (true, Some(name)) => {
+                let settings = tls_settings(&|k| lookup(name, k))?;
+                // The controller listener's peers authenticate with their certificates (its
+                // RPC has no SASL): anything less would leave the quorum an open door.
+                if settings.client_auth != ClientAuth::Required || settings.truststore.is_none() {
+                    let key = format!(
+                        "listener.name.{}.ssl.client.auth",
+                        name.to_ascii_lowercase()
+                    );
+                    return Err(invalid(
+                        &key,
+                        &lookup(name, "ssl.client.auth"),
+                        "an SSL controller listener authenticates its peers by certificate: set ssl.client.auth=required and a trust store (ssl.truststore.location or ssl.truststore.certificates) for it".into(),
+                    ));
+                }
+                Some(settings)
+            }
             _ => None,
         };
         let mut mechanisms = Vec::new();
