@@ -26,5 +26,5 @@ pub mod purgatory;
 mod sim;
 
 pub use follower::{follower_high_watermark, truncation_point, Truncation};
-pub use leader::{Effect, IsrChange, LeaderConfig, LeaderState};
+pub use leader::{Effect, FollowerLag, IsrChange, LeaderConfig, LeaderState};
 pub use purgatory::{AcksAllOutcome, Purgatory, WaiterId};

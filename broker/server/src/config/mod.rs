@@ -155,6 +155,11 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// `unclean.leader.election.enable`: elect a leader outside the ISR (off, as Kafka).
     pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to
+    /// preferred replicas that are live and in sync.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often it looks.
+    pub leader_imbalance_check_interval_s: u64,
     /// `metadata.log.max.record.bytes.between.snapshots`: snapshot the image and purge
     /// the metadata log once this many bytes were appended since the last snapshot.
     pub metadata_snapshot_bytes: u64,
@@ -313,6 +318,9 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms") as u64,
             unclean_leader_election: get("unclean.leader.election.enable") == "true",
+            auto_leader_rebalance: get("auto.leader.rebalance.enable") == "true",
+            leader_imbalance_check_interval_s: num("leader.imbalance.check.interval.seconds")
+                as u64,
             metadata_snapshot_bytes: num("metadata.log.max.record.bytes.between.snapshots") as u64,
             advertised_listener: advertised,
             log_dir: PathBuf::from(get("log.dirs")),
@@ -635,6 +643,8 @@ mod tests {
         assert_eq!(cfg.election_timeout_ms, 1000);
         assert_eq!(cfg.quorum_fetch_timeout_ms, 2000);
         assert!(!cfg.unclean_leader_election);
+        assert!(cfg.auto_leader_rebalance);
+        assert_eq!(cfg.leader_imbalance_check_interval_s, 300);
         assert_eq!(cfg.metadata_snapshot_bytes, 20 * 1024 * 1024);
         assert!(cfg.voters.is_empty());
     }
