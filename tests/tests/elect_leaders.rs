@@ -245,3 +245,53 @@ fn elect_leaders_needs_alter_on_the_cluster() {
     assert_eq!(all.error_code, CLUSTER_AUTHORIZATION_FAILED);
     assert!(all.replica_election_results.is_empty());
 }
+
+/// Runs the `fjord` CLI (built beside the broker) against `bootstrap`.
+fn fjord(bootstrap: &str, args: &[&str]) -> std::process::Output {
+    let bin = broker_bin().with_file_name("fjord");
+    assert!(bin.exists(), "run `cargo build -p fjord-cli` first");
+    std::process::Command::new(bin)
+        .arg("--bootstrap")
+        .arg(bootstrap)
+        .args(args)
+        .env_remove("FJORD_BOOTSTRAP")
+        .output()
+        .expect("run fjord")
+}
+
+/// `fjord elect-leaders --election-type TYPE ARGS...`, asserting its exit code.
+fn elect_cli(bootstrap: &str, kind: &str, args: &[&str], exit: i32) -> std::process::Output {
+    let mut all = vec!["elect-leaders", "--election-type", kind];
+    all.extend_from_slice(args);
+    let out = fjord(bootstrap, &all);
+    assert_eq!(
+        out.status.code(),
+        Some(exit),
+        "fjord {all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn the_cli_elects_the_preferred_leader_and_tells_not_needed_and_missing_apart() {
+    let cluster = cluster_with_moved_leadership("false", "cli");
+    cluster.wait_for_partition(0, "cli", "node 1 back in sync", |l, _, isr| {
+        l != 1 && isr.len() == 3
+    });
+    let b = cluster.nodes[0].bootstrap.clone();
+    let out = elect_cli(&b, "preferred", &["--topic", "cli", "-o", "json"], 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["election_type"], "preferred");
+    assert_eq!(v["partitions"][0]["topic"], "cli");
+    assert_eq!(v["partitions"][0]["result"], "elected", "{v}");
+    let (l, _, _) = partition_state(&b, "cli").expect("metadata");
+    assert_eq!(l, 1, "the preferred replica leads");
+
+    let again = elect_cli(&b, "PREFERRED", &["--topic", "cli", "--partition", "0"], 0);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("not_needed"));
+    // A partition that does not exist: 3; every partition: 0; no scope: usage, 2.
+    elect_cli(&b, "preferred", &["--topic", "cli", "--partition", "9"], 3);
+    elect_cli(&b, "preferred", &["--all-topic-partitions"], 0);
+    elect_cli(&b, "preferred", &[], 2);
+}
