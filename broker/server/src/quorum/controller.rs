@@ -439,6 +439,12 @@ impl Controller {
         if now < due {
             return;
         }
+        // Nothing to move: no quorum round, no command (Kafka schedules the round only while
+        // some partition is off its preferred leader).
+        if super::elect::rebalance(&self.image()).0.is_empty() {
+            *self.next_rebalance.lock() = Some(now + interval);
+            return;
+        }
         let next = match self.execute(Command::RebalanceLeaders).await {
             Ok(done) => {
                 if done.index > 0 {
