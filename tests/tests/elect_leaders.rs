@@ -125,6 +125,16 @@ fn a_preferred_election_through_a_non_controller_broker_moves_leadership_back() 
     let (l, _, isr) = partition_state(&bootstrap, "pref").expect("metadata");
     assert_eq!((l, isr.len()), (1, 3), "the preferred replica leads again");
 
+    // The new leader reports each follower's lag.
+    wait_until(WAIT, "node 1 reports its followers' lag", || {
+        let text = metrics_text(&cluster.nodes[1].metrics_addr);
+        [0, 2].iter().all(|r| {
+            let labels = format!("{{topic=\"pref\",partition=\"0\",replica=\"{r}\"}}");
+            text.contains(&format!("fjord_replica_lag_records{labels} "))
+                && text.contains(&format!("fjord_replica_lag_seconds{labels} "))
+        })
+    });
+
     let again = elect(&bootstrap, 1, PREFERRED, Some(&[("pref", &[0])]));
     assert_eq!(codes(&again), one("pref", NOT_NEEDED));
 
