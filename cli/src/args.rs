@@ -37,6 +37,9 @@ pub enum Command {
     /// Consumer groups: list, describe with lag, reset offsets, delete.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Move partition leadership to the preferred replicas, or elect an out-of-sync replica
+    /// for leaderless partitions (like kafka-leader-election.sh).
+    ElectLeaders(crate::cmd::elect::ElectArgs),
 }
 
 #[derive(Debug, Subcommand)]

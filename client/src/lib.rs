@@ -31,8 +31,8 @@ mod error;
 mod types;
 
 pub use admin::{
-    AdminClient, FetchedPartition, FetchedRecord, GroupDescription, GroupListing,
-    MemberDescription, NewRecord, OffsetSpec,
+    AdminClient, ElectionOutcome, ElectionType, FetchedPartition, FetchedRecord, GroupDescription,
+    GroupListing, MemberDescription, NewRecord, OffsetSpec,
 };
 pub use connection::{ClientConfig, Connection};
 pub use error::ClientError;

@@ -29,6 +29,6 @@ pub mod throttle;
 mod sim;
 
 pub use follower::{follower_high_watermark, truncation_point, Truncation};
-pub use leader::{Effect, IsrChange, LeaderConfig, LeaderState};
+pub use leader::{Effect, FollowerLag, IsrChange, LeaderConfig, LeaderState};
 pub use purgatory::{AcksAllOutcome, Purgatory, WaiterId};
 pub use throttle::{Quota, ThrottledReplicas};

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod consume;
+pub mod elect;
 mod group;
 mod produce;
 mod reset;
@@ -32,6 +33,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             TopicCommand::Produce(a) => produce::run(&admin, a, format).await,
             TopicCommand::Consume(a) => consume::run(&admin, a).await,
         },
+        Command::ElectLeaders(a) => elect::run(&admin, a, format).await,
         Command::Group(c) => match c {
             GroupCommand::List => group::list(&admin, format).await,
             GroupCommand::Describe { group } => group::describe(&admin, &group, format).await,

@@ -9,12 +9,14 @@
 mod cluster;
 mod config_lookup;
 mod configs;
+mod elections;
 mod groups;
 mod nodes;
 mod offsets;
 mod records;
 mod topics;
 
+pub use elections::{ElectionOutcome, ElectionType};
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use offsets::OffsetSpec;
 pub use records::{FetchedPartition, FetchedRecord, NewRecord};

@@ -34,6 +34,9 @@ fn retention(v: &str) -> Result<(), String> {
 fn int32_positive(v: &str) -> Result<(), String> {
     int_in(v, 1, i32::MAX as i64)
 }
+fn percentage(v: &str) -> Result<(), String> {
+    int_in(v, 0, 100)
+}
 fn port(v: &str) -> Result<(), String> {
     int_in(v, 0, 65535)
 }
@@ -395,6 +398,24 @@ pub const KEYS: &[ConfigKey] = &[
         "false",
         boolean,
         "Elect a partition leader outside the in-sync replicas (data loss).",
+    ),
+    key(
+        "auto.leader.rebalance.enable",
+        "true",
+        boolean,
+        "The active controller moves leadership back to preferred replicas that are live and in sync, every leader.imbalance.check.interval.seconds.",
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        "300",
+        positive,
+        "How often the active controller looks for partitions not led by their preferred replica.",
+    ),
+    key(
+        "leader.imbalance.per.broker.percentage",
+        "10",
+        percentage,
+        "Accepted for compatibility; as in Kafka's KRaft controller, it does not gate the rebalance.",
     ),
     key(
         "metadata.log.max.record.bytes.between.snapshots",

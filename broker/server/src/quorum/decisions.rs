@@ -65,7 +65,7 @@ pub fn leadership_records(
 }
 
 /// The record for `change` applied to `before` (Kafka's epoch rules, in `Partition::apply`).
-fn changed(
+pub(super) fn changed(
     id: uuid::Uuid,
     partition: i32,
     before: &Partition,
@@ -88,7 +88,7 @@ fn changed(
 
 /// The image's brokers as `fjord_controller` sees them; `overriding` sets one broker's fenced
 /// flag (the state right after an event).
-fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> ClusterView {
+pub(super) fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> ClusterView {
     ClusterView::from_brokers(image.brokers.values().map(|b| BrokerInfo {
         id: b.id,
         rack: b.rack.clone(),
@@ -101,7 +101,7 @@ fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> Clust
     }))
 }
 
-fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
+pub(super) fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
     let l = t.leadership(p)?;
     Some(Partition {
         replicas: t.replicas.get(p)?.clone(),
@@ -156,12 +156,8 @@ pub fn alter_partition(
     };
     let unclean = topic.is_some_and(|t| topic_unclean(t, unclean_default));
     let cluster = cluster_view(image, None);
-    let refuse = |e: fjord_controller::ControllerError| Refusal {
-        code: e.code(),
-        message: e.message().unwrap_or_else(|| e.to_string()),
-    };
     let outcome = fjord_controller::alter_partition(state.as_ref(), &cluster, &request, unclean)
-        .map_err(refuse)?;
+        .map_err(Refusal::from)?;
     let Some(before) = state else {
         return Ok(Vec::new());
     };

@@ -11,6 +11,7 @@ pub mod decide;
 pub mod decisions;
 mod dedup;
 pub mod describe;
+pub mod elect;
 pub mod metrics;
 pub mod network;
 pub mod reconcile;

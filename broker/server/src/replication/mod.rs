@@ -7,12 +7,14 @@
 //! - [`fetcher`]: one task per source broker fetching the partitions this broker follows;
 //! - [`manager`]: starts and stops fetchers, ticks leaders (ISR shrink), sends ISR changes to
 //!   the controller, checkpoints high watermarks;
+//! - [`gauges`]: leader count and follower lag on /metrics;
 //! - [`checkpoint`]: Kafka's `replication-offset-checkpoint` file in the data directory;
 //! - [`shutdown`]: controlled shutdown, moving leaderships away on SIGTERM;
 //! - [`throttle`]: replication throttles (KIP-73) on both sides.
 
 pub mod checkpoint;
 pub mod fetcher;
+pub mod gauges;
 pub mod manager;
 pub mod ops;
 pub mod role;
