@@ -31,6 +31,13 @@ pub enum ClientError {
     /// Connecting or a request took longer than its timeout.
     #[error("timed out")]
     Timeout,
+    /// SASL authentication failed: wrong credentials, a mechanism the broker does not enable,
+    /// or a broker that could not prove it knows the SCRAM credential.
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    /// The TLS handshake failed (untrusted or mismatched certificate, a plaintext listener).
+    #[error("{0}")]
+    Tls(String),
     /// No address in the bootstrap list accepted a connection and answered ApiVersions.
     #[error("no broker in the bootstrap list could be reached")]
     NoBrokers,
@@ -64,7 +71,9 @@ impl ClientError {
         match self {
             ClientError::Kafka { code, .. } => codes::is_retriable(*code),
             ClientError::Io(_) | ClientError::Timeout | ClientError::NoBrokers => true,
-            ClientError::Protocol(_) => false,
+            ClientError::Protocol(_) | ClientError::Authentication(_) | ClientError::Tls(_) => {
+                false
+            }
         }
     }
 
@@ -73,7 +82,11 @@ impl ClientError {
     pub(crate) fn breaks_connection(&self) -> bool {
         matches!(
             self,
-            ClientError::Io(_) | ClientError::Timeout | ClientError::Protocol(_)
+            ClientError::Io(_)
+                | ClientError::Timeout
+                | ClientError::Protocol(_)
+                | ClientError::Authentication(_)
+                | ClientError::Tls(_)
         )
     }
 }
