@@ -783,6 +783,43 @@ fn the_cli_speaks_ssl_and_mtls_from_pem_files_or_inline_pem() {
 }
 
 #[test]
+fn the_broker_certificate_must_name_the_host_unless_endpoint_identification_is_off() {
+    let pki = Pki::new("main");
+    pki.issue_with_ext(
+        "main",
+        "elsewhere",
+        "/CN=broker.example",
+        "subjectAltName=DNS:broker.example\nextendedKeyUsage=serverAuth\n",
+    );
+    let broker = Broker::start_with(&[
+        ("listeners", "SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", &pki.s("elsewhere-keystore.pem")),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let trust = format!(
+        "security.protocol=SSL\nssl.truststore.location={}\n",
+        pki.s("main-ca.pem")
+    );
+    let out = fjord_as(b, &trust, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("not valid for name"),
+        "{}",
+        stderr_of(&out)
+    );
+    let unchecked = format!("{trust}ssl.endpoint.identification.algorithm=\n");
+    ok_as(b, &unchecked, &["topic", "create", "any-name"]);
+    // The chain is still checked: a foreign CA is refused even without host names.
+    pki.add_ca("other");
+    let foreign = format!(
+        "security.protocol=SSL\nssl.truststore.location={}\nssl.endpoint.identification.algorithm=\n",
+        pki.s("other-ca.pem")
+    );
+    let out = fjord_as(b, &foreign, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+}
+
+#[test]
 fn the_cli_logs_in_with_sasl_plain_and_scram_and_manages_scram_users() {
     let broker = Broker::start_with(&[
         ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
