@@ -91,7 +91,7 @@ impl Connection {
                 versions: BTreeMap::new(),
                 broken: false,
             };
-            conn.versions = conn.fetch_api_versions().await.map_err(closed_early)?;
+            conn.versions = conn.fetch_api_versions().await?;
             if security.protocol.uses_sasl() {
                 let login = security.sasl.as_ref().ok_or_else(|| {
                     ClientError::Authentication(format!(
@@ -99,9 +99,7 @@ impl Connection {
                         security.protocol
                     ))
                 })?;
-                sasl::authenticate(&mut conn, login)
-                    .await
-                    .map_err(closed_early)?;
+                sasl::authenticate(&mut conn, login).await?;
             }
             Ok(conn)
         };
@@ -202,7 +200,7 @@ impl Connection {
             frame::split_response(response, response_header_version, correlation_id)
         };
         let result = match tokio::time::timeout(self.config.request_timeout, exchange).await {
-            Ok(result) => result,
+            Ok(result) => result.map_err(explain_closed),
             Err(_) => Err(ClientError::Timeout),
         };
         if result.is_err() {
@@ -248,10 +246,10 @@ impl Connection {
     }
 }
 
-/// A broker that closes the connection before it is set up is most often one speaking
-/// another security protocol (a TLS or SASL listener refusing plaintext requests), or one
-/// that refused our TLS certificate: say so.
-fn closed_early(e: ClientError) -> ClientError {
+/// A broker that closes the connection instead of answering is most often one speaking
+/// another security protocol (a SASL listener closes connections that send requests before
+/// authenticating), or one that refused our TLS certificate: say so.
+fn explain_closed(e: ClientError) -> ClientError {
     match e {
         // TLS 1.3 clients finish their side of the handshake first: a broker that refuses
         // our certificate (or has none from us) says so in an alert on the first read.
@@ -261,8 +259,8 @@ fn closed_early(e: ClientError) -> ClientError {
         ClientError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             ClientError::Io(std::io::Error::new(
                 io.kind(),
-                "the broker closed the connection during setup (does security.protocol \
-                 match the broker's listener?)",
+                "the broker closed the connection instead of answering (does \
+                 security.protocol match the broker's listener?)",
             ))
         }
         e => e,

@@ -21,9 +21,10 @@ pub enum ClientError {
         /// The broker's error message, when the response carries one.
         message: Option<String>,
     },
-    /// Connecting, reading or writing the socket failed.
+    /// Connecting, reading or writing the socket failed. (Not a `source`: the message
+    /// already says it, and error chains would print it twice.)
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The peer sent something this client cannot make sense of, or a request could not be
     /// encoded, or the bootstrap list is malformed.
     #[error("protocol error: {0}")]
@@ -41,6 +42,12 @@ pub enum ClientError {
     /// No address in the bootstrap list accepted a connection and answered ApiVersions.
     #[error("no broker in the bootstrap list could be reached")]
     NoBrokers,
+}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
 }
 
 impl ClientError {

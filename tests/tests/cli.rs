@@ -846,6 +846,15 @@ fn the_cli_logs_in_with_sasl_plain_and_scram_and_manages_scram_users() {
         stderr_of(&out)
     );
 
+    // No SASL at all: the listener closes the connection, and the CLI says why that may be.
+    let out = fjord(b, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("does security.protocol match"),
+        "{}",
+        stderr_of(&out)
+    );
+
     // SCRAM: no credential yet, then set-password, then a login with it.
     let scram = |mechanism: &str, password: &str| {
         format!(

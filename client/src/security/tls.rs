@@ -129,8 +129,13 @@ pub(crate) async fn connect(
 
 /// The handshake error as the user should read it: rustls' reason when there is one.
 fn handshake_error(e: &std::io::Error) -> String {
-    let reason = rustls_error(e).map_or_else(|| e.to_string(), |r| r.to_string());
-    format!("TLS handshake failed: {reason}")
+    match rustls_error(e) {
+        Some(reason) => format!("TLS handshake failed: {reason}"),
+        None => format!(
+            "TLS handshake failed: {e} (is the broker's listener SSL or SASL_SSL? check \
+             security.protocol)"
+        ),
+    }
 }
 
 fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
