@@ -84,7 +84,7 @@ impl Pki {
         } else {
             "extendedKeyUsage=clientAuth\n"
         };
-        self.issue_with(ca, name, subject, ext);
+        self.issue_with_ext(ca, name, subject, ext);
     }
 
     /// As [`Pki::issue`], for a node that both serves and calls its peers (a controller
@@ -92,10 +92,12 @@ impl Pki {
     pub fn issue_peer(&self, ca: &str, name: &str, subject: &str) {
         let ext =
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n";
-        self.issue_with(ca, name, subject, ext);
+        self.issue_with_ext(ca, name, subject, ext);
     }
 
-    fn issue_with(&self, ca: &str, name: &str, subject: &str, ext: &str) {
+    /// Like [`Pki::issue`], with the certificate's `openssl x509 -extfile` text given
+    /// (e.g. a server certificate for other names).
+    pub fn issue_with_ext(&self, ca: &str, name: &str, subject: &str, ext: &str) {
         let dir = self.dir.path();
         openssl(
             &[

@@ -1,5 +1,6 @@
 //! One module per command group; each builds a [`Report`](crate::output::Report) and prints it.
 
+mod acl;
 mod cluster;
 mod consume;
 pub mod elect;
@@ -7,6 +8,7 @@ mod group;
 mod produce;
 mod reset;
 mod topic;
+mod user;
 
 use anyhow::Context;
 use fjord_client::AdminClient;
@@ -40,6 +42,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             GroupCommand::ResetOffsets(a) => reset::run(&admin, a, format).await,
             GroupCommand::Delete { group } => group::delete(&admin, &group, format).await,
         },
+        Command::Acl(c) => acl::run(&admin, c, format).await,
+        Command::User(c) => user::run(&admin, c, format).await,
     }
 }
 
