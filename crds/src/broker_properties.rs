@@ -97,6 +97,7 @@ pub const KNOWN: &[&str] = &[
     "ssl.principal.mapping.rules",
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
+    "sasl.mechanism.inter.broker.protocol",
     "connections.max.reauth.ms",
     "connection.failed.authentication.delay.ms",
     "authorizer.class.name",

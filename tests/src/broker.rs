@@ -430,3 +430,43 @@ fn field(line: &str, key: &str) -> Option<String> {
     let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     Some(rest[..end].to_string())
 }
+
+/// Starts `fjord-broker` on `data_dir` (a plaintext listener on a free port, no metrics port,
+/// then `settings`, which win), expects it to exit with an error before it is ready, and
+/// returns what it printed. Panics if it becomes ready or is still running after
+/// [`READY_TIMEOUT`].
+pub fn start_must_fail(data_dir: &Path, settings: &[(&str, &str)]) -> String {
+    let out = tempfile::NamedTempFile::new().expect("temp file");
+    let mut cmd = Command::new(broker_bin());
+    cmd.arg("--set")
+        .arg(format!("log.dirs={}", data_dir.display()))
+        .arg("--set")
+        .arg("listeners=PLAINTEXT://127.0.0.1:0")
+        .arg("--set")
+        .arg("metrics.port=0");
+    for (k, v) in settings {
+        cmd.arg("--set").arg(format!("{k}={v}"));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(out.reopen().expect("reopen"))
+        .stderr(out.reopen().expect("reopen"));
+    let mut child = cmd.spawn().expect("spawn fjord-broker");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let printed = std::fs::read_to_string(out.path()).unwrap_or_default();
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let printed = std::fs::read_to_string(out.path()).unwrap_or_default();
+                assert!(!status.success(), "the broker exited 0:\n{printed}");
+                return printed;
+            }
+            Ok(None) if printed.contains("broker ready") || Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the broker started (or hung) instead of refusing:\n{printed}");
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("wait: {e}"),
+        }
+    }
+}

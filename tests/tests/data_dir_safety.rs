@@ -5,8 +5,6 @@
 use fjord_tests::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Every file under `dir` with its size, by path relative to `dir`.
 fn files(dir: &Path) -> BTreeMap<PathBuf, u64> {
@@ -24,44 +22,6 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, u64> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
-}
-
-/// Starts `fjord-broker` on `data_dir`, expects it to exit with an error before it is
-/// ready, and returns what it printed.
-fn start_must_fail(data_dir: &Path, settings: &[(&str, &str)]) -> String {
-    let out = tempfile::NamedTempFile::new().expect("temp file");
-    let mut cmd = Command::new(broker_bin());
-    cmd.arg("--set")
-        .arg(format!("log.dirs={}", data_dir.display()))
-        .arg("--set")
-        .arg("listeners=PLAINTEXT://127.0.0.1:0")
-        .arg("--set")
-        .arg("metrics.port=0");
-    for (k, v) in settings {
-        cmd.arg("--set").arg(format!("{k}={v}"));
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(out.reopen().expect("reopen"))
-        .stderr(out.reopen().expect("reopen"));
-    let mut child = cmd.spawn().expect("spawn fjord-broker");
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let printed = std::fs::read_to_string(out.path()).unwrap_or_default();
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let printed = std::fs::read_to_string(out.path()).unwrap_or_default();
-                assert!(!status.success(), "the broker exited 0:\n{printed}");
-                return printed;
-            }
-            Ok(None) if printed.contains("broker ready") || Instant::now() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the broker started (or hung) instead of refusing:\n{printed}");
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("wait: {e}"),
-        }
-    }
 }
 
 fn count_messages(bootstrap: &str, topic: &str) -> usize {

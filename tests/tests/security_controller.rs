@@ -150,43 +150,18 @@ fn an_ssl_controller_listener_without_client_authentication_does_not_start() {
     let voters = format!("0@127.0.0.1:{port}");
     let keystore = pki.s("node0-keystore.pem");
     let dir = tempfile::tempdir().expect("temp dir");
-    let settings = [
-        format!("log.dirs={}", dir.path().display()),
-        format!("listeners={listeners}"),
-        format!("controller.quorum.voters={voters}"),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL".into(),
-        format!("listener.name.controller.ssl.keystore.location={keystore}"),
-        "metrics.port=0".into(),
-    ];
-    let mut cmd = std::process::Command::new(broker_bin());
-    for s in &settings {
-        cmd.arg("--set").arg(s);
-    }
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn fjord-broker");
-    let deadline = std::time::Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the broker started with an unauthenticated SSL controller listener");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
-    assert!(!status.success());
+    let err = start_must_fail(
+        dir.path(),
+        &[
+            ("listeners", &listeners),
+            ("controller.quorum.voters", &voters),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            ),
+            ("listener.name.controller.ssl.keystore.location", &keystore),
+        ],
+    );
     assert!(
         err.contains("listener.name.controller.ssl.client.auth"),
         "{err}"

@@ -23,6 +23,8 @@ pub enum ServerError {
     Loader(String),
     #[error("TLS listener: {0}")]
     Tls(String),
+    #[error("connections to other brokers: {0}")]
+    InterBroker(String),
 }
 
 /// Runs the broker until `stop` resolves (SIGTERM in the binary), then shuts down
@@ -32,6 +34,16 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     crate::blocking::install_guard();
+    // A node with peers fetches from them over the broker listener, secured as it is; a
+    // single node never does, so its settings may leave the client side out.
+    let inter_broker = match cfg.security.inter_broker_client() {
+        Ok(security) => Some(security),
+        Err(e) if cfg.is_single_node() => {
+            tracing::debug!(error = %e, "no inter-broker client security (single node)");
+            None
+        }
+        Err(e) => return Err(ServerError::InterBroker(e)),
+    };
     let addr = cfg.listener.bind_addr();
     let kafka = TcpListener::bind(&addr)
         .await
@@ -104,6 +116,9 @@ pub async fn run(
         .await
         .map_err(|e| ServerError::Loader(e.to_string()))??;
     let broker = Arc::new(opened);
+    if let Some(security) = inter_broker {
+        let _ = broker.replication.client_security.set(security);
+    }
     let _ = quorum.controller.broker.set(Arc::downgrade(&broker));
     crate::blocking::block_in_place(|| broker.ensure_meta_properties(&cluster_id));
     let _ = health.set(broker.clone());

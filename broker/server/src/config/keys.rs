@@ -654,6 +654,12 @@ pub const KEYS: &[ConfigKey] = &[
         any,
         "SASL mechanisms offered on SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).",
     ),
+    key(
+        "sasl.mechanism.inter.broker.protocol",
+        "GSSAPI",
+        any,
+        "SASL mechanism this broker logs in with to other brokers' SASL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; Kafka's default GSSAPI is not built).",
+    ),
     secret(
         "sasl.jaas.config",
         "",

@@ -279,12 +279,26 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
         client_id: format!("fjord-replica-fetcher-{}", broker.config.node_id),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_millis(MAX_WAIT_MS as u64) + Duration::from_secs(10),
+        security: (broker.replication.client_security.get().cloned()).unwrap_or_default(),
         ..ClientConfig::default()
     };
     match Connection::connect(&addr, &config).await {
         Ok(c) => Some(c),
         Err(e) => {
-            tracing::debug!(leader, addr, error = %e, "cannot reach the leader to fetch from");
+            // A leader that is down is retried quietly; one that refuses this broker's
+            // credentials or certificate is a misconfiguration worth a warning.
+            if matches!(
+                e,
+                fjord_client::ClientError::Authentication(_) | fjord_client::ClientError::Tls(_)
+            ) {
+                static REFUSED: crate::throttled_log::ThrottledLog =
+                    crate::throttled_log::ThrottledLog::new(Duration::from_secs(10));
+                if let Some(held_back) = REFUSED.check(std::time::Instant::now()) {
+                    tracing::warn!(leader, addr, error = %e, held_back, "the leader refused this broker's fetcher");
+                }
+            } else {
+                tracing::debug!(leader, addr, error = %e, "cannot reach the leader to fetch from");
+            }
             None
         }
     }

@@ -40,6 +40,8 @@ pub struct Replication {
     pub checkpointed: Mutex<Option<BTreeMap<(String, i32), i64>>>,
     /// The leader-side and follower-side replication quotas.
     pub throttles: throttle::Throttles,
+    /// How fetchers connect to leaders (TLS, SASL), built at start.
+    pub client_security: std::sync::OnceLock<fjord_client::security::Security>,
 }
 
 impl Replication {

@@ -151,6 +151,10 @@ pub struct SecurityConfig {
     pub super_users: Vec<Principal>,
     /// `allow.everyone.if.no.acl.found`.
     pub allow_everyone_if_no_acl: bool,
+    /// On a SASL broker listener: `sasl.mechanism.inter.broker.protocol` and the JAAS config
+    /// this broker logs in to other brokers with (`listener.name.<l>.<mechanism>.sasl.jaas.config`,
+    /// else `sasl.jaas.config`: its `username` and `password` options).
+    pub inter_broker_sasl: Option<(String, String)>,
 }
 
 impl Default for SecurityConfig {
@@ -167,6 +171,7 @@ impl Default for SecurityConfig {
             authorizer: false,
             super_users: Vec::new(),
             allow_everyone_if_no_acl: false,
+            inter_broker_sasl: None,
         }
     }
 }
@@ -300,6 +305,19 @@ impl SecurityConfig {
                 plain_users = jaas::plain_users(&jaas).map_err(|r| invalid(key, "(hidden)", r))?;
             }
         }
+        let inter_broker_sasl = protocol.uses_sasl().then(|| {
+            let mechanism = get("sasl.mechanism.inter.broker.protocol")
+                .trim()
+                .to_string();
+            let over = format!(
+                "listener.name.{}.{}.sasl.jaas.config",
+                broker_listener.to_ascii_lowercase(),
+                mechanism.to_ascii_lowercase()
+            );
+            let jaas = (prefixed.get(&over).cloned())
+                .unwrap_or_else(|| get("sasl.jaas.config").to_string());
+            (mechanism, jaas)
+        });
         let reauth = lookup(broker_listener, "connections.max.reauth.ms");
         let reauth_ms = reauth.trim().parse::<u64>().map_err(|_| {
             invalid(
@@ -348,6 +366,47 @@ impl SecurityConfig {
             authorizer,
             super_users,
             allow_everyone_if_no_acl: get("allow.everyone.if.no.acl.found") == "true",
+            inter_broker_sasl,
+        })
+    }
+
+    /// How this broker connects to the other brokers' listener (its replica fetchers), as
+    /// Kafka's inter-broker client does: the listener's security protocol, its trust store to
+    /// verify the peer (whose certificate must name the host it is reached at) and its key
+    /// store as the client certificate, and SASL with `sasl.mechanism.inter.broker.protocol`
+    /// and the `username`/`password` of that mechanism's JAAS config. The error names what
+    /// is missing.
+    pub fn inter_broker_client(&self) -> Result<fjord_client::security::Security, String> {
+        let mut props = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            props.insert(k.to_string(), v);
+        };
+        set("security.protocol", self.protocol.to_string());
+        if let Some(tls) = &self.tls {
+            match &tls.keystore {
+                KeySource::File(path) => set("ssl.keystore.location", path.display().to_string()),
+                KeySource::Inline { chain, key } => {
+                    set("ssl.keystore.certificate.chain", chain.clone());
+                    set("ssl.keystore.key", key.clone());
+                }
+            }
+            match &tls.truststore {
+                Some(TrustSource::File(path)) => {
+                    set("ssl.truststore.location", path.display().to_string())
+                }
+                Some(TrustSource::Inline(pem)) => set("ssl.truststore.certificates", pem.clone()),
+                None => {}
+            }
+        }
+        if let Some((mechanism, jaas)) = &self.inter_broker_sasl {
+            set("sasl.mechanism", mechanism.clone());
+            set("sasl.jaas.config", jaas.clone());
+        }
+        fjord_client::security::properties::from_properties(&props).map_err(|e| {
+            match &self.inter_broker_sasl {
+                Some(_) => format!("{e} (from sasl.mechanism.inter.broker.protocol and the broker listener's JAAS config)"),
+                None => e,
+            }
         })
     }
 }
