@@ -15,6 +15,7 @@ pub use broker::*;
 pub use clients::*;
 pub use cluster::*;
 pub use raw::*;
+pub mod netsplit;
 pub mod security;
 
 use rdkafka::admin::AdminOptions;

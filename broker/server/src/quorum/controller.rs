@@ -262,6 +262,7 @@ impl Controller {
             m.membership().get_node(&raft_id(leader))?.addr.clone()
         };
         let envelope = Envelope {
+            from: Some(self.node_id),
             cluster_id: self.cluster_id.get(),
             request: Request::Forwarded {
                 request_id,

@@ -132,6 +132,7 @@ impl super::Quorum {
             return self.describe_local();
         }
         let envelope = Envelope {
+            from: Some(self.controller.node_id),
             cluster_id: self.cluster_id.get(),
             request: Request::DescribeQuorum,
         };

@@ -99,6 +99,7 @@ impl Quorum {
             None => None,
         };
         let network = Network {
+            node_id: cfg.node_id,
             cluster_id: cluster_id.clone(),
             activity: activity.clone(),
             log: log.clone(),

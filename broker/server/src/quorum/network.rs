@@ -65,6 +65,8 @@ impl ClusterId {
 }
 
 pub struct Network {
+    /// This node's id, named in every request it sends.
+    pub node_id: i32,
     pub cluster_id: ClusterId,
     /// When each peer last answered (for DescribeQuorum).
     pub activity: Activity,
@@ -78,6 +80,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         Peer {
+            node_id: self.node_id,
             target,
             addr: node.addr.clone(),
             conn: None,
@@ -90,6 +93,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 }
 
 pub struct Peer {
+    node_id: i32,
     target: NodeId,
     addr: String,
     conn: Option<Box<dyn Duplex>>,
@@ -136,6 +140,7 @@ impl Peer {
         option: &RPCOption,
     ) -> Result<Response, RPCError<NodeId, BasicNode, E>> {
         let envelope = Envelope {
+            from: Some(self.node_id),
             cluster_id: self.cluster_id.get(),
             request,
         };

@@ -22,6 +22,10 @@ pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
+    /// The sending node's id, as Kafka's RPCs name their replica (logs, and a proxy or
+    /// packet capture tells peers apart by it); absent from older senders.
+    #[serde(default)]
+    pub from: Option<i32>,
     /// The sender's cluster id, if it has one yet.
     pub cluster_id: Option<String>,
     pub request: Request,
@@ -96,8 +100,12 @@ pub async fn read_frame<T: DeserializeOwned>(
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    // The buffer grows with the bytes that arrive, not with the length a peer claims.
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(serde_json::from_slice(&body)?)
 }
 

@@ -100,7 +100,7 @@ async fn handle(q: &Quorum, envelope: Envelope) -> Response {
     let c = &q.controller;
     if let (Some(theirs), Some(ours)) = (&envelope.cluster_id, c.cluster_id.get()) {
         if *theirs != ours {
-            tracing::warn!(their_cluster = %theirs, our_cluster = %ours, "refused a metadata quorum request from another cluster");
+            tracing::warn!(from = ?envelope.from, their_cluster = %theirs, our_cluster = %ours, "refused a metadata quorum request from another cluster");
             return Response::Refused(format!(
                 "this node belongs to cluster {ours}, the request comes from cluster {theirs}"
             ));

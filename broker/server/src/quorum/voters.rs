@@ -55,6 +55,7 @@ impl Quorum {
             return Err(not_leader("the leader's address is unknown"));
         };
         let envelope = Envelope {
+            from: Some(self.controller.node_id),
             cluster_id: self.cluster_id.get(),
             request: Request::ChangeVoters { change, timeout },
         };
