@@ -1,0 +1,448 @@
+"""kafka-python and confluent-kafka against a three-node fjord cluster (issue 11).
+
+For each client, on an RF 3, min.insync.replicas=2 topic:
+1. an idempotent acks=all producer writes numbered records while the test kill -9s the leader of
+   partition 0; the client refreshes its metadata (NOT_LEADER_OR_FOLLOWER / disconnect) and the
+   producer carries on on the new leader; the killed broker restarts and rejoins the ISR;
+2. a consumer reads back every acknowledged record exactly once, at its acknowledged offset, in
+   order per partition;
+3. a group member reads the topic and commits; the group's coordinator broker is kill -9'd; the
+   member goes on reading new records (none it committed) and commits on the new coordinator; a
+   fresh member starts exactly at those commits; the killed broker restarts and rejoins the ISR.
+
+kafka-python 3.0 is idempotent too (enable_idempotence, KIP-679's default), so both clients are
+held to exactly once.
+
+Run:  FJORD_BROKER_BIN=... .venv/bin/python -m pytest tests/python/test_cluster_clients.py
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import wait_until
+
+PARTITIONS = 3
+TOPIC = "replicated"
+GROUP = "cluster-group"
+TIMEOUT = 60.0
+SETTINGS = {
+    "min.insync.replicas": "2",
+    "replica.lag.time.max.ms": "1500",
+    "group.initial.rebalance.delay.ms": "0",
+}
+# kafka-python loads its protocol schemas with importlib.resources.read_text (deprecated).
+pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated. Use files:DeprecationWarning")
+
+
+# ----------------------------------------------------------------------------------------------
+# One adapter per client: topic creation, an async producer reporting (partition, offset) per
+# record, reading partitions back to their end, and a group member.
+# ----------------------------------------------------------------------------------------------
+
+
+class KafkaPython:
+    name = "kafka-python"
+
+    @staticmethod
+    def create_topic(bootstrap: str) -> None:
+        from kafka.admin import KafkaAdminClient, NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=30000)
+        try:
+            admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=3)])
+        finally:
+            admin.close()
+
+    class Producer:
+        def __init__(self, bootstrap: str):
+            from kafka import KafkaProducer
+
+            self.p = KafkaProducer(
+                bootstrap_servers=bootstrap.split(","),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                delivery_timeout_ms=int(TIMEOUT * 1000),
+                request_timeout_ms=10000,
+                retry_backoff_ms=100,
+                reconnect_backoff_ms=100,
+            )
+
+        def send(self, partition: int, value: bytes, done) -> None:
+            f = self.p.send(TOPIC, value=value, partition=partition)
+            f.add_callback(lambda md: done(None, md.partition, md.offset))
+            f.add_errback(lambda e: done(e, partition, None))
+
+        def poll(self) -> None:
+            pass  # callbacks run on the client's I/O thread
+
+        def close(self) -> None:
+            self.p.flush(TIMEOUT)
+            self.p.close(TIMEOUT)
+
+    @staticmethod
+    def read_all(bootstrap: str) -> dict[int, list[tuple[int, bytes]]]:
+        from kafka import KafkaConsumer, TopicPartition
+
+        c = KafkaConsumer(bootstrap_servers=bootstrap.split(","), fetch_max_wait_ms=100)
+        try:
+            tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+            c.assign(tps)
+            c.seek_to_beginning()
+            ends = c.end_offsets(tps)
+            out: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(PARTITIONS)}
+            deadline = time.monotonic() + TIMEOUT
+            while any(c.position(tp) < ends[tp] for tp in tps):
+                assert time.monotonic() < deadline, "read back to the end offsets"
+                for tp, recs in c.poll(timeout_ms=200).items():
+                    out[tp.partition].extend((r.offset, r.value) for r in recs)
+            return out
+        finally:
+            c.close()
+
+    class Member:
+        def __init__(self, bootstrap: str):
+            from kafka import KafkaConsumer
+
+            self.c = KafkaConsumer(
+                bootstrap_servers=bootstrap.split(","),
+                group_id=GROUP,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=10000,
+                heartbeat_interval_ms=500,
+                fetch_max_wait_ms=100,
+                retry_backoff_ms=100,
+                reconnect_backoff_ms=100,
+            )
+            self.c.subscribe([TOPIC])
+
+        def poll(self) -> list[tuple[int, int, bytes]]:
+            out = []
+            for tp, recs in self.c.poll(timeout_ms=200).items():
+                out.extend((tp.partition, r.offset, r.value) for r in recs)
+            return out
+
+        def commit(self) -> None:
+            self.c.commit()
+
+        def committed(self) -> dict[int, int | None]:
+            from kafka import TopicPartition
+
+            return {
+                p: self.c.committed(TopicPartition(TOPIC, p), timeout_ms=30000)
+                for p in range(PARTITIONS)
+            }
+
+        def close(self) -> None:
+            self.c.close()
+
+
+class ConfluentKafka:
+    name = "confluent-kafka"
+    base = {"broker.address.family": "v4"}
+
+    @classmethod
+    def create_topic(cls, bootstrap: str) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": bootstrap, **cls.base})
+        futures = admin.create_topics(
+            [NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=3)], request_timeout=30
+        )
+        for f in futures.values():
+            f.result(TIMEOUT)
+
+    class Producer:
+        def __init__(self, bootstrap: str):
+            from confluent_kafka import Producer
+
+            self.p = Producer(
+                {
+                    "bootstrap.servers": bootstrap,
+                    **ConfluentKafka.base,
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                    "message.timeout.ms": int(TIMEOUT * 1000),
+                    "retry.backoff.ms": 100,
+                    "reconnect.backoff.ms": 100,
+                }
+            )
+
+        def send(self, partition: int, value: bytes, done) -> None:
+            def report(err, msg):
+                done(err, msg.partition(), msg.offset() if err is None else None)
+
+            self.p.produce(TOPIC, value=value, partition=partition, on_delivery=report)
+
+        def poll(self) -> None:
+            self.p.poll(0)
+
+        def close(self) -> None:
+            assert self.p.flush(TIMEOUT) == 0, "undelivered records"
+
+    @classmethod
+    def read_all(cls, bootstrap: str) -> dict[int, list[tuple[int, bytes]]]:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        c = Consumer(
+            {"bootstrap.servers": bootstrap, **cls.base, "group.id": "read-back", "fetch.wait.max.ms": 100}
+        )
+        try:
+            ends = {p: c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1] for p in range(PARTITIONS)}
+            c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+            out: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(PARTITIONS)}
+            next_offset = {p: 0 for p in range(PARTITIONS)}
+            deadline = time.monotonic() + TIMEOUT
+            while any(next_offset[p] < ends[p] for p in range(PARTITIONS)):
+                assert time.monotonic() < deadline, "read back to the end offsets"
+                m = c.poll(0.2)
+                if m is None:
+                    continue
+                assert m.error() is None, m.error()
+                out[m.partition()].append((m.offset(), m.value()))
+                next_offset[m.partition()] = m.offset() + 1
+            return out
+        finally:
+            c.close()
+
+    class Member:
+        def __init__(self, bootstrap: str):
+            from confluent_kafka import Consumer
+
+            self.c = Consumer(
+                {
+                    "bootstrap.servers": bootstrap,
+                    **ConfluentKafka.base,
+                    "group.id": GROUP,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": 10000,
+                    "heartbeat.interval.ms": 500,
+                    "fetch.wait.max.ms": 100,
+                    "retry.backoff.ms": 100,
+                    "reconnect.backoff.ms": 100,
+                }
+            )
+            self.c.subscribe([TOPIC])
+
+        def poll(self) -> list[tuple[int, int, bytes]]:
+            m = self.c.poll(0.2)
+            if m is None:
+                return []
+            assert m.error() is None, m.error()
+            return [(m.partition(), m.offset(), m.value())]
+
+        def commit(self) -> None:
+            self.c.commit(asynchronous=False)
+
+        def committed(self) -> dict[int, int | None]:
+            from confluent_kafka import TopicPartition
+
+            tps = self.c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)
+            return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
+
+        def close(self) -> None:
+            self.c.close()
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+class Writer(threading.Thread):
+    """Sends record `seq` (value b"<seq>") to partition seq % PARTITIONS, one after the other,
+    at most 50 unacknowledged, until stopped; records each outcome and when it came."""
+
+    def __init__(self, client, bootstrap: str):
+        super().__init__(daemon=True)
+        self.producer = client.Producer(bootstrap)
+        self.lock = threading.Lock()
+        self.sent = 0
+        self.sent_at: list[float] = []
+        # seq -> (error, partition, offset, monotonic time of the report)
+        self.outcomes: dict[int, tuple[object, int, int | None, float]] = {}
+        self.halt = threading.Event()
+        self.error: BaseException | None = None
+
+    def report(self, seq: int):
+        def done(err, partition, offset):
+            with self.lock:
+                self.outcomes[seq] = (err, partition, offset, time.monotonic())
+
+        return done
+
+    def acked(self) -> int:
+        with self.lock:
+            return sum(1 for o in self.outcomes.values() if o[0] is None)
+
+    def run(self) -> None:
+        try:
+            while not self.halt.is_set():
+                self.producer.poll()
+                with self.lock:
+                    if self.sent - len(self.outcomes) >= 50:
+                        backlog = True
+                    else:
+                        backlog = False
+                        seq = self.sent
+                        self.sent += 1
+                        self.sent_at.append(time.monotonic())
+                if backlog:
+                    time.sleep(0.005)
+                    continue
+                self.producer.send(seq % PARTITIONS, str(seq).encode(), self.report(seq))
+        except BaseException as e:  # reported by stop()
+            self.error = e
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(TIMEOUT)
+        assert not self.is_alive(), "the producer thread did not stop"
+        assert self.error is None, f"producer thread failed: {self.error!r}"
+        self.producer.close()
+
+
+def produce_batch(client, bootstrap: str, values: list[tuple[int, bytes]]) -> None:
+    """Sends (partition, value) pairs and waits until every one is acknowledged."""
+    producer = client.Producer(bootstrap)
+    errors = []
+    for partition, value in values:
+        producer.send(partition, value, lambda err, _p, _o: err is None or errors.append(err))
+    producer.close()
+    assert not errors, errors
+
+
+def all_in_sync(parts) -> bool:
+    return len(parts) == PARTITIONS and all(len(p.isr) == 3 for p in parts.values())
+
+
+@pytest.mark.parametrize("client", [KafkaPython, ConfluentKafka], ids=lambda c: c.name)
+def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator(
+    cluster_factory, client
+):
+    started = time.monotonic()
+    cluster = cluster_factory(3, SETTINGS)
+    client.create_topic(cluster.bootstrap())
+    parts = cluster.wait_for_partitions(0, TOPIC, "all replicas in sync", all_in_sync)
+
+    # --- 1. kill -9 the leader of partition 0 while the idempotent producer writes -----------
+    leader = parts[0].leader
+    writer = Writer(client, cluster.bootstrap())
+    writer.start()
+    wait_until("300 records acknowledged before the kill", lambda: writer.acked() >= 300 or writer.error)
+    cluster.nodes[leader].kill9()
+    killed_at = time.monotonic()
+    with writer.lock:
+        sent_before_kill = writer.sent
+    survivor = cluster.any_running()
+    cluster.wait_for_partitions(
+        survivor,
+        TOPIC,
+        f"partition 0 led by another in-sync replica than {leader}",
+        lambda ps: ps[0].leader not in (-1, leader) and leader not in ps[0].isr,
+    )
+
+    def acked_after_kill() -> int:
+        with writer.lock:
+            return sum(1 for s, o in writer.outcomes.items() if s >= sent_before_kill and o[0] is None)
+
+    wait_until(
+        "300 records sent after the kill acknowledged",
+        lambda: acked_after_kill() >= 300 or writer.error,
+        timeout=TIMEOUT,
+    )
+    writer.stop()
+    with writer.lock:
+        outcomes = dict(writer.outcomes)
+    failed = {s: o[0] for s, o in outcomes.items() if o[0] is not None}
+    assert not failed, f"records not delivered: {failed}"
+    assert len(outcomes) == writer.sent
+    # Records of partition 0 sent after the kill can only be acknowledged by its new leader.
+    resumed = (
+        min(o[3] for s, o in outcomes.items() if o[1] == 0 and s >= sent_before_kill) - killed_at
+    )
+    assert resumed < 15, f"partition 0 took writes again {resumed:.1f}s after the kill"
+
+    cluster.nodes[leader].start_again()
+    cluster.wait_for_partitions(survivor, TOPIC, f"{leader} back in every ISR", all_in_sync)
+
+    # --- 2. every acknowledged record exactly once, at its offset, in order -------------------
+    logged = client.read_all(cluster.bootstrap())
+    for p, recs in logged.items():
+        seqs = [int(v) for _, v in recs]
+        assert len(set(seqs)) == len(seqs), f"partition {p}: duplicates"
+        assert seqs == sorted(seqs), f"partition {p}: out of order"
+        assert all(s % PARTITIONS == p for s in seqs), f"partition {p}: foreign records"
+    at = {(p, o): int(v) for p, recs in logged.items() for o, v in recs}
+    for seq, (_err, p, offset, _t) in outcomes.items():
+        assert at.get((p, offset)) == seq, f"record {seq} acknowledged at {p}/{offset}: {at.get((p, offset))}"
+    assert len(at) == len(outcomes), "only acknowledged records in the log"
+    ends = {p: (recs[-1][0] + 1 if recs else 0) for p, recs in logged.items()}
+
+    # --- 3. a group member commits; its coordinator is kill -9'd; it carries on --------------
+    member = client.Member(cluster.bootstrap())
+    fresh = None
+    try:
+        seen: list[tuple[int, int, bytes]] = []
+        deadline = time.monotonic() + TIMEOUT
+        while len(seen) < len(at):
+            assert time.monotonic() < deadline, f"the member read {len(seen)} of {len(at)}"
+            seen.extend(member.poll())
+        assert sorted((p, o) for p, o, _ in seen) == sorted(at), "the member read the log once"
+        member.commit()
+        assert member.committed() == ends
+
+        coordinator = cluster.coordinator(survivor, GROUP)
+        assert coordinator is not None, "the group has a coordinator"
+        cluster.nodes[coordinator].kill9()
+        survivor = cluster.any_running()
+        wait_until(
+            f"a coordinator other than {coordinator}",
+            lambda: cluster.coordinator(survivor, GROUP) not in (None, coordinator),
+        )
+
+        second = [(i % PARTITIONS, f"second-{i}".encode()) for i in range(60)]
+        produce_batch(client, cluster.bootstrap(), second)
+        got: list[tuple[int, int, bytes]] = []
+        deadline = time.monotonic() + TIMEOUT
+        while len(got) < len(second):
+            assert time.monotonic() < deadline, f"after the kill the member read {len(got)} of 60"
+            got.extend(member.poll())
+            old = [r for r in got if not r[2].startswith(b"second-")]
+            assert not old, f"committed records read again: {old}"
+        assert sorted(v for _, _, v in got) == sorted(v for _, v in second)
+        member.commit()
+        ends2 = {p: ends[p] + 20 for p in range(PARTITIONS)}
+        assert member.committed() == ends2, "commits on the new coordinator"
+        member.close()
+        member = None
+
+        third = [(i % PARTITIONS, f"third-{i}".encode()) for i in range(30)]
+        produce_batch(client, cluster.bootstrap(), third)
+        fresh = client.Member(cluster.bootstrap())
+        got = []
+        deadline = time.monotonic() + TIMEOUT
+        while len(got) < len(third):
+            assert time.monotonic() < deadline, f"the fresh member read {len(got)} of 30"
+            got.extend(fresh.poll())
+            old = [r for r in got if not r[2].startswith(b"third-")]
+            assert not old, f"the fresh member read committed records: {old}"
+        first_offsets: dict[int, int] = {}
+        for p, o, _ in got:
+            first_offsets.setdefault(p, o)
+        assert first_offsets == ends2, "the fresh member starts at the commits"
+    finally:
+        for m in (member, fresh):
+            if m is not None:
+                m.close()
+
+    cluster.nodes[coordinator].start_again()
+    cluster.wait_for_partitions(survivor, TOPIC, f"{coordinator} back in every ISR", all_in_sync)
+    print(
+        f"{client.name}: {len(outcomes)} records, {len(outcomes) - sent_before_kill} sent after "
+        f"the kill; partition 0 resumed {resumed:.2f}s after it; {time.monotonic() - started:.1f}s"
+    )
