@@ -348,12 +348,15 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
 
     def acked_after_kill() -> int:
         with writer.lock:
-            return sum(1 for s, o in writer.outcomes.items() if s >= sent_before_kill and o[0] is None)
+            return sum(
+                1
+                for s, o in writer.outcomes.items()
+                if s >= sent_before_kill and o[0] is None and o[1] == 0
+            )
 
     wait_until(
-        "300 records sent after the kill acknowledged",
-        lambda: acked_after_kill() >= 300 or writer.error,
-        timeout=TIMEOUT,
+        "100 records of partition 0 sent after the kill acknowledged",
+        lambda: acked_after_kill() >= 100 or writer.error,
     )
     writer.stop()
     with writer.lock:
@@ -407,14 +410,16 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
 
         second = [(i % PARTITIONS, f"second-{i}".encode()) for i in range(60)]
         produce_batch(client, cluster.bootstrap(), second)
+        # Records not yet committed may come again (at least once) if the member rejoins.
         got: list[tuple[int, int, bytes]] = []
         deadline = time.monotonic() + TIMEOUT
-        while len(got) < len(second):
+        while len(set(got)) < len(second):
             assert time.monotonic() < deadline, f"after the kill the member read {len(got)} of 60"
             got.extend(member.poll())
             old = [r for r in got if not r[2].startswith(b"second-")]
             assert not old, f"committed records read again: {old}"
-        assert sorted(v for _, _, v in got) == sorted(v for _, v in second)
+        assert sorted({v for _, _, v in got}) == sorted(v for _, v in second)
+        again = len(got) - len(set(got))
         member.commit()
         ends2 = {p: ends[p] + 20 for p in range(PARTITIONS)}
         assert member.committed() == ends2, "commits on the new coordinator"
@@ -444,5 +449,6 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
     cluster.wait_for_partitions(survivor, TOPIC, f"{coordinator} back in every ISR", all_in_sync)
     print(
         f"{client.name}: {len(outcomes)} records, {len(outcomes) - sent_before_kill} sent after "
-        f"the kill; partition 0 resumed {resumed:.2f}s after it; {time.monotonic() - started:.1f}s"
+        f"the kill; partition 0 resumed {resumed:.2f}s after it; {again} uncommitted records read "
+        f"again after the coordinator kill; {time.monotonic() - started:.1f}s"
     )
