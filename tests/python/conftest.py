@@ -14,6 +14,11 @@ Its stderr is captured on a background thread (`broker.log()`).
         broker.kill9()        # SIGKILL
         broker.start_again()  # after stop()/kill9()
 
+`cluster` is a three-node cluster (`Cluster`: every node broker and controller, short
+timeouts), `cluster_factory(n, settings)` makes others; `cluster.nodes[i]` are `Broker`s, and
+`cluster.partitions(i, topic)` / `cluster.coordinator(i, group)` ask node `i` alone (raw
+Metadata v4 / FindCoordinator v1).
+
 `broker_factory(**settings)` starts more brokers or brokers with extra `--set key=value`
 (dots in keys: pass a dict, `broker_factory({"auto.create.topics.enable": "false"})`).
 """
@@ -412,11 +417,7 @@ def cluster_factory(request):
         return c
 
     yield make
-    failed = getattr(request.node, "rep_call", None)
-    for c in started:
-        if failed is not None and failed.failed:
-            print(c.logs())
-        c.close()
+    _close_all(request, started, lambda c: c.logs())
 
 
 @pytest.fixture
@@ -437,11 +438,16 @@ def broker_factory(request):
         return b
 
     yield make
+    _close_all(request, started, lambda b: f"----- fjord-broker log -----\n{b.log()}")
+
+
+def _close_all(request, started: list, logs) -> None:
+    """Closes what a factory fixture started, printing `logs(each)` if the test failed."""
     failed = getattr(request.node, "rep_call", None)
-    for b in started:
+    for s in started:
         if failed is not None and failed.failed:
-            print(f"----- fjord-broker log -----\n{b.log()}")
-        b.close()
+            print(logs(s))
+        s.close()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import time
 
 import pytest
 from conftest import wait_until
+from kafka_clients import ConfluentKafka, KafkaPython
 
 PARTITIONS = 3
 TOPIC = "replicated"
@@ -37,229 +38,13 @@ SETTINGS = {
 pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated. Use files:DeprecationWarning")
 
 
-# ----------------------------------------------------------------------------------------------
-# One adapter per client: topic creation, an async producer reporting (partition, offset) per
-# record, reading partitions back to their end, and a group member.
-# ----------------------------------------------------------------------------------------------
-
-
-class KafkaPython:
-    name = "kafka-python"
-
-    @staticmethod
-    def create_topic(bootstrap: str) -> None:
-        from kafka.admin import KafkaAdminClient, NewTopic
-
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=30000)
-        try:
-            admin.create_topics([NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=3)])
-        finally:
-            admin.close()
-
-    class Producer:
-        def __init__(self, bootstrap: str):
-            from kafka import KafkaProducer
-
-            self.p = KafkaProducer(
-                bootstrap_servers=bootstrap.split(","),
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-                delivery_timeout_ms=int(TIMEOUT * 1000),
-                request_timeout_ms=10000,
-                retry_backoff_ms=100,
-                reconnect_backoff_ms=100,
-            )
-
-        def send(self, partition: int, value: bytes, done) -> None:
-            f = self.p.send(TOPIC, value=value, partition=partition)
-            f.add_callback(lambda md: done(None, md.partition, md.offset))
-            f.add_errback(lambda e: done(e, partition, None))
-
-        def poll(self) -> None:
-            pass  # callbacks run on the client's I/O thread
-
-        def close(self) -> None:
-            self.p.flush(TIMEOUT)
-            self.p.close(TIMEOUT)
-
-    @staticmethod
-    def read_all(bootstrap: str) -> dict[int, list[tuple[int, bytes]]]:
-        from kafka import KafkaConsumer, TopicPartition
-
-        c = KafkaConsumer(bootstrap_servers=bootstrap.split(","), fetch_max_wait_ms=100)
-        try:
-            tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
-            c.assign(tps)
-            c.seek_to_beginning()
-            ends = c.end_offsets(tps)
-            out: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(PARTITIONS)}
-            deadline = time.monotonic() + TIMEOUT
-            while any(c.position(tp) < ends[tp] for tp in tps):
-                assert time.monotonic() < deadline, "read back to the end offsets"
-                for tp, recs in c.poll(timeout_ms=200).items():
-                    out[tp.partition].extend((r.offset, r.value) for r in recs)
-            return out
-        finally:
-            c.close()
-
-    class Member:
-        def __init__(self, bootstrap: str):
-            from kafka import KafkaConsumer
-
-            self.c = KafkaConsumer(
-                bootstrap_servers=bootstrap.split(","),
-                group_id=GROUP,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                session_timeout_ms=10000,
-                heartbeat_interval_ms=500,
-                fetch_max_wait_ms=100,
-                retry_backoff_ms=100,
-                reconnect_backoff_ms=100,
-            )
-            self.c.subscribe([TOPIC])
-
-        def poll(self) -> list[tuple[int, int, bytes]]:
-            out = []
-            for tp, recs in self.c.poll(timeout_ms=200).items():
-                out.extend((tp.partition, r.offset, r.value) for r in recs)
-            return out
-
-        def commit(self) -> None:
-            self.c.commit()
-
-        def committed(self) -> dict[int, int | None]:
-            from kafka import TopicPartition
-
-            return {
-                p: self.c.committed(TopicPartition(TOPIC, p), timeout_ms=30000)
-                for p in range(PARTITIONS)
-            }
-
-        def close(self) -> None:
-            self.c.close()
-
-
-class ConfluentKafka:
-    name = "confluent-kafka"
-    base = {"broker.address.family": "v4"}
-
-    @classmethod
-    def create_topic(cls, bootstrap: str) -> None:
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        admin = AdminClient({"bootstrap.servers": bootstrap, **cls.base})
-        futures = admin.create_topics(
-            [NewTopic(TOPIC, num_partitions=PARTITIONS, replication_factor=3)], request_timeout=30
-        )
-        for f in futures.values():
-            f.result(TIMEOUT)
-
-    class Producer:
-        def __init__(self, bootstrap: str):
-            from confluent_kafka import Producer
-
-            self.p = Producer(
-                {
-                    "bootstrap.servers": bootstrap,
-                    **ConfluentKafka.base,
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                    "message.timeout.ms": int(TIMEOUT * 1000),
-                    "retry.backoff.ms": 100,
-                    "reconnect.backoff.ms": 100,
-                }
-            )
-
-        def send(self, partition: int, value: bytes, done) -> None:
-            def report(err, msg):
-                done(err, msg.partition(), msg.offset() if err is None else None)
-
-            self.p.produce(TOPIC, value=value, partition=partition, on_delivery=report)
-
-        def poll(self) -> None:
-            self.p.poll(0)
-
-        def close(self) -> None:
-            assert self.p.flush(TIMEOUT) == 0, "undelivered records"
-
-    @classmethod
-    def read_all(cls, bootstrap: str) -> dict[int, list[tuple[int, bytes]]]:
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-        c = Consumer(
-            {"bootstrap.servers": bootstrap, **cls.base, "group.id": "read-back", "fetch.wait.max.ms": 100}
-        )
-        try:
-            ends = {p: c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1] for p in range(PARTITIONS)}
-            c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-            out: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(PARTITIONS)}
-            next_offset = {p: 0 for p in range(PARTITIONS)}
-            deadline = time.monotonic() + TIMEOUT
-            while any(next_offset[p] < ends[p] for p in range(PARTITIONS)):
-                assert time.monotonic() < deadline, "read back to the end offsets"
-                m = c.poll(0.2)
-                if m is None:
-                    continue
-                assert m.error() is None, m.error()
-                out[m.partition()].append((m.offset(), m.value()))
-                next_offset[m.partition()] = m.offset() + 1
-            return out
-        finally:
-            c.close()
-
-    class Member:
-        def __init__(self, bootstrap: str):
-            from confluent_kafka import Consumer
-
-            self.c = Consumer(
-                {
-                    "bootstrap.servers": bootstrap,
-                    **ConfluentKafka.base,
-                    "group.id": GROUP,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "session.timeout.ms": 10000,
-                    "heartbeat.interval.ms": 500,
-                    "fetch.wait.max.ms": 100,
-                    "retry.backoff.ms": 100,
-                    "reconnect.backoff.ms": 100,
-                }
-            )
-            self.c.subscribe([TOPIC])
-
-        def poll(self) -> list[tuple[int, int, bytes]]:
-            m = self.c.poll(0.2)
-            if m is None:
-                return []
-            assert m.error() is None, m.error()
-            return [(m.partition(), m.offset(), m.value())]
-
-        def commit(self) -> None:
-            self.c.commit(asynchronous=False)
-
-        def committed(self) -> dict[int, int | None]:
-            from confluent_kafka import TopicPartition
-
-            tps = self.c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)
-            return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in tps}
-
-        def close(self) -> None:
-            self.c.close()
-
-
-# ----------------------------------------------------------------------------------------------
-
-
 class Writer(threading.Thread):
     """Sends record `seq` (value b"<seq>") to partition seq % PARTITIONS, one after the other,
     at most 50 unacknowledged, until stopped; records each outcome and when it came."""
 
     def __init__(self, client, bootstrap: str):
         super().__init__(daemon=True)
-        self.producer = client.Producer(bootstrap)
+        self.producer = client.Producer(bootstrap, TOPIC)
         self.lock = threading.Lock()
         self.sent = 0
         self.sent_at: list[float] = []
@@ -306,16 +91,6 @@ class Writer(threading.Thread):
         self.producer.close()
 
 
-def produce_batch(client, bootstrap: str, values: list[tuple[int, bytes]]) -> None:
-    """Sends (partition, value) pairs and waits until every one is acknowledged."""
-    producer = client.Producer(bootstrap)
-    errors = []
-    for partition, value in values:
-        producer.send(partition, value, lambda err, _p, _o: err is None or errors.append(err))
-    producer.close()
-    assert not errors, errors
-
-
 def all_in_sync(parts) -> bool:
     return len(parts) == PARTITIONS and all(len(p.isr) == 3 for p in parts.values())
 
@@ -326,7 +101,7 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
 ):
     started = time.monotonic()
     cluster = cluster_factory(3, SETTINGS)
-    client.create_topic(cluster.bootstrap())
+    client.create_topic(cluster.bootstrap(), TOPIC, PARTITIONS, 3)
     parts = cluster.wait_for_partitions(0, TOPIC, "all replicas in sync", all_in_sync)
 
     # --- 1. kill -9 the leader of partition 0 while the idempotent producer writes -----------
@@ -374,7 +149,7 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
     cluster.wait_for_partitions(survivor, TOPIC, f"{leader} back in every ISR", all_in_sync)
 
     # --- 2. every acknowledged record exactly once, at its offset, in order -------------------
-    logged = client.read_all(cluster.bootstrap())
+    logged = client.read_all(cluster.bootstrap(), TOPIC, PARTITIONS)
     for p, recs in logged.items():
         seqs = [int(v) for _, v in recs]
         assert len(set(seqs)) == len(seqs), f"partition {p}: duplicates"
@@ -387,7 +162,8 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
     ends = {p: (recs[-1][0] + 1 if recs else 0) for p, recs in logged.items()}
 
     # --- 3. a group member commits; its coordinator is kill -9'd; it carries on --------------
-    member = client.Member(cluster.bootstrap())
+    member = client.Consumer(cluster.bootstrap(), GROUP)
+    member.subscribe(TOPIC)
     fresh = None
     try:
         seen: list[tuple[int, int, bytes]] = []
@@ -397,7 +173,7 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
             seen.extend(member.poll())
         assert sorted((p, o) for p, o, _ in seen) == sorted(at), "the member read the log once"
         member.commit()
-        assert member.committed() == ends
+        assert member.committed(TOPIC, PARTITIONS) == ends
 
         coordinator = cluster.coordinator(survivor, GROUP)
         assert coordinator is not None, "the group has a coordinator"
@@ -409,7 +185,7 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
         )
 
         second = [(i % PARTITIONS, f"second-{i}".encode()) for i in range(60)]
-        produce_batch(client, cluster.bootstrap(), second)
+        client.produce(cluster.bootstrap(), TOPIC, second)
         # Records not yet committed may come again (at least once) if the member rejoins.
         got: list[tuple[int, int, bytes]] = []
         deadline = time.monotonic() + TIMEOUT
@@ -422,13 +198,14 @@ def test_producer_and_group_survive_a_kill9_of_the_leader_and_of_the_coordinator
         again = len(got) - len(set(got))
         member.commit()
         ends2 = {p: ends[p] + 20 for p in range(PARTITIONS)}
-        assert member.committed() == ends2, "commits on the new coordinator"
+        assert member.committed(TOPIC, PARTITIONS) == ends2, "commits on the new coordinator"
         member.close()
         member = None
 
         third = [(i % PARTITIONS, f"third-{i}".encode()) for i in range(30)]
-        produce_batch(client, cluster.bootstrap(), third)
-        fresh = client.Member(cluster.bootstrap())
+        client.produce(cluster.bootstrap(), TOPIC, third)
+        fresh = client.Consumer(cluster.bootstrap(), GROUP)
+        fresh.subscribe(TOPIC)
         got = []
         deadline = time.monotonic() + TIMEOUT
         while len(got) < len(third):
