@@ -139,7 +139,7 @@ test('kafkajs: an idempotent producer and a group survive a kill -9 of the leade
     // One writer per partition, each awaiting its send() (kafkajs keeps an idempotent
     // producer's requests in order with maxInFlightRequests: 1).
     const writer = async partition => {
-      for (let batch = 0; !halt; batch++) {
+      for (let batch = 0; !halt && batch < 150; batch++) { // at most 1500 records a partition
         const seqs = Array.from({ length: BATCH }, () => sent++)
         try {
           const [r] = await producer.send({
