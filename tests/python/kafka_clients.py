@@ -3,7 +3,7 @@
     client.create_topic(bootstrap, topic, partitions, replication_factor=1)
     client.produce(bootstrap, topic, [(partition, value)])  # acks=all, waits for every ack
     client.read_all(bootstrap, topic, partitions) -> {partition: [(offset, value)]}  # to the end
-    p = client.Producer(bootstrap, topic)  # idempotent, acks=all, asynchronous
+    p = client.Producer(bootstrap, topic)  # acks=all, asynchronous, idempotent if exactly_once
     p.send(partition, value, done)  # done(error, partition, offset) once the outcome is known
     p.poll(); p.close()  # close flushes
     c = client.Consumer(bootstrap, group)  # manual commits, from the earliest offset
@@ -22,6 +22,7 @@ TIMEOUT = 60.0  # generous deadline for every wait
 
 class KafkaPython:
     name = "kafka-python"
+    exactly_once = True  # its Producer is idempotent
 
     @staticmethod
     def create_topic(bootstrap: str, topic: str, partitions: int, replication_factor: int = 1) -> None:
@@ -69,6 +70,8 @@ class KafkaPython:
             c.close()
 
     class Producer:
+        settings: dict = {"enable_idempotence": True}
+
         def __init__(self, bootstrap: str, topic: str):
             from kafka import KafkaProducer
 
@@ -76,7 +79,7 @@ class KafkaPython:
             self.p = KafkaProducer(
                 bootstrap_servers=bootstrap.split(","),
                 acks="all",
-                enable_idempotence=True,
+                **self.settings,
                 linger_ms=5,
                 delivery_timeout_ms=int(TIMEOUT * 1000),
                 request_timeout_ms=10000,
@@ -139,8 +142,24 @@ class KafkaPython:
             self.c.close()
 
 
+class KafkaPythonAtLeastOnce(KafkaPython):
+    """kafka-python's producer without idempotence (acks=all, retries, one request in flight
+    so retries keep the order): a retried send may be written twice."""
+
+    name = "kafka-python-at-least-once"
+    exactly_once = False
+
+    class Producer(KafkaPython.Producer):
+        settings = {
+            "enable_idempotence": False,
+            "retries": 2**31 - 1,
+            "max_in_flight_requests_per_connection": 1,
+        }
+
+
 class ConfluentKafka:
     name = "confluent-kafka"
+    exactly_once = True  # its Producer is idempotent
     base = {"broker.address.family": "v4"}
 
     @classmethod
