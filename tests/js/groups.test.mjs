@@ -9,91 +9,10 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { createInterface } from 'node:readline'
 import { Kafka, logLevel } from 'kafkajs'
+import { Broker, waitUntil } from './fjord.mjs'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const PARTITIONS = 4
-const TIMEOUT_MS = 60_000
-
-function brokerBin () {
-  if (process.env.FJORD_BROKER_BIN) return process.env.FJORD_BROKER_BIN
-  let target = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
-  if (!path.isAbsolute(target)) target = path.join(ROOT, target)
-  return path.join(target, 'debug', 'fjord-broker')
-}
-
-/** A fjord-broker process whose data directory survives restarts; `bootstrap` changes per start. */
-class Broker {
-  constructor () {
-    this.tmp = mkdtempSync(path.join(tmpdir(), 'fjord-js-'))
-    this.log = []
-    this.proc = null
-    this.bootstrap = ''
-  }
-
-  async start () {
-    const bin = brokerBin()
-    assert.ok(existsSync(bin), `${bin} missing: run \`cargo build -p fjord-broker\``)
-    const args = [
-      '--set', `log.dirs=${path.join(this.tmp, 'data')}`,
-      '--set', 'listeners=PLAINTEXT://127.0.0.1:0',
-      '--set', 'metrics.port=0',
-      '--set', 'group.initial.rebalance.delay.ms=0'
-    ]
-    this.log.push(`=== start ${bin} ${args.join(' ')}`)
-    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.proc = proc
-    this.exited = new Promise(resolve => proc.on('exit', (code, signal) => resolve({ code, signal })))
-    createInterface({ input: proc.stdout }).on('line', l => this.log.push(l))
-    const lines = createInterface({ input: proc.stderr })
-    this.bootstrap = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`broker not ready:\n${this.log.join('\n')}`)), TIMEOUT_MS)
-      lines.on('line', l => {
-        this.log.push(l)
-        const m = /broker ready kafka_addr=(\S+)/.exec(l)
-        if (m) { clearTimeout(timer); resolve(m[1]) }
-      })
-      this.exited.then(({ code, signal }) => {
-        clearTimeout(timer)
-        reject(new Error(`broker exited (${code ?? signal}) before ready:\n${this.log.join('\n')}`))
-      })
-    })
-  }
-
-  async stop () {
-    this.proc.kill('SIGTERM')
-    const { code, signal } = await this.exited
-    assert.equal(code, 0, `broker exited with ${code ?? signal} after SIGTERM`)
-    this.proc = null
-  }
-
-  async restart () {
-    await this.stop()
-    await this.start()
-  }
-
-  async destroy () {
-    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-      this.proc.kill('SIGKILL')
-      await this.exited
-    }
-    rmSync(this.tmp, { recursive: true, force: true })
-  }
-}
-
-async function waitUntil (what, cond, timeoutMs = TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 const client = bootstrap => new Kafka({
   clientId: 'fjord-js-tests',
@@ -142,7 +61,7 @@ async function member (bootstrap, groupId, topic) {
 }
 
 test('kafkajs: two members split partitions, consume once, a new member resumes after a restart', { timeout: 180_000 }, async () => {
-  const broker = new Broker()
+  const broker = new Broker({ 'group.initial.rebalance.delay.ms': '0' })
   let ok = false
   try {
     await broker.start()
