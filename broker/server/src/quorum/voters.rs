@@ -29,6 +29,11 @@ pub enum VoterChange {
     Remove {
         id: i32,
     },
+    /// Add broker-only node `id` as an observer: a learner never promoted, reached over
+    /// the link it opens (see `super::observer`).
+    AddObserver {
+        id: i32,
+    },
 }
 
 pub type VoterResult = Result<(), Refusal>;
@@ -84,6 +89,9 @@ impl Quorum {
             m.membership_config.membership().voter_ids().collect()
         };
         let raft = self.raft();
+        if let VoterChange::AddObserver { id } = &change {
+            return self.add_observer(*id, &voters, timeout).await;
+        }
         let next = match &change {
             VoterChange::Add { id, addr } => {
                 let node = raft_id(*id);
@@ -109,6 +117,7 @@ impl Quorum {
                 next.insert(node);
                 next
             }
+            VoterChange::AddObserver { .. } => return Ok(()),
             VoterChange::Remove { id } => {
                 let node = raft_id(*id);
                 if !voters.contains(&node) {
@@ -137,6 +146,48 @@ impl Quorum {
             Err(_) => Err(Refusal::new(
                 ResponseError::RequestTimedOut,
                 format!("the voter change was proposed but not confirmed within {timeout:?}; it may still apply"),
+            )),
+        }
+    }
+}
+
+impl Quorum {
+    /// Adds observer `id` as a learner, without waiting for it to catch up (it may not
+    /// have opened its link yet). Adding one already known succeeds.
+    async fn add_observer(
+        &self,
+        id: i32,
+        voters: &BTreeSet<NodeId>,
+        timeout: Duration,
+    ) -> VoterResult {
+        let node = raft_id(id);
+        if voters.contains(&node) {
+            return Err(Refusal::new(
+                ResponseError::DuplicateVoter,
+                format!("node {id} is a voter, not a broker-only node"),
+            ));
+        }
+        let known = {
+            let m = self.raft().metrics().borrow().clone();
+            m.membership_config.membership().get_node(&node).is_some()
+        };
+        if known {
+            return Ok(());
+        }
+        let node_info = BasicNode::new(super::observer::OBSERVER_ADDR);
+        let added = self.raft().add_learner(node, node_info, false);
+        match tokio::time::timeout(timeout, added).await {
+            Ok(Ok(_)) => {
+                tracing::info!(
+                    observer = id,
+                    "added a broker-only node to the metadata quorum as an observer"
+                );
+                Ok(())
+            }
+            Ok(Err(e)) => Err(refusal(e)),
+            Err(_) => Err(Refusal::new(
+                ResponseError::RequestTimedOut,
+                format!("adding observer {id} was not confirmed within {timeout:?}"),
             )),
         }
     }
