@@ -12,7 +12,7 @@ use fjord_metadata::raft::{NodeId, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -202,7 +202,27 @@ impl Peer {
     }
 }
 
+/// openraft's pause between retries to a voter.
+const RETRY: Duration = Duration::from_millis(500);
+/// The longest pause between retries to an observer without a link.
+const OBSERVER_RETRY_MAX: Duration = Duration::from_secs(5);
+
 impl RaftNetwork<TypeConfig> for Peer {
+    /// A voter is retried every 500 ms (openraft's default). An observer without a link
+    /// is down or gone for good (it stays in the membership): retried less and less often,
+    /// up to every 5 s, so the leader does not log its failures twice a second forever.
+    fn backoff(&self) -> Backoff {
+        if self.addr != OBSERVER_ADDR {
+            return Backoff::new(std::iter::repeat(RETRY));
+        }
+        let mut next = RETRY;
+        Backoff::new(std::iter::from_fn(move || {
+            let now = next;
+            next = (next * 2).min(OBSERVER_RETRY_MAX);
+            Some(now)
+        }))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
