@@ -3,12 +3,13 @@
 //! happen within a test.
 
 use crate::{wait_until, Broker, RawConn};
+use kafka_protocol::messages::add_raft_voter_request::Listener;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse,
-    TopicName,
+    AddRaftVoterRequest, AddRaftVoterResponse, ApiKey, BrokerId, CreateTopicsRequest,
+    CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
@@ -131,6 +132,24 @@ pub fn topic_metadata_on(bootstrap: &str, topic: &str) -> Option<MetadataRespons
         .into_iter()
         .next()
         .filter(|t| t.error_code == 0)
+}
+
+/// Sends AddRaftVoter for node `id`, whose CONTROLLER listener is 127.0.0.1:`controller_port`,
+/// to `bootstrap`: the answer's error code and message.
+pub fn add_voter(bootstrap: &str, id: i32, controller_port: u16) -> (i16, Option<String>) {
+    let mut conn = RawConn::connect(bootstrap);
+    let r: AddRaftVoterResponse = conn.request(
+        ApiKey::AddRaftVoter,
+        0,
+        &AddRaftVoterRequest::default()
+            .with_timeout_ms(30_000)
+            .with_voter_id(id)
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_static_str("CONTROLLER"))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(controller_port)]),
+    );
+    (r.error_code, r.error_message.map(|m| m.to_string()))
 }
 
 /// `controller.quorum.voters` for voters 0, 1, ... listening on `ports` of 127.0.0.1.

@@ -2,6 +2,7 @@
 //! the metadata quorum, two broker-only nodes follow it as observers and serve clients.
 
 use fjord_tests::*;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
     ApiKey, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest,
@@ -134,6 +135,12 @@ fn controller_only_and_broker_only_nodes_form_a_cluster_that_survives_losing_its
         l >= 0 && *v == BTreeSet::from([0, 1, 2]) && *o == BTreeSet::from([3, 4])
     });
     assert!((0..3).contains(&leader), "leader {leader}");
+    // A broker cannot be made a voter: it has no controller listener and is no controller.
+    let (code, message) = add_voter(&b3, 4, cluster.controller_ports[0]);
+    assert_eq!(code, ResponseError::InvalidRequest.code(), "{message:?}");
+    let (_, voters, observers) = wait_quorum(&b3, "the quorum", |l, _, _| l >= 0);
+    assert_eq!(voters, BTreeSet::from([0, 1, 2]));
+    assert_eq!(observers, BTreeSet::from([3, 4]));
 
     // A controller serves no Kafka clients: its only listener is the controller listener,
     // which drops a Kafka request without answering and goes on serving the quorum.

@@ -101,6 +101,14 @@ impl Quorum {
                         format!("node {id} is already a voter"),
                     ));
                 }
+                if self.is_observer(node) {
+                    // A broker-only node has no controller listener to be reached on, and
+                    // promoting its learner would let a node that is no controller vote.
+                    return Err(Refusal::new(
+                        ResponseError::InvalidRequest,
+                        format!("node {id} is a broker-only node (an observer of the metadata quorum): only controllers can be voters"),
+                    ));
+                }
                 tracing::info!(voter = id, %addr, "adding a voter: catching it up as a learner first");
                 let caught_up = raft.add_learner(node, BasicNode::new(addr.clone()), true);
                 match tokio::time::timeout(timeout, caught_up).await {
@@ -152,6 +160,15 @@ impl Quorum {
 }
 
 impl Quorum {
+    /// Whether `node` is in the membership as an observer (a broker-only node).
+    fn is_observer(&self, node: NodeId) -> bool {
+        let m = self.raft().metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        membership
+            .get_node(&node)
+            .is_some_and(|n| n.addr == super::observer::OBSERVER_ADDR)
+    }
+
     /// Adds observer `id` as a learner, without waiting for it to catch up (it may not
     /// have opened its link yet). Adding one already known succeeds.
     async fn add_observer(
