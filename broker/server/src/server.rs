@@ -95,7 +95,14 @@ pub async fn run(
     );
 
     // Probes can see the process is alive while logs load; /readyz waits for them.
-    tracing::info!(kafka_addr = %bound, metrics_addr = %metrics_bound, "loading logs");
+    match kafka {
+        Some(_) => {
+            tracing::info!(kafka_addr = %bound, metrics_addr = %metrics_bound, "loading logs")
+        }
+        None => {
+            tracing::info!(controller_addr = %bound, metrics_addr = %metrics_bound, "loading the metadata log")
+        }
+    }
     let health = crate::http::Health::default();
     tokio::spawn(crate::http::serve(
         metrics,
