@@ -245,6 +245,39 @@ fn a_broker_only_node_restarted_catches_up_from_a_snapshot() {
     assert_eq!(wait_replicas(&b3, "later"), BTreeSet::from([3, 4]));
 }
 
+#[test]
+fn a_broker_only_node_finds_the_quorum_through_its_bootstrap_servers() {
+    let cluster = Cluster::start_separate(CONTROLLERS, 1, &[]);
+    let bootstrap_servers: Vec<String> = cluster
+        .controller_ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let bootstrap_servers = bootstrap_servers.join(",");
+    let session = SESSION_TIMEOUT_MS.to_string();
+    // No controller.quorum.voters: the voters are learnt from the controllers (KIP-853).
+    let mut late = Broker::launch_with(&[
+        ("node.id", "7"),
+        ("process.roles", "broker"),
+        ("listeners", "PLAINTEXT://127.0.0.1:0"),
+        ("controller.quorum.bootstrap.servers", &bootstrap_servers),
+        ("broker.session.timeout.ms", &session),
+        ("broker.heartbeat.interval.ms", "300"),
+    ]);
+    late.wait_ready();
+    cluster.wait_for_brokers(3, &[3, 7], QUORUM_WAIT);
+    let b7 = late.bootstrap.clone();
+    wait_quorum(&b7, "voters 0-2 and observers 3, 7", |l, v, o| {
+        l >= 0 && *v == BTreeSet::from([0, 1, 2]) && *o == BTreeSet::from([3, 7])
+    });
+    let (code, message) = create_topic_on(&b7, "late", 1, 2);
+    assert_eq!(code, 0, "{message:?}");
+    assert_eq!(
+        wait_replicas(&cluster.nodes[3].bootstrap, "late"),
+        BTreeSet::from([3, 7])
+    );
+}
+
 /// Starts a node with `settings`, waits for it to exit and returns its log.
 fn refused_at_start(settings: &[(&str, &str)]) -> String {
     let mut node = Broker::launch_with(settings);
