@@ -117,6 +117,10 @@ fn controller_only_and_broker_only_nodes_form_a_cluster_that_survives_losing_its
         );
     }
     let b3 = cluster.nodes[3].bootstrap.clone();
+    // Picked at random per request, as Kafka does: over 40 answers both brokers are named
+    // (one alone would come up with probability 2^-39).
+    let named: BTreeSet<i32> = (0..40).map(|_| listed_brokers(&b3).1).collect();
+    assert_eq!(named, BTreeSet::from([3, 4]));
     let mut conn = RawConn::connect(&b3);
     let described: DescribeClusterResponse = conn.request(
         ApiKey::DescribeCluster,
