@@ -323,14 +323,18 @@ impl Broker {
         self.child = Some(child);
     }
 
-    /// Waits until the process started last logs `broker ready`, and reads its addresses.
+    /// Waits until the process started last logs `broker ready` (a controller-only node:
+    /// `controller ready`), and reads its addresses. A controller-only node's `bootstrap`
+    /// is its controller listener, which speaks no Kafka protocol.
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let log = self.log.snapshot();
             let this_run = &log[self.run_start..];
-            if let Some(line) = this_run.lines().find(|l| l.contains("broker ready")) {
+            let ready = |l: &&str| l.contains("broker ready") || l.contains("controller ready");
+            if let Some(line) = this_run.lines().find(ready) {
                 self.bootstrap = field(line, "kafka_addr=")
+                    .or_else(|| field(line, "controller_addr="))
                     .unwrap_or_else(|| panic!("no kafka_addr= in ready line: {line}"));
                 self.metrics_addr = field(line, "metrics_addr=")
                     .unwrap_or_else(|| panic!("no metrics_addr= in ready line: {line}"));

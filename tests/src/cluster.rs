@@ -3,12 +3,13 @@
 //! happen within a test.
 
 use crate::{wait_until, Broker, RawConn};
+use kafka_protocol::messages::add_raft_voter_request::Listener;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse,
-    TopicName,
+    AddRaftVoterRequest, AddRaftVoterResponse, ApiKey, BrokerId, CreateTopicsRequest,
+    CreateTopicsResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
@@ -133,6 +134,34 @@ pub fn topic_metadata_on(bootstrap: &str, topic: &str) -> Option<MetadataRespons
         .filter(|t| t.error_code == 0)
 }
 
+/// Sends AddRaftVoter for node `id`, whose CONTROLLER listener is 127.0.0.1:`controller_port`,
+/// to `bootstrap`: the answer's error code and message.
+pub fn add_voter(bootstrap: &str, id: i32, controller_port: u16) -> (i16, Option<String>) {
+    let mut conn = RawConn::connect(bootstrap);
+    let r: AddRaftVoterResponse = conn.request(
+        ApiKey::AddRaftVoter,
+        0,
+        &AddRaftVoterRequest::default()
+            .with_timeout_ms(30_000)
+            .with_voter_id(id)
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_static_str("CONTROLLER"))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(controller_port)]),
+    );
+    (r.error_code, r.error_message.map(|m| m.to_string()))
+}
+
+/// `controller.quorum.voters` for voters 0, 1, ... listening on `ports` of 127.0.0.1.
+pub fn quorum_voters(ports: &[u16]) -> String {
+    let voters: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
+        .collect();
+    voters.join(",")
+}
+
 impl Cluster {
     /// Starts `n` nodes and waits until every one is ready, with `extra` settings on all.
     pub fn start_with(n: usize, extra: &[(&str, &str)]) -> Cluster {
@@ -146,23 +175,54 @@ impl Cluster {
         each: impl Fn(usize) -> Vec<(String, String)>,
     ) -> Cluster {
         let controller_ports = free_ports(n);
-        let voters: Vec<String> = controller_ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
-            .collect();
-        let voters = voters.join(",");
-        let mut nodes: Vec<Broker> = controller_ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| {
+        let listeners = |i: usize| {
+            let port = controller_ports[i];
+            let l = format!("PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}");
+            vec![("listeners".to_string(), l)]
+        };
+        Cluster::launch(n, controller_ports.clone(), listeners, extra, each)
+    }
+
+    /// Starts `controllers` controller-only nodes (ids `0..controllers`, the voters) and
+    /// `brokers` broker-only nodes (the next ids), with `extra` settings on all, and waits
+    /// until every one is ready. Only the brokers speak Kafka (`nodes[i].bootstrap` of a
+    /// controller is its controller listener).
+    pub fn start_separate(controllers: usize, brokers: usize, extra: &[(&str, &str)]) -> Cluster {
+        let controller_ports = free_ports(controllers);
+        let roles = |i: usize| {
+            let (roles, listeners) = match controller_ports.get(i) {
+                Some(port) => ("controller", format!("CONTROLLER://127.0.0.1:{port}")),
+                None => ("broker", "PLAINTEXT://127.0.0.1:0".to_string()),
+            };
+            vec![
+                ("process.roles".to_string(), roles.to_string()),
+                ("listeners".to_string(), listeners),
+            ]
+        };
+        let total = controllers + brokers;
+        Cluster::launch(total, controller_ports.clone(), roles, extra, |_| {
+            Vec::new()
+        })
+    }
+
+    /// Starts `n` nodes whose voters listen on `controller_ports` (ids from 0), each with
+    /// the test cluster's settings, then `own(i)`, `extra` and `each(i)` (later wins), and
+    /// waits until every one is ready.
+    fn launch(
+        n: usize,
+        controller_ports: Vec<u16>,
+        own: impl Fn(usize) -> Vec<(String, String)>,
+        extra: &[(&str, &str)],
+        each: impl Fn(usize) -> Vec<(String, String)>,
+    ) -> Cluster {
+        let voters = quorum_voters(&controller_ports);
+        let election = ELECTION_TIMEOUT_MS.to_string();
+        let session = SESSION_TIMEOUT_MS.to_string();
+        let mut nodes: Vec<Broker> = (0..n)
+            .map(|i| {
                 let id = i.to_string();
-                let listeners = format!("PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}");
-                let election = ELECTION_TIMEOUT_MS.to_string();
-                let session = SESSION_TIMEOUT_MS.to_string();
                 let mut settings: Vec<(&str, &str)> = vec![
                     ("node.id", &id),
-                    ("listeners", &listeners),
                     ("controller.quorum.voters", &voters),
                     ("controller.quorum.election.timeout.ms", &election),
                     ("controller.quorum.fetch.timeout.ms", "1000"),
@@ -170,9 +230,11 @@ impl Cluster {
                     ("broker.heartbeat.interval.ms", "300"),
                     ("offsets.topic.num.partitions", "3"),
                 ];
-                settings.extend_from_slice(extra);
-                let own = each(i);
+                let own = own(i);
                 settings.extend(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                settings.extend_from_slice(extra);
+                let each = each(i);
+                settings.extend(each.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 Broker::launch_with(&settings)
             })
             .collect();

@@ -3,13 +3,11 @@
 //! voter is removed, while topics are being created.
 
 use fjord_tests::*;
-use kafka_protocol::messages::add_raft_voter_request::Listener;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    AddRaftVoterRequest, AddRaftVoterResponse, ApiKey, CreateTopicsRequest, CreateTopicsResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
-    TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
@@ -40,22 +38,6 @@ fn node(id: i32, controller_port: u16, join: Option<u16>) -> Broker {
         settings.push(("controller.quorum.bootstrap.servers", b.as_str()));
     }
     Broker::launch_with(&settings)
-}
-
-fn add_voter(bootstrap: &str, id: i32, controller_port: u16) -> (i16, Option<String>) {
-    let mut conn = RawConn::connect(bootstrap);
-    let r: AddRaftVoterResponse = conn.request(
-        ApiKey::AddRaftVoter,
-        0,
-        &AddRaftVoterRequest::default()
-            .with_timeout_ms(30_000)
-            .with_voter_id(id)
-            .with_listeners(vec![Listener::default()
-                .with_name(s("CONTROLLER"))
-                .with_host(s("127.0.0.1"))
-                .with_port(controller_port)]),
-    );
-    (r.error_code, r.error_message.map(|m| m.to_string()))
 }
 
 fn remove_voter(bootstrap: &str, id: i32) -> (i16, Option<String>) {

@@ -77,12 +77,7 @@ fn a_forwarded_create_retried_after_its_answer_was_lost_succeeds_once() {
         proxy_ports.push(l.local_addr().expect("addr").port());
         proxy(l, *port, dropped.clone());
     }
-    let voters: Vec<String> = proxy_ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{i}@127.0.0.1:{p}"))
-        .collect();
-    let voters = voters.join(",");
+    let voters = quorum_voters(&proxy_ports);
     let election = ELECTION_TIMEOUT_MS.to_string();
     let mut nodes: Vec<Broker> = controller_ports
         .iter()

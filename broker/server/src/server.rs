@@ -34,27 +34,45 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     crate::blocking::install_guard();
-    // A node with peers fetches from them over the broker listener, secured as it is; a
-    // single node never does, so its settings may leave the client side out.
+    // A broker with peers fetches from them over the broker listener, secured as it is; a
+    // single node or a controller-only one never does, so its settings may leave that out.
     let inter_broker = match cfg.security.inter_broker_client() {
         Ok(security) => Some(security),
-        Err(e) if cfg.is_single_node() => {
+        Err(e) if cfg.is_single_node() || !cfg.roles.broker => {
             tracing::debug!(error = %e, "no inter-broker client security (single node)");
             None
         }
         Err(e) => return Err(ServerError::InterBroker(e)),
     };
+    // The controller listener first: on a controller-only node it is the only one.
+    let controller_listener =
+        crate::quorum::bind(&cfg)
+            .await
+            .map_err(|error| ServerError::Bind {
+                addr: cfg
+                    .controller_listener
+                    .as_ref()
+                    .map(|l| l.bind_addr())
+                    .unwrap_or_default(),
+                error,
+            })?;
     let addr = cfg.listener.bind_addr();
-    let kafka = TcpListener::bind(&addr)
-        .await
-        .map_err(|error| ServerError::Bind {
-            addr: addr.clone(),
-            error,
-        })?;
-    let bound = kafka.local_addr().map_err(|error| ServerError::Bind {
+    let bind_error = |error| ServerError::Bind {
         addr: addr.clone(),
         error,
-    })?;
+    };
+    let kafka = match cfg.roles.broker {
+        true => Some(TcpListener::bind(&addr).await.map_err(bind_error)?),
+        false => None,
+    };
+    let bound = match (&kafka, &controller_listener) {
+        (Some(l), _) | (None, Some(l)) => l.local_addr().map_err(bind_error)?,
+        (None, None) => {
+            return Err(bind_error(std::io::Error::other(
+                "a controller-only node needs a controller listener",
+            )))
+        }
+    };
     let tls = match &cfg.security.tls {
         Some(settings) => Some(Arc::new(
             crate::security::tls::TlsContext::new(settings.clone())
@@ -89,24 +107,20 @@ pub async fn run(
     );
 
     // Probes can see the process is alive while logs load; /readyz waits for them.
-    tracing::info!(kafka_addr = %bound, metrics_addr = %metrics_bound, "loading logs");
+    match kafka {
+        Some(_) => {
+            tracing::info!(kafka_addr = %bound, metrics_addr = %metrics_bound, "loading logs")
+        }
+        None => {
+            tracing::info!(controller_addr = %bound, metrics_addr = %metrics_bound, "loading the metadata log")
+        }
+    }
     let health = crate::http::Health::default();
     tokio::spawn(crate::http::serve(
         metrics,
         health.clone(),
         shutdown.clone(),
     ));
-    let controller_listener =
-        crate::quorum::bind(&cfg)
-            .await
-            .map_err(|error| ServerError::Bind {
-                addr: cfg
-                    .controller_listener
-                    .as_ref()
-                    .map(|l| l.bind_addr())
-                    .unwrap_or_default(),
-                error,
-            })?;
     let quorum = start_quorum(&cfg, controller_listener, &shutdown).await?;
     let cluster_id = quorum.wait_for_cluster_id().await;
     tracing::info!(%cluster_id, node_id = cfg.node_id, dir = %cfg.log_dir.display(), "data directory identity checked");
@@ -123,6 +137,23 @@ pub async fn run(
     crate::blocking::block_in_place(|| broker.ensure_meta_properties(&cluster_id));
     let _ = health.set(broker.clone());
     crate::quorum::spawn_tasks(broker.clone(), shutdown.clone());
+    let Some(kafka) = kafka else {
+        // A controller-only node: no Kafka clients, no partitions, never registered.
+        broker.set_ready();
+        tracing::info!(
+            controller_addr = %bound,
+            metrics_addr = %metrics_bound,
+            node_id = broker.config.node_id,
+            cluster_id = %broker.cluster_id(),
+            "controller ready"
+        );
+        stop.await;
+        tracing::info!("shutting down the controller");
+        let _ = trigger.send(true);
+        quorum.shutdown().await;
+        tracing::info!("shutdown complete");
+        return Ok(());
+    };
     tokio::spawn(crate::maintenance::run(broker.clone(), shutdown.clone()));
     wait_registered(&broker).await;
 
@@ -192,6 +223,9 @@ async fn start_quorum(
     );
     if let Some(l) = controller_listener {
         tokio::spawn(crate::quorum::serve(l, quorum.clone(), shutdown.clone()));
+    }
+    if !cfg.roles.controller {
+        crate::quorum::observer::spawn(quorum.clone(), shutdown.clone());
     }
     crate::quorum::spawn_controller(quorum.controller.clone(), shutdown.clone());
     if single {

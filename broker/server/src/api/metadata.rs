@@ -95,9 +95,35 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
     Some(resp)
 }
 
-/// The active controller's id, -1 while there is none.
+/// The controller id clients are told, -1 while the quorum has no leader. Kafka's KRaft
+/// brokers name a random live broker: clients send admin requests there and it forwards
+/// them, the controllers themselves being out of clients' reach. Fjord does so when the
+/// active controller is a controller-only node; a combined node that leads is named
+/// itself, since it is a live broker too and tools read it as the active controller.
 pub fn controller_id(broker: &Broker) -> i32 {
-    broker.quorum.controller.leader().unwrap_or(-1)
+    let Some(leader) = broker.quorum.controller.leader() else {
+        return -1;
+    };
+    let image = broker.image();
+    if image.is_live(leader) {
+        return leader;
+    }
+    let live: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+    match live.len() {
+        // Not registered yet (a request while this broker starts): itself, as
+        // `live_brokers` lists it.
+        0 => broker.config.node_id,
+        n => live[random_below(n)],
+    }
+}
+
+/// A random index below `n` (> 0), from the standard library's randomly keyed hasher.
+fn random_below(n: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (r % n as u64) as usize
 }
 
 /// The live (registered, unfenced) brokers with their broker listener and rack.

@@ -20,6 +20,23 @@ impl Roles {
         broker: true,
         controller: true,
     };
+    pub const BROKER: Roles = Roles {
+        broker: true,
+        controller: false,
+    };
+    pub const CONTROLLER: Roles = Roles {
+        broker: false,
+        controller: true,
+    };
+
+    /// Kafka's spelling, for messages.
+    pub fn name(&self) -> &'static str {
+        match (self.broker, self.controller) {
+            (true, false) => "broker",
+            (false, true) => "controller",
+            _ => "broker,controller",
+        }
+    }
 
     pub fn parse(v: &str) -> Result<Roles, String> {
         if v.trim().is_empty() {
@@ -169,24 +186,31 @@ pub fn parse_protocol_map(v: &str) -> Result<Vec<(String, String)>, String> {
 /// The listeners sorted out: the one served to clients and brokers, and the controller's.
 #[derive(Debug, Clone)]
 pub struct ListenerSetup {
-    /// The broker listener (clients and other brokers).
+    /// The broker listener (clients and other brokers). On a controller-only node, which
+    /// serves no Kafka clients, the controller listener stands in (it is never bound twice).
     pub broker: NamedListener,
     /// The controller listener (the metadata quorum's RPC), if this node has one.
     pub controller: Option<NamedListener>,
     /// The broker listener's security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
     pub broker_protocol: String,
-    /// The controller listener's security protocol (PLAINTEXT or SSL).
+    /// The controller listener's security protocol (PLAINTEXT or SSL): of this node's
+    /// controller listener, or on a broker-only node of the controllers' (the first of
+    /// `controller.listener.names`), which it connects to.
     pub controller_protocol: String,
+    /// The controller listener's name, also on a broker-only node (the controllers').
+    pub controller_name: Option<String>,
 }
 
 /// Splits `listeners` into the broker and controller listener, checking each one's
 /// security protocol: a controller listener speaks PLAINTEXT or SSL, a broker listener any
-/// of Kafka's four protocols.
+/// of Kafka's four protocols. As in Kafka, a broker-only node has no controller listener
+/// and a controller-only node nothing else.
 pub fn sort_listeners(
     listeners: &[NamedListener],
     protocol_map: &[(String, String)],
     controller_names: &[String],
     inter_broker_name: &str,
+    roles: Roles,
 ) -> Result<ListenerSetup, ConfigError> {
     let refuse = |reason: String| ConfigError::InvalidValue {
         key: "listeners".into(),
@@ -243,6 +267,35 @@ pub fn sort_listeners(
             broker.push((l.clone(), protocol));
         }
     }
+    if !roles.controller {
+        if let Some((c, _)) = &controller {
+            return Err(refuse(format!(
+                "listener {} is a controller listener (controller.listener.names), but process.roles=broker: a broker-only node is no controller and must not listen as one",
+                c.name
+            )));
+        }
+    }
+    if !roles.broker {
+        if let Some((b, _)) = broker.first() {
+            return Err(refuse(format!(
+                "process.roles=controller: listeners may only name controller listeners (controller.listener.names={}), not {}",
+                controller_names.join(","),
+                b.name
+            )));
+        }
+        let Some((c, p)) = controller else {
+            return Err(refuse(
+                "process.roles=controller needs a controller listener (a name in controller.listener.names)".into(),
+            ));
+        };
+        return Ok(ListenerSetup {
+            broker: c.clone(),
+            controller_name: Some(c.name.clone()),
+            controller: Some(c),
+            broker_protocol: p.clone(),
+            controller_protocol: p,
+        });
+    }
     let broker = match broker.len() {
         0 => {
             return Err(refuse(
@@ -265,15 +318,29 @@ pub fn sort_listeners(
         },
     };
     let (broker, broker_protocol) = broker;
-    let (controller, controller_protocol) = match controller {
-        Some((c, p)) => (Some(c), p),
-        None => (None, "PLAINTEXT".to_string()),
+    let (controller, controller_protocol, controller_name) = match controller {
+        Some((c, p)) => {
+            let name = c.name.clone();
+            (Some(c), p, Some(name))
+        }
+        // A broker-only node speaks the controllers' protocol to them.
+        None => match controller_names.first() {
+            Some(name) => {
+                let p = protocol_map
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("PLAINTEXT", |(_, p)| p.as_str());
+                (None, p.to_string(), Some(name.clone()))
+            }
+            None => (None, "PLAINTEXT".to_string(), None),
+        },
     };
     Ok(ListenerSetup {
         broker,
         controller,
         broker_protocol,
         controller_protocol,
+        controller_name,
     })
 }
 
@@ -309,7 +376,14 @@ mod tests {
             "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
         )
         .unwrap();
-        let s = sort_listeners(&l, &map(), &["CONTROLLER".into()], "PLAINTEXT").unwrap();
+        let s = sort_listeners(
+            &l,
+            &map(),
+            &["CONTROLLER".into()],
+            "PLAINTEXT",
+            Roles::COMBINED,
+        )
+        .unwrap();
         assert_eq!(s.broker.listener.port, 9092);
         assert_eq!(s.controller.unwrap().listener.port, 9093);
     }
@@ -317,7 +391,7 @@ mod tests {
     #[test]
     fn secure_listeners_are_accepted_and_sasl_on_the_controller_listener_refused() {
         let l = parse_listeners("listeners", "SSL://127.0.0.1:9092").unwrap();
-        let s = sort_listeners(&l, &map(), &[], "PLAINTEXT").unwrap();
+        let s = sort_listeners(&l, &map(), &[], "PLAINTEXT", Roles::COMBINED).unwrap();
         assert_eq!(s.broker_protocol, "SSL");
         let l = parse_listeners(
             "listeners",
@@ -325,12 +399,43 @@ mod tests {
         )
         .unwrap();
         let tls = parse_protocol_map("SSL:SSL,CONTROLLER:SSL").unwrap();
-        let s = sort_listeners(&l, &tls, &["CONTROLLER".into()], "").unwrap();
+        let s = sort_listeners(&l, &tls, &["CONTROLLER".into()], "", Roles::COMBINED).unwrap();
         assert_eq!(s.controller_protocol, "SSL");
         let sasl = parse_protocol_map("SSL:SSL,CONTROLLER:SASL_SSL").unwrap();
-        let err = sort_listeners(&l, &sasl, &["CONTROLLER".into()], "")
+        let err = sort_listeners(&l, &sasl, &["CONTROLLER".into()], "", Roles::COMBINED)
             .unwrap_err()
             .to_string();
         assert!(err.contains("controller listeners may use"), "{err}");
+    }
+
+    #[test]
+    fn a_broker_only_node_has_no_controller_listener_and_a_controller_only_node_nothing_else() {
+        let both = parse_listeners(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        )
+        .unwrap();
+        let c = ["CONTROLLER".to_string()];
+        let err = sort_listeners(&both, &map(), &c, "", Roles::BROKER)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("broker-only node is no controller"), "{err}");
+        let err = sort_listeners(&both, &map(), &c, "", Roles::CONTROLLER)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("may only name controller listeners"), "{err}");
+
+        let broker = parse_listeners("listeners", "PLAINTEXT://127.0.0.1:9092").unwrap();
+        let s = sort_listeners(&broker, &map(), &c, "", Roles::BROKER).unwrap();
+        assert!(s.controller.is_none());
+        assert_eq!(s.controller_name.as_deref(), Some("CONTROLLER"));
+        let err = sort_listeners(&broker, &map(), &c, "", Roles::CONTROLLER)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("may only name controller listeners"), "{err}");
+
+        let ctl = parse_listeners("listeners", "CONTROLLER://127.0.0.1:9093").unwrap();
+        let s = sort_listeners(&ctl, &map(), &c, "", Roles::CONTROLLER).unwrap();
+        assert_eq!(s.controller.unwrap().listener.port, 9093);
     }
 }

@@ -130,7 +130,8 @@ pub struct BrokerConfig {
     pub metrics_host: String,
     /// TLS, SASL and authorization settings (`ssl.*`, `sasl.*`, `authorizer.class.name`, ...).
     pub security: crate::security::SecurityConfig,
-    /// `process.roles`: broker, controller or both (the default, and all that is built).
+    /// `process.roles`: broker, controller or both (the default). A broker-only node follows
+    /// the metadata quorum as an observer; a controller-only node serves no Kafka clients.
     pub roles: cluster::Roles,
     /// The name of the broker listener (`PLAINTEXT` unless configured otherwise).
     pub listener_name: String,
@@ -262,13 +263,16 @@ impl BrokerConfig {
         let inter_broker = get("inter.broker.listener.name")
             .trim()
             .to_ascii_uppercase();
+        let roles =
+            cluster::Roles::parse(get("process.roles")).map_err(|r| invalid("process.roles", r))?;
         let setup = cluster::sort_listeners(
             &cluster::parse_listeners("listeners", get("listeners"))?,
             &protocol_map,
             &controller_names,
             &inter_broker,
+            roles,
         )?;
-        if !inter_broker.is_empty() && inter_broker != setup.broker.name {
+        if roles.broker && !inter_broker.is_empty() && inter_broker != setup.broker.name {
             return Err(invalid(
                 "inter.broker.listener.name",
                 format!(
@@ -279,6 +283,8 @@ impl BrokerConfig {
         }
         let advertised = match get("advertised.listeners") {
             "" => None,
+            // A controller-only node advertises nothing to clients.
+            _ if !roles.broker => None,
             v => {
                 let all = cluster::parse_listeners("advertised.listeners", v)?;
                 let mine = all.iter().find(|l| l.name == setup.broker.name);
@@ -294,8 +300,6 @@ impl BrokerConfig {
                 }
             }
         };
-        let roles =
-            cluster::Roles::parse(get("process.roles")).map_err(|r| invalid("process.roles", r))?;
         let voters = cluster::parse_voters(get("controller.quorum.voters"))
             .map_err(|r| invalid("controller.quorum.voters", r))?;
         let quorum_bootstrap_servers =
@@ -305,7 +309,7 @@ impl BrokerConfig {
             &effective,
             &prefixed,
             &setup.broker.name,
-            setup.controller.as_ref().map(|c| c.name.as_str()),
+            setup.controller_name.as_deref(),
             &setup.broker_protocol,
             &setup.controller_protocol,
         )?;
@@ -403,23 +407,45 @@ impl BrokerConfig {
             value,
             reason: reason.into(),
         };
-        let roles = self
-            .explicit
-            .get("process.roles")
-            .cloned()
-            .unwrap_or_default();
-        if self.roles != cluster::Roles::COMBINED {
-            return Err(bad(
-                "process.roles",
-                roles,
-                "only combined nodes (broker,controller) are built yet: separate broker-only and controller-only nodes are not",
-            ));
-        }
         let voters = self
             .explicit
             .get("controller.quorum.voters")
             .cloned()
             .unwrap_or_default();
+        if self.roles != cluster::Roles::COMBINED && self.is_single_node() {
+            return Err(bad(
+                "controller.quorum.voters",
+                voters,
+                &format!(
+                    "process.roles={} needs controller.quorum.voters or controller.quorum.bootstrap.servers: only a combined node (broker,controller) can be a quorum alone",
+                    self.roles.name()
+                ),
+            ));
+        }
+        if !self.roles.controller {
+            if self.voters.iter().any(|v| v.id == self.node_id) {
+                return Err(bad(
+                    "controller.quorum.voters",
+                    voters,
+                    &format!(
+                        "process.roles=broker, but node.id={} is among the voters: a broker-only node never votes",
+                        self.node_id
+                    ),
+                ));
+            }
+            if self
+                .effective
+                .get("controller.listener.names")
+                .is_none_or(|v| v.trim().is_empty())
+            {
+                return Err(bad(
+                    "controller.listener.names",
+                    String::new(),
+                    "a broker-only node must name the controllers' listener (e.g. CONTROLLER) to reach them",
+                ));
+            }
+            return Ok(());
+        }
         if self.voters.is_empty() {
             if !self.quorum_bootstrap_servers.is_empty() && self.controller_listener.is_none() {
                 return Err(bad(
@@ -642,6 +668,44 @@ mod tests {
             .to_string();
         assert!(err.contains("node.id=7"), "{err}");
         assert!(load("", &[], &["controller.quorum.voters=0@a:9093"]).is_ok());
+    }
+
+    #[test]
+    fn separate_roles_follow_kafkas_rules() {
+        let voters = "controller.quorum.voters=0@127.0.0.1:9093,1@127.0.0.1:19093";
+        let broker = "process.roles=broker";
+        let cfg = load("", &[], &[broker, voters, "node.id=5"]).unwrap();
+        assert_eq!(cfg.roles, cluster::Roles::BROKER);
+        assert!(cfg.controller_listener.is_none());
+        let err = load("", &[], &[broker, voters, "node.id=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("never votes"), "{err}");
+        let err = load("", &[], &[broker, "node.id=5"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs controller.quorum.voters"), "{err}");
+        let err = load(
+            "",
+            &[],
+            &[broker, voters, "node.id=5", "controller.listener.names="],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("controllers' listener"), "{err}");
+
+        let controller = "process.roles=controller";
+        let only_ctl = "listeners=CONTROLLER://127.0.0.1:9093";
+        let cfg = load("", &[], &[controller, only_ctl, voters]).unwrap();
+        assert_eq!(cfg.controller_listener.as_ref().unwrap().port, 9093);
+        let err = load("", &[], &[controller, voters, "node.id=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("may only name controller listeners"), "{err}");
+        let err = load("", &[], &[controller, only_ctl, voters, "node.id=7"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node.id=7"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod describe;
 pub mod elect;
 pub mod metrics;
 pub mod network;
+pub mod observer;
 pub mod reconcile;
 pub mod rpc;
 mod server;
@@ -57,6 +58,8 @@ pub struct Quorum {
     activity: activity::Activity,
     /// Results of forwarded commands by request id, so retries run them once.
     dedup: dedup::Dedup,
+    /// On a voter: the links broker-only nodes opened to it.
+    observers: observer::ObserverLinks,
 }
 
 impl Quorum {
@@ -90,6 +93,7 @@ impl Quorum {
             cluster_id.set(id.clone());
         }
         let activity = activity::Activity::default();
+        let observers = observer::ObserverLinks::default();
         let tls = match &cfg.security.controller_tls {
             Some(settings) => Some(Arc::new(
                 crate::security::tls::TlsContext::new(settings.clone()).map_err(|e| {
@@ -104,11 +108,15 @@ impl Quorum {
             activity: activity.clone(),
             log: log.clone(),
             tls: tls.clone(),
+            observers: observers.clone(),
         };
         let raft = Raft::new(raft_id(cfg.node_id), raft_config, network, log, sm)
             .await
             .map_err(|e| QuorumError::Start(e.to_string()))?;
-        if was_pristine && cfg.joins_dynamic_quorum() {
+        if !cfg.roles.controller {
+            // Never a voter: no membership of its own; it asks to be added as an observer.
+            tracing::info!("broker-only node: following the metadata quorum as an observer");
+        } else if was_pristine && cfg.joins_dynamic_quorum() {
             tracing::info!(
                 bootstrap = %cfg.quorum_bootstrap_servers.join(","),
                 "joining a dynamic metadata quorum: waiting for its leader to add this node (AddRaftVoter)"
@@ -123,7 +131,7 @@ impl Quorum {
                 Err(e) => tracing::debug!(error = %e, "membership already initialised"),
             }
         }
-        if cfg.is_single_node() {
+        if cfg.is_single_node() && cfg.roles.controller {
             // Alone, there is nobody to wait for: elect now rather than after a timeout.
             let _ = raft.trigger().elect().await;
         }
@@ -142,6 +150,7 @@ impl Quorum {
             was_pristine,
             activity,
             dedup: dedup::Dedup::default(),
+            observers,
         })
     }
 

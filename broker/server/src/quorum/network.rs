@@ -4,6 +4,7 @@
 //! store and name the voter's host, and this node presents its own.
 
 use super::activity::Activity;
+use super::observer::{ObserverLinks, OBSERVER_ADDR};
 use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
 use crate::security::tls::TlsContext;
 use fjord_metadata::log_store::LogStore;
@@ -11,7 +12,7 @@ use fjord_metadata::raft::{NodeId, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -73,6 +74,8 @@ pub struct Network {
     /// This node's log: its last index at sending tells whether a peer caught up.
     pub log: LogStore,
     pub tls: PeerTls,
+    /// Links broker-only nodes opened to this voter.
+    pub observers: ObserverLinks,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -88,6 +91,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             activity: self.activity.clone(),
             log: self.log.clone(),
             tls: self.tls.clone(),
+            observers: self.observers.clone(),
         }
     }
 }
@@ -101,6 +105,7 @@ pub struct Peer {
     activity: Activity,
     log: LogStore,
     tls: PeerTls,
+    observers: ObserverLinks,
 }
 
 /// Why a call to a peer failed, before it is shaped into openraft's error types.
@@ -118,12 +123,7 @@ pub async fn call_once(
 ) -> Result<Response, CallError> {
     let fut = async {
         let mut s = connect(addr, tls).await?;
-        write_frame(&mut s, envelope)
-            .await
-            .map_err(|e| CallError::Network(e.to_string()))?;
-        read_frame::<Response>(&mut s)
-            .await
-            .map_err(|e| CallError::Network(e.to_string()))
+        round_trip(&mut s, envelope).await
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,
@@ -131,6 +131,19 @@ pub async fn call_once(
             "no answer from {addr} within {timeout:?}"
         ))),
     }
+}
+
+/// Writes `envelope` on `conn` and reads the answer.
+pub async fn round_trip(
+    conn: &mut Box<dyn Duplex>,
+    envelope: &Envelope,
+) -> Result<Response, CallError> {
+    write_frame(conn, envelope)
+        .await
+        .map_err(|e| CallError::Network(e.to_string()))?;
+    read_frame::<Response>(conn)
+        .await
+        .map_err(|e| CallError::Network(e.to_string()))
 }
 
 impl Peer {
@@ -169,18 +182,17 @@ impl Peer {
     }
 
     async fn exchange(&mut self, envelope: &Envelope) -> Result<Response, CallError> {
+        if self.addr == OBSERVER_ADDR {
+            // An observer has no listener: it is reached over the link it opened.
+            return self.observers.exchange(self.target, envelope).await;
+        }
         if self.conn.is_none() {
             self.conn = Some(connect(&self.addr, &self.tls).await?);
         }
         let Some(s) = self.conn.as_mut() else {
             return Err(CallError::Network("no connection".into()));
         };
-        write_frame(s, envelope)
-            .await
-            .map_err(|e| CallError::Network(e.to_string()))?;
-        read_frame::<Response>(s)
-            .await
-            .map_err(|e| CallError::Network(e.to_string()))
+        round_trip(s, envelope).await
     }
 
     fn unexpected<E: std::error::Error>(&self, r: Response) -> RPCError<NodeId, BasicNode, E> {
@@ -195,7 +207,27 @@ impl Peer {
     }
 }
 
+/// openraft's pause between retries to a voter.
+const RETRY: Duration = Duration::from_millis(500);
+/// The longest pause between retries to an observer without a link.
+const OBSERVER_RETRY_MAX: Duration = Duration::from_secs(5);
+
 impl RaftNetwork<TypeConfig> for Peer {
+    /// A voter is retried every 500 ms (openraft's default). An observer without a link
+    /// is down or gone for good (it stays in the membership): retried less and less often,
+    /// up to every 5 s, so the leader does not log its failures twice a second forever.
+    fn backoff(&self) -> Backoff {
+        if self.addr != OBSERVER_ADDR {
+            return Backoff::new(std::iter::repeat(RETRY));
+        }
+        let mut next = RETRY;
+        Backoff::new(std::iter::from_fn(move || {
+            let now = next;
+            next = (next * 2).min(OBSERVER_RETRY_MAX);
+            Some(now)
+        }))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,

@@ -50,6 +50,11 @@ pub enum Request {
         change: super::voters::VoterChange,
         timeout: std::time::Duration,
     },
+    /// Opens a broker-only node's link to a voter: from then on the voter sends Raft
+    /// requests down this connection and the observer answers them.
+    Observe {
+        id: i32,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

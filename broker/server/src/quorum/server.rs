@@ -9,6 +9,7 @@ use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
 use super::Quorum;
 use crate::security::acl::{authorize, op, resource, Policy};
 use crate::shutdown::Shutdown;
+use fjord_metadata::raft::raft_id;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,10 +27,10 @@ pub async fn serve(listener: TcpListener, quorum: Arc<Quorum>, mut shutdown: Shu
                 let _ = stream.set_nodelay(true);
                 let c = quorum.clone();
                 tokio::spawn(async move {
-                    let Some(mut stream) = admit(&c, stream, peer).await else {
+                    let Some(stream) = admit(&c, stream, peer).await else {
                         return;
                     };
-                    if let Err(e) = connection(&mut stream, c).await {
+                    if let Err(e) = connection(stream, c).await {
                         tracing::debug!(%peer, error = %e, "controller connection closed");
                     }
                 });
@@ -85,26 +86,32 @@ async fn admit(q: &Quorum, stream: TcpStream, peer: SocketAddr) -> Option<Box<dy
     Some(Box::new(stream))
 }
 
+/// Answers requests one at a time until the peer closes; a broker-only node's link
+/// ([`Request::Observe`]) is instead parked for the Raft network to send on.
 async fn connection(
-    stream: &mut Box<dyn Duplex>,
+    mut stream: Box<dyn Duplex>,
     q: Arc<Quorum>,
 ) -> Result<(), super::rpc::FrameError> {
     loop {
-        let envelope: Envelope = read_frame(stream).await?;
+        let envelope: Envelope = read_frame(&mut stream).await?;
+        if let Request::Observe { id } = envelope.request {
+            let foreign = foreign_cluster(&q, &envelope);
+            if foreign.is_none() && q.controller.cfg.roles.controller && id != q.controller.node_id
+            {
+                q.observers.park(raft_id(id), stream).await;
+            }
+            return Ok(());
+        }
         let response = handle(&q, envelope).await;
-        write_frame(stream, &response).await?;
+        write_frame(&mut stream, &response).await?;
     }
 }
 
-async fn handle(q: &Quorum, envelope: Envelope) -> Response {
+/// Answers one request, on the controller listener or an observer's link.
+pub(super) async fn handle(q: &Quorum, envelope: Envelope) -> Response {
     let c = &q.controller;
-    if let (Some(theirs), Some(ours)) = (&envelope.cluster_id, c.cluster_id.get()) {
-        if *theirs != ours {
-            tracing::warn!(from = ?envelope.from, their_cluster = %theirs, our_cluster = %ours, "refused a metadata quorum request from another cluster");
-            return Response::Refused(format!(
-                "this node belongs to cluster {ours}, the request comes from cluster {theirs}"
-            ));
-        }
+    if let Some(refused) = foreign_cluster(q, &envelope) {
+        return refused;
     }
     let raft = &c.raft;
     match envelope.request {
@@ -122,5 +129,20 @@ async fn handle(q: &Quorum, envelope: Envelope) -> Response {
             Response::Voters(q.change_voters_here(change, timeout).await)
         }
         Request::DescribeQuorum => Response::Quorum(q.describe_local()),
+        Request::Observe { .. } => Response::Refused("an observer link goes to a voter".into()),
     }
+}
+
+/// The refusal of a request from another cluster (both cluster ids known and different).
+fn foreign_cluster(q: &Quorum, envelope: &Envelope) -> Option<Response> {
+    let (Some(theirs), Some(ours)) = (&envelope.cluster_id, q.controller.cluster_id.get()) else {
+        return None;
+    };
+    if *theirs == ours {
+        return None;
+    }
+    tracing::warn!(from = ?envelope.from, their_cluster = %theirs, our_cluster = %ours, "refused a metadata quorum request from another cluster");
+    Some(Response::Refused(format!(
+        "this node belongs to cluster {ours}, the request comes from cluster {theirs}"
+    )))
 }

@@ -26,11 +26,14 @@ pub fn spawn_controller(controller: Arc<Controller>, mut shutdown: Shutdown) {
     });
 }
 
-/// Starts this broker's tasks: heartbeats, applying metadata, snapshots.
+/// Starts this node's tasks: applying metadata and snapshots; on a broker also
+/// heartbeats and replication (a controller-only node never registers as a broker).
 pub fn spawn_tasks(broker: Arc<Broker>, shutdown: Shutdown) {
-    tokio::spawn(heartbeats(broker.clone(), shutdown.clone()));
+    if broker.config.roles.broker {
+        tokio::spawn(heartbeats(broker.clone(), shutdown.clone()));
+        crate::replication::manager::spawn(broker.clone(), shutdown.clone());
+    }
     tokio::spawn(apply(broker.clone(), shutdown.clone()));
-    crate::replication::manager::spawn(broker.clone(), shutdown.clone());
     tokio::spawn(snapshots(broker.quorum.clone(), shutdown));
 }
 

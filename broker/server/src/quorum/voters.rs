@@ -29,6 +29,11 @@ pub enum VoterChange {
     Remove {
         id: i32,
     },
+    /// Add broker-only node `id` as an observer: a learner never promoted, reached over
+    /// the link it opens (see `super::observer`).
+    AddObserver {
+        id: i32,
+    },
 }
 
 pub type VoterResult = Result<(), Refusal>;
@@ -85,6 +90,9 @@ impl Quorum {
             m.membership_config.membership().voter_ids().collect()
         };
         let raft = self.raft();
+        if let VoterChange::AddObserver { id } = &change {
+            return self.add_observer(*id, &voters, timeout).await;
+        }
         let next = match &change {
             VoterChange::Add { id, addr } => {
                 let node = raft_id(*id);
@@ -92,6 +100,14 @@ impl Quorum {
                     return Err(Refusal::new(
                         ResponseError::DuplicateVoter,
                         format!("node {id} is already a voter"),
+                    ));
+                }
+                if self.is_observer(node) {
+                    // A broker-only node has no controller listener to be reached on, and
+                    // promoting its learner would let a node that is no controller vote.
+                    return Err(Refusal::new(
+                        ResponseError::InvalidRequest,
+                        format!("node {id} is a broker-only node (an observer of the metadata quorum): only controllers can be voters"),
                     ));
                 }
                 tracing::info!(voter = id, %addr, "adding a voter: catching it up as a learner first");
@@ -110,6 +126,7 @@ impl Quorum {
                 next.insert(node);
                 next
             }
+            VoterChange::AddObserver { .. } => return Ok(()),
             VoterChange::Remove { id } => {
                 let node = raft_id(*id);
                 if !voters.contains(&node) {
@@ -138,6 +155,57 @@ impl Quorum {
             Err(_) => Err(Refusal::new(
                 ResponseError::RequestTimedOut,
                 format!("the voter change was proposed but not confirmed within {timeout:?}; it may still apply"),
+            )),
+        }
+    }
+}
+
+impl Quorum {
+    /// Whether `node` is in the membership as an observer (a broker-only node).
+    fn is_observer(&self, node: NodeId) -> bool {
+        let m = self.raft().metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        membership
+            .get_node(&node)
+            .is_some_and(|n| n.addr == super::observer::OBSERVER_ADDR)
+    }
+
+    /// Adds observer `id` as a learner, without waiting for it to catch up (it may not
+    /// have opened its link yet). Adding one already known succeeds.
+    async fn add_observer(
+        &self,
+        id: i32,
+        voters: &BTreeSet<NodeId>,
+        timeout: Duration,
+    ) -> VoterResult {
+        let node = raft_id(id);
+        if voters.contains(&node) {
+            return Err(Refusal::new(
+                ResponseError::DuplicateVoter,
+                format!("node {id} is a voter, not a broker-only node"),
+            ));
+        }
+        let known = {
+            let m = self.raft().metrics().borrow().clone();
+            m.membership_config.membership().get_node(&node).is_some()
+        };
+        if known {
+            return Ok(());
+        }
+        let node_info = BasicNode::new(super::observer::OBSERVER_ADDR);
+        let added = self.raft().add_learner(node, node_info, false);
+        match tokio::time::timeout(timeout, added).await {
+            Ok(Ok(_)) => {
+                tracing::info!(
+                    observer = id,
+                    "added a broker-only node to the metadata quorum as an observer"
+                );
+                Ok(())
+            }
+            Ok(Err(e)) => Err(refusal(e)),
+            Err(_) => Err(Refusal::new(
+                ResponseError::RequestTimedOut,
+                format!("adding observer {id} was not confirmed within {timeout:?}"),
             )),
         }
     }
