@@ -129,10 +129,12 @@ impl TopicImage {
         self.isr.get(p).map_or(&[], Vec::as_slice)
     }
 
-    /// Whether partition `p` has fewer in-sync replicas than replicas.
+    /// Whether partition `p` has fewer in-sync replicas than replicas. Replicas a
+    /// reassignment is still adding do not count (Kafka's `isUnderReplicated`).
     pub fn is_under_replicated(&self, p: usize) -> bool {
         let replicas = self.replicas.get(p).map_or(0, Vec::len);
-        self.isr(p).len() < replicas
+        let adding = self.reassigning(p).map_or(0, |r| r.adding.len());
+        self.isr(p).len() < replicas.saturating_sub(adding)
     }
 }
 

@@ -88,6 +88,13 @@ pub enum Command {
         partition_epoch: i32,
         new_isr: Vec<i32>,
     },
+    /// AlterPartitionReassignments for one partition: move it to `target` (`None`: cancel
+    /// the ongoing reassignment).
+    Reassign {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
     /// SCRAM credentials and ACLs (decided by `crate::security::commands`).
     Security(crate::security::commands::SecurityCommand),
 }

@@ -83,6 +83,9 @@ fn changed(
         leader_epoch: next.leader_epoch,
         isr: next.isr,
         partition_epoch: next.partition_epoch,
+        replicas: change.replicas.is_some().then_some(next.replicas),
+        adding: next.adding_replicas,
+        removing: next.removing_replicas,
     }
 }
 
@@ -103,6 +106,7 @@ fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> Clust
 
 fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
     let l = t.leadership(p)?;
+    let ongoing = t.reassigning(p).cloned().unwrap_or_default();
     Some(Partition {
         replicas: t.replicas.get(p)?.clone(),
         isr: t.isr(p).to_vec(),
@@ -110,7 +114,40 @@ fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
         leader_epoch: l.leader_epoch,
         partition_epoch: l.partition_epoch,
         leader_recovery_state: Default::default(),
+        adding_replicas: ongoing.adding,
+        removing_replicas: ongoing.removing,
     })
+}
+
+/// AlterPartitionReassignments for one partition, decided by
+/// `fjord_controller::alter_reassignment` (`target: None` cancels): the record to propose
+/// (none when the partition is already as asked), or the refusal with Kafka's code.
+pub fn reassign(
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    target: Option<&[i32]>,
+    unclean_default: bool,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let t = image.topic(topic);
+    let state = t.and_then(|t| partition_state(t, usize::try_from(partition).ok()?));
+    let unclean = t.is_some_and(|t| topic_unclean(t, unclean_default));
+    let cluster = cluster_view(image, None);
+    let change = fjord_controller::alter_reassignment(state.as_ref(), &cluster, target, unclean)
+        .map_err(refusal)?;
+    match (t, state, change) {
+        (Some(t), Some(before), Some(change)) => {
+            Ok(vec![changed(t.id, partition, &before, &change)])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn refusal(e: fjord_controller::ControllerError) -> Refusal {
+    Refusal {
+        code: e.code(),
+        message: e.message().unwrap_or_else(|| e.to_string()),
+    }
 }
 
 fn topic_unclean(t: &TopicImage, default: bool) -> bool {
@@ -156,12 +193,8 @@ pub fn alter_partition(
     };
     let unclean = topic.is_some_and(|t| topic_unclean(t, unclean_default));
     let cluster = cluster_view(image, None);
-    let refuse = |e: fjord_controller::ControllerError| Refusal {
-        code: e.code(),
-        message: e.message().unwrap_or_else(|| e.to_string()),
-    };
     let outcome = fjord_controller::alter_partition(state.as_ref(), &cluster, &request, unclean)
-        .map_err(refuse)?;
+        .map_err(refusal)?;
     let Some(before) = state else {
         return Ok(Vec::new());
     };
