@@ -37,6 +37,9 @@ pub enum Command {
     /// Consumer groups: list, describe with lag, reset offsets, delete.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Partition reassignment: generate a plan, execute, verify, cancel, list.
+    #[command(subcommand)]
+    Reassign(crate::cmd::reassign::ReassignCommand),
 }
 
 #[derive(Debug, Subcommand)]

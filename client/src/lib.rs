@@ -32,7 +32,7 @@ mod types;
 
 pub use admin::{
     AdminClient, FetchedPartition, FetchedRecord, GroupDescription, GroupListing,
-    MemberDescription, NewRecord, OffsetSpec,
+    MemberDescription, NewRecord, OffsetSpec, OngoingReassignment, Reassignment,
 };
 pub use connection::{ClientConfig, Connection};
 pub use error::ClientError;

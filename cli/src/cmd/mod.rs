@@ -4,6 +4,7 @@ mod cluster;
 mod consume;
 mod group;
 mod produce;
+pub mod reassign;
 mod reset;
 mod topic;
 
@@ -38,6 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             GroupCommand::ResetOffsets(a) => reset::run(&admin, a, format).await,
             GroupCommand::Delete { group } => group::delete(&admin, &group, format).await,
         },
+        Command::Reassign(c) => reassign::run(&admin, c, format).await,
     }
 }
 

@@ -12,11 +12,13 @@ mod configs;
 mod groups;
 mod nodes;
 mod offsets;
+mod reassignments;
 mod records;
 mod topics;
 
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use offsets::OffsetSpec;
+pub use reassignments::{OngoingReassignment, Reassignment};
 pub use records::{FetchedPartition, FetchedRecord, NewRecord};
 
 use std::sync::Arc;
