@@ -360,3 +360,45 @@ pub fn wait_for_partitions(bootstrap: &str, topic: &str, partitions: usize) {
         || partition_count(&consumer, topic) == Some(partitions),
     );
 }
+
+/// Every acknowledged record of partition 0 of `topic` is read back exactly once, in order, at
+/// its acknowledged offset (`acked[i].seq` indexes `msgs`).
+pub fn assert_acked_records_kept(
+    bootstrap: &str,
+    topic: &str,
+    msgs: &[Outgoing],
+    acked: &[Delivery],
+) {
+    let consumed = consume_all(bootstrap, topic);
+    let records = consumed.get(&0).cloned().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.offset, i as i64, "offsets are dense");
+        let payload = r.payload.clone().unwrap_or_default();
+        assert!(
+            seen.insert(payload),
+            "record at {} is a duplicate",
+            r.offset
+        );
+    }
+    for d in acked {
+        let Ok((_, offset)) = d.result else { continue };
+        let r = records
+            .get(offset as usize)
+            .unwrap_or_else(|| panic!("acknowledged offset {offset} is gone"));
+        assert_eq!(
+            r.payload.as_deref(),
+            Some(&msgs[d.seq].payload[..]),
+            "the record acknowledged at {offset}"
+        );
+    }
+    let mut offsets: Vec<(usize, i64)> = acked
+        .iter()
+        .filter_map(|d| d.result.as_ref().ok().map(|(_, o)| (d.seq, *o)))
+        .collect();
+    offsets.sort_unstable();
+    assert!(
+        offsets.windows(2).all(|w| w[0].1 < w[1].1),
+        "acknowledged in the order sent: {offsets:?}"
+    );
+}

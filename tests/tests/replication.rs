@@ -45,42 +45,6 @@ fn signal(node: &Broker, sig: Signal) {
     kill(Pid::from_raw(pid), sig).expect("signal the broker");
 }
 
-/// Every acknowledged record is read back exactly once, in order, at its acknowledged offset.
-fn assert_acked_records_kept(bootstrap: &str, topic: &str, msgs: &[Outgoing], acked: &[Delivery]) {
-    let consumed = consume_all(bootstrap, topic);
-    let records = consumed.get(&0).cloned().unwrap_or_default();
-    let mut seen = BTreeSet::new();
-    for (i, r) in records.iter().enumerate() {
-        assert_eq!(r.offset, i as i64, "offsets are dense");
-        let payload = r.payload.clone().unwrap_or_default();
-        assert!(
-            seen.insert(payload),
-            "record at {} is a duplicate",
-            r.offset
-        );
-    }
-    for d in acked {
-        let Ok((_, offset)) = d.result else { continue };
-        let r = records
-            .get(offset as usize)
-            .unwrap_or_else(|| panic!("acknowledged offset {offset} is gone"));
-        assert_eq!(
-            r.payload.as_deref(),
-            Some(&msgs[d.seq].payload[..]),
-            "the record acknowledged at {offset}"
-        );
-    }
-    let mut offsets: Vec<(usize, i64)> = acked
-        .iter()
-        .filter_map(|d| d.result.as_ref().ok().map(|(_, o)| (d.seq, *o)))
-        .collect();
-    offsets.sort_unstable();
-    assert!(
-        offsets.windows(2).all(|w| w[0].1 < w[1].1),
-        "acknowledged in the order sent: {offsets:?}"
-    );
-}
-
 #[test]
 fn acks_all_records_survive_a_kill9_of_the_leader_and_the_producer_resumes() {
     let mut cluster = Cluster::start_with(3, SETTINGS);

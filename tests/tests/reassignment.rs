@@ -1,0 +1,345 @@
+//! Partition reassignment with real broker processes (issue 11): AlterPartitionReassignments
+//! moves a partition's replicas while an `acks=all` producer writes (the new replicas catch up
+//! as followers, the old ones are dropped and delete their logs), changes the replication
+//! factor both ways, cancels an ongoing move, and answers Kafka's error codes;
+//! ListPartitionReassignments shows what is moving.
+
+use fjord_tests::*;
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    ReassignablePartition, ReassignableTopic,
+};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, BrokerId,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rdkafka::producer::Producer;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WAIT: Duration = REPLICATION_WAIT;
+
+const SETTINGS: &[(&str, &str)] = &[
+    ("min.insync.replicas", "2"),
+    ("replica.lag.time.max.ms", "3000"),
+];
+
+/// AlterPartitionReassignments for partition 0 of `topic` (`None` cancels) at `version`, with
+/// `allow_replication_factor_change` (v1): the partition's error code and message.
+fn alter_with(
+    bootstrap: &str,
+    topic: &str,
+    target: Option<&[i32]>,
+    version: i16,
+    allow_rf_change: bool,
+) -> (i16, Option<String>) {
+    let partition = ReassignablePartition::default()
+        .with_partition_index(0)
+        .with_replicas(target.map(|t| t.iter().map(|&b| BrokerId(b)).collect()));
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_allow_replication_factor_change(allow_rf_change)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![partition])]);
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: AlterPartitionReassignmentsResponse =
+        conn.request(ApiKey::AlterPartitionReassignments, version, &request);
+    let p = &resp.responses[0].partitions[0];
+    (
+        p.error_code,
+        p.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// [`alter_with`] at v0, asserting success.
+fn alter(bootstrap: &str, topic: &str, target: Option<&[i32]>) {
+    let (code, message) = alter_with(bootstrap, topic, target, 0, true);
+    assert_eq!(code, 0, "reassigning {topic} to {target:?}: {message:?}");
+}
+
+/// One ongoing reassignment: `(topic, partition, replicas, adding, removing)`.
+type Ongoing = (String, i32, Vec<i32>, Vec<i32>, Vec<i32>);
+
+/// Every ongoing reassignment.
+fn ongoing(bootstrap: &str) -> Vec<Ongoing> {
+    let mut conn = RawConn::connect(bootstrap);
+    let resp: ListPartitionReassignmentsResponse = conn.request(
+        ApiKey::ListPartitionReassignments,
+        0,
+        &ListPartitionReassignmentsRequest::default().with_timeout_ms(30_000),
+    );
+    assert_eq!(resp.error_code, 0);
+    let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
+    resp.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    t.name.0.to_string(),
+                    p.partition_index,
+                    ids(&p.replicas),
+                    ids(&p.adding_replicas),
+                    ids(&p.removing_replicas),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Partition 0's replica list as `bootstrap` reports it in Metadata.
+fn replicas(bootstrap: &str, topic: &str) -> Vec<i32> {
+    topic_metadata_on(bootstrap, topic)
+        .and_then(|t| t.partitions.into_iter().next())
+        .map(|p| p.replica_nodes.iter().map(|b| b.0).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until every running node reports `topic` on exactly `target` (in order), all in
+/// sync, and no reassignment is listed.
+fn wait_moved(cluster: &Cluster, topic: &str, target: &[i32]) {
+    for node in &cluster.nodes {
+        wait_until(
+            WAIT,
+            &format!("{topic} on {target:?} at {}", node.bootstrap),
+            || {
+                let isr = partition_state(&node.bootstrap, topic).map(|(_, _, isr)| isr);
+                replicas(&node.bootstrap, topic) == target
+                    && isr.is_some_and(|isr| isr.len() == target.len())
+                    && ongoing(&node.bootstrap).is_empty()
+            },
+        );
+    }
+}
+
+/// Whether node `node` has a log directory for partition 0 of `topic`.
+fn has_log(cluster: &Cluster, node: i32, topic: &str) -> bool {
+    cluster.nodes[node as usize]
+        .data_dir
+        .join(format!("{topic}-0"))
+        .exists()
+}
+
+fn idempotent(bootstrap: &str) -> rdkafka::ClientConfig {
+    let mut cfg = producer_config(bootstrap, "none");
+    cfg.set("enable.idempotence", "true");
+    cfg
+}
+
+/// An idempotent `acks=all` producer writing to partition 0 of `topic` on a thread until
+/// stopped: the messages it sent and their delivery reports.
+struct Load {
+    stop: Arc<AtomicBool>,
+    collector: DeliveryCollector,
+    thread: std::thread::JoinHandle<Vec<Outgoing>>,
+}
+
+impl Load {
+    fn start(bootstrap: &str, topic: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let collector = DeliveryCollector::default();
+        let (cfg, topic) = (idempotent(bootstrap), topic.to_string());
+        let (flag, reports) = (stop.clone(), collector.clone());
+        let thread = std::thread::spawn(move || {
+            let producer: CollectingProducer =
+                cfg.create_with_context(reports).expect("create producer");
+            let mut msgs = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let seq = msgs.len();
+                let m = Outgoing::new(0, format!("k{seq}"), format!("{topic}-{seq}"));
+                send(&producer, &topic, seq, &m);
+                msgs.push(m);
+                if seq % 50 == 49 {
+                    producer.flush(Duration::from_secs(60)).expect("flush");
+                }
+            }
+            producer.flush(Duration::from_secs(60)).expect("flush");
+            msgs
+        });
+        Load {
+            stop,
+            collector,
+            thread,
+        }
+    }
+
+    /// Waits until `more` records beyond those acknowledged now are acknowledged.
+    fn wait_more_acked(&self, more: usize) {
+        let n = self.collector.acked() + more;
+        wait_until(WAIT, &format!("{n} records acknowledged"), || {
+            self.collector.acked() >= n
+        });
+    }
+
+    fn finish(self) -> (Vec<Outgoing>, Vec<Delivery>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let msgs = self.thread.join().expect("producer thread");
+        wait_until(WAIT, "every delivery report", || {
+            self.collector.count() == msgs.len()
+        });
+        (msgs, self.collector.reports())
+    }
+}
+
+#[test]
+fn a_partition_moves_to_new_replicas_under_acks_all_load_and_back() {
+    let mut cluster = Cluster::start_with(3, SETTINGS);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    let bootstrap = cluster.bootstrap();
+    // Raw requests go to one broker (any: they are forwarded to the controller).
+    let raw = cluster.nodes[1].bootstrap.clone();
+    create_replicated(&raw, "move", 2, &[0, 1]);
+    wait_moved(&cluster, "move", &[0, 1]);
+    let load = Load::start(&bootstrap, "move");
+    load.wait_more_acked(200);
+
+    // 0 -> 2: the leader (0) is the replica that leaves, so leadership moves too.
+    alter(&raw, "move", Some(&[2, 1]));
+    wait_moved(&cluster, "move", &[2, 1]);
+    let (leader, _, _) = partition_state(&raw, "move").expect("partition");
+    assert_eq!(
+        leader, 2,
+        "the first replica of the target leads once 0 leaves"
+    );
+    wait_until(WAIT, "node 0 deleted its replica", || {
+        !has_log(&cluster, 0, "move")
+    });
+    assert!(has_log(&cluster, 2, "move"));
+    load.wait_more_acked(200);
+
+    // And back: 0 starts from an empty log again and catches up.
+    alter(&raw, "move", Some(&[0, 1]));
+    wait_moved(&cluster, "move", &[0, 1]);
+    wait_until(WAIT, "node 2 deleted its replica", || {
+        !has_log(&cluster, 2, "move")
+    });
+    load.wait_more_acked(200);
+    let (msgs, reports) = load.finish();
+    assert!(
+        reports.iter().filter(|d| d.result.is_ok()).count() >= 600,
+        "the producer kept going through both moves"
+    );
+    assert_acked_records_kept(&bootstrap, "move", &msgs, &reports);
+}
+
+#[test]
+fn the_replication_factor_goes_from_one_to_three_and_down_to_two() {
+    let mut cluster = Cluster::start_with(3, &[("replica.lag.time.max.ms", "3000")]);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    let bootstrap = cluster.bootstrap();
+    let raw = cluster.nodes[1].bootstrap.clone();
+    create_replicated(&raw, "rf", 1, &[0]);
+    wait_moved(&cluster, "rf", &[0]);
+    let msgs = numbered_messages("rf", 600, 1);
+    let mut acked = produce_all(&idempotent(&bootstrap), "rf", &msgs[..300]);
+    assert!(acked.iter().all(|d| d.result.is_ok()));
+
+    alter(&raw, "rf", Some(&[0, 1, 2]));
+    wait_moved(&cluster, "rf", &[0, 1, 2]);
+    assert!(has_log(&cluster, 1, "rf") && has_log(&cluster, 2, "rf"));
+
+    // Down to two, without the leader: it hands over and deletes its copy.
+    alter(&raw, "rf", Some(&[2, 1]));
+    wait_moved(&cluster, "rf", &[2, 1]);
+    wait_until(WAIT, "node 0 deleted its replica", || {
+        !has_log(&cluster, 0, "rf")
+    });
+    let mut more = produce_all(&idempotent(&bootstrap), "rf", &msgs[300..]);
+    assert!(more.iter().all(|d| d.result.is_ok()));
+    for d in &mut more {
+        d.seq += 300;
+    }
+    acked.extend(more);
+    // Node 0 no longer holds the partition: kill it, everything is read from the new replicas.
+    cluster.nodes[0].kill9();
+    let survivors = cluster.bootstrap();
+    assert_acked_records_kept(&survivors, "rf", &msgs, &acked);
+}
+
+#[test]
+fn cancelling_an_ongoing_reassignment_restores_the_original_replicas() {
+    let cluster = Cluster::start_with(3, SETTINGS);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    let controller = cluster.wait_for_controller(0, WAIT);
+    // Pause a broker that is not the controller: its replica cannot catch up, so the
+    // reassignment that adds it stays in progress.
+    let paused = (controller + 1) % 3;
+    let others: Vec<i32> = (0..3).filter(|&n| n != paused).collect();
+    let bootstrap = cluster.nodes[controller as usize].bootstrap.clone();
+    create_replicated(&bootstrap, "cancel", 2, &others);
+    wait_moved(&cluster, "cancel", &others);
+    produce_ok(
+        &idempotent(&bootstrap),
+        "cancel",
+        &numbered_messages("c", 50, 1),
+    );
+    let pid = cluster.nodes[paused as usize].pid().expect("running") as i32;
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).expect("SIGSTOP");
+
+    let target = [others[0], paused];
+    alter(&bootstrap, "cancel", Some(&target));
+    let listed = ongoing(&bootstrap);
+    assert_eq!(
+        listed,
+        vec![(
+            "cancel".to_string(),
+            0,
+            vec![others[0], paused, others[1]],
+            vec![paused],
+            vec![others[1]],
+        )]
+    );
+    assert_eq!(
+        replicas(&bootstrap, "cancel"),
+        vec![others[0], paused, others[1]]
+    );
+
+    alter(&bootstrap, "cancel", None);
+    assert!(ongoing(&bootstrap).is_empty());
+    assert_eq!(replicas(&bootstrap, "cancel"), others);
+    let (code, _) = alter_with(&bootstrap, "cancel", None, 0, true);
+    assert_eq!(code, 85, "NO_REASSIGNMENT_IN_PROGRESS once cancelled");
+
+    kill(Pid::from_raw(pid), Signal::SIGCONT).expect("SIGCONT");
+    wait_moved(&cluster, "cancel", &others);
+    wait_until(WAIT, "the cancelled replica's log is gone", || {
+        !has_log(&cluster, paused, "cancel")
+    });
+    let all = consume_all(&bootstrap, "cancel");
+    assert_eq!(all.get(&0).map_or(0, Vec::len), 50);
+}
+
+#[test]
+fn reassignment_refusals_carry_kafkas_error_codes() {
+    let cluster = Cluster::start_with(3, &[]);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    // A broker that is not the controller: the requests are forwarded.
+    let controller = cluster.wait_for_controller(0, WAIT);
+    let node = cluster.nodes[((controller + 1) % 3) as usize]
+        .bootstrap
+        .clone();
+    create_replicated(&node, "bad", 2, &[0, 1]);
+    wait_moved(&cluster, "bad", &[0, 1]);
+    let code = |topic: &str, target: Option<&[i32]>| alter_with(&node, topic, target, 0, true).0;
+    assert_eq!(code("nope", Some(&[0])), 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert_eq!(code("bad", Some(&[0, 0])), 39, "a broker twice");
+    assert_eq!(code("bad", Some(&[0, 7])), 39, "an unregistered broker");
+    assert_eq!(code("bad", Some(&[])), 39, "no replicas");
+    assert_eq!(code("bad", None), 85, "NO_REASSIGNMENT_IN_PROGRESS");
+    let (rf, message) = alter_with(&node, "bad", Some(&[0, 1, 2]), 1, false);
+    assert_eq!(
+        rf, 38,
+        "INVALID_REPLICATION_FACTOR without allowReplicationFactorChange"
+    );
+    assert!(message.unwrap_or_default().contains("from 2 to 3"));
+    assert_eq!(replicas(&node, "bad"), vec![0, 1], "nothing was changed");
+    assert_eq!(
+        alter_with(&node, "bad", Some(&[1, 2]), 1, false).0,
+        0,
+        "same count: allowed"
+    );
+    wait_moved(&cluster, "bad", &[1, 2]);
+}
