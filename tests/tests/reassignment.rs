@@ -4,6 +4,7 @@
 //! factor both ways, cancels an ongoing move, and answers Kafka's error codes;
 //! ListPartitionReassignments shows what is moving.
 
+use fjord_tests::security::SecureConn;
 use fjord_tests::*;
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
@@ -342,4 +343,137 @@ fn reassignment_refusals_carry_kafkas_error_codes() {
         "same count: allowed"
     );
     wait_moved(&cluster, "bad", &[1, 2]);
+}
+
+/// Runs the `fjord` CLI (built beside the broker) against `bootstrap` with `-o json`:
+/// whether it succeeded, and its stdout parsed.
+fn fjord_json(bootstrap: &str, args: &[&str]) -> (bool, serde_json::Value) {
+    let out = std::process::Command::new(broker_bin().with_file_name("fjord"))
+        .args(["--bootstrap", bootstrap, "-o", "json"])
+        .args(args)
+        .env_remove("FJORD_BOOTSTRAP")
+        .output()
+        .expect("run fjord (cargo build -p fjord-cli first)");
+    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), value)
+}
+
+#[test]
+fn the_cli_generates_executes_and_verifies_a_plan() {
+    let cluster = Cluster::start_with(3, &[]);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    let node = cluster.nodes[0].bootstrap.clone();
+    create_replicated(&node, "cli", 1, &[0]);
+    wait_moved(&cluster, "cli", &[0]);
+
+    let (ok, generated) = fjord_json(
+        &node,
+        &[
+            "reassign",
+            "generate",
+            "--topics",
+            "cli",
+            "--brokers",
+            "1,2",
+            "--replication-factor",
+            "2",
+        ],
+    );
+    assert!(ok, "{generated}");
+    assert_eq!(
+        generated["current"]["partitions"][0]["replicas"],
+        serde_json::json!([0])
+    );
+    let proposed = &generated["proposed"];
+    let target: Vec<i32> = proposed["partitions"][0]["replicas"]
+        .as_array()
+        .expect("replicas")
+        .iter()
+        .filter_map(|r| r.as_i64().map(|r| r as i32))
+        .collect();
+    let mut sorted = target.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec![1, 2]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, proposed.to_string()).expect("write the plan");
+    let plan = plan.to_str().expect("utf-8 path");
+    let (ok, started) = fjord_json(
+        &node,
+        &["reassign", "execute", "--reassignment-json-file", plan],
+    );
+    assert!(ok, "{started}");
+    wait_until(WAIT, "verify says complete", || {
+        let (ok, verified) = fjord_json(
+            &node,
+            &["reassign", "verify", "--reassignment-json-file", plan],
+        );
+        ok && verified["partitions"][0]["status"] == "complete"
+    });
+    wait_moved(&cluster, "cli", &target);
+    let (ok, listed) = fjord_json(&node, &["reassign", "list"]);
+    assert!(
+        ok && listed["reassignments"] == serde_json::json!([]),
+        "{listed}"
+    );
+    let (ok, cancelled) = fjord_json(
+        &node,
+        &["reassign", "cancel", "--reassignment-json-file", plan],
+    );
+    assert!(!ok, "nothing to cancel: {cancelled}");
+    assert!(
+        cancelled["partitions"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("NO_REASSIGNMENT_IN_PROGRESS")),
+        "{cancelled}"
+    );
+}
+
+#[test]
+fn reassignments_need_alter_and_describe_on_the_cluster() {
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-pw" user_admin="admin-pw" user_alice="alice-pw";"#;
+    let broker = Broker::start_with(&[
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("sasl.jaas.config", jaas),
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        ("super.users", "User:admin"),
+    ]);
+    let request = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+        ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![
+                ReassignablePartition::default().with_replicas(Some(vec![BrokerId(0)]))
+            ]),
+    ]);
+    let as_user = |user: &str, password: &str| {
+        let mut c = SecureConn::connect(&broker.bootstrap, None).expect("connect");
+        assert_eq!(c.sasl_plain(user, password).error_code, 0);
+        let altered: AlterPartitionReassignmentsResponse =
+            c.request(ApiKey::AlterPartitionReassignments, 0, &request);
+        let listed: ListPartitionReassignmentsResponse = c.request(
+            ApiKey::ListPartitionReassignments,
+            0,
+            &ListPartitionReassignmentsRequest::default(),
+        );
+        (
+            altered.error_code,
+            altered.responses[0].partitions[0].error_code,
+            listed.error_code,
+        )
+    };
+    assert_eq!(
+        as_user("alice", "alice-pw"),
+        (31, 31, 31),
+        "CLUSTER_AUTHORIZATION_FAILED"
+    );
+    assert_eq!(
+        as_user("admin", "admin-pw"),
+        (0, 3, 0),
+        "allowed: the topic is unknown"
+    );
 }
