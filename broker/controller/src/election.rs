@@ -184,7 +184,10 @@ impl<'a> ChangeBuilder<'a> {
             change.leader = Some(leader);
             if unclean {
                 // The new leader may lack acknowledged records: it alone is in sync with itself.
-                change.isr = Some(vec![leader]);
+                // If it is the last adding replica, that completes a reassignment too.
+                self.target_isr = vec![leader];
+                self.complete_reassignment();
+                change.isr = Some(self.target_isr.clone());
                 if p.leader_recovery_state != LeaderRecoveryState::Recovering {
                     change.leader_recovery_state = Some(LeaderRecoveryState::Recovering);
                 }

@@ -14,7 +14,8 @@
 //!    removed replicas are fenced.
 //!
 //! A target that only removes replicas completes in step 1. A null target cancels: the adding
-//! replicas are dropped and the original replicas stay.
+//! replicas are dropped and the original replicas stay. A new target while one is in progress
+//! starts from the current (merged) replicas, as Kafka does.
 
 use crate::cluster::ClusterView;
 use crate::election::{ChangeBuilder, Election};
@@ -40,7 +41,7 @@ pub fn alter_reassignment(
         if !p.is_reassigning() {
             return Err(ControllerError::NoReassignmentInProgress);
         }
-        let revert = Revert::of(p);
+        let revert = Revert::of(p, cluster);
         let election = if revert.unclean || unclean {
             Election::Unclean
         } else {
@@ -53,24 +54,16 @@ pub fn alter_reassignment(
             .build());
     };
     validate_target(cluster, target)?;
-    // A new target replaces an ongoing one: it is measured from the replicas before it.
-    let current = Revert::of(p);
-    let planned = Plan::new(&current.replicas, target);
-    // Replicas of the old plan that the new one drops also leave the ISR.
-    let isr: Vec<i32> = p
-        .isr
-        .iter()
-        .copied()
-        .filter(|r| planned.replicas.contains(r))
-        .collect();
-    let isr = if isr.is_empty() { current.isr } else { isr };
+    // As Kafka: a new target replacing an ongoing one is measured from the whole current
+    // replica set, so a replica the old plan was adding (possibly the only one in sync) is
+    // only removed once the new plan completes.
+    let planned = Plan::new(&p.replicas, target);
     let election = if unclean {
         Election::Unclean
     } else {
         Election::Online
     };
     Ok(ChangeBuilder::new(p, &acceptable)
-        .target_isr(isr)
         .target_replicas(planned.replicas, planned.adding, planned.removing)
         .election(election)
         .build())
@@ -134,7 +127,9 @@ impl Plan {
 
 /// Kafka's `PartitionReassignmentRevert`: the partition as it was before its reassignment (the
 /// adding replicas out of the replicas and the ISR). If the ISR held only adding replicas, it
-/// becomes the original replicas and the election is unclean.
+/// becomes the original replicas and the election is unclean; unlike Kafka, only the active
+/// ones (or, if none is, the first, as the last ISR member of an offline partition), so no
+/// fenced broker is put back in an ISR.
 struct Revert {
     replicas: Vec<i32>,
     isr: Vec<i32>,
@@ -142,7 +137,7 @@ struct Revert {
 }
 
 impl Revert {
-    fn of(p: &Partition) -> Revert {
+    fn of(p: &Partition, cluster: &ClusterView) -> Revert {
         let adding = &p.adding_replicas;
         let replicas: Vec<i32> = p
             .replicas
@@ -157,8 +152,16 @@ impl Revert {
             .filter(|r| !adding.contains(r))
             .collect();
         if isr.is_empty() {
+            let mut isr: Vec<i32> = replicas
+                .iter()
+                .copied()
+                .filter(|r| cluster.is_active(*r))
+                .collect();
+            if isr.is_empty() {
+                isr.extend(replicas.first());
+            }
             return Revert {
-                isr: replicas.clone(),
+                isr,
                 replicas,
                 unclean: true,
             };

@@ -128,13 +128,14 @@ fn a_new_target_replaces_an_ongoing_reassignment() {
     let moving = reassign(&p, Some(&[3, 2]));
     let moving = expand(&moving, &[1, 2]);
     let again = reassign(&moving, Some(&[4, 2]));
-    assert_eq!(again.replicas, vec![4, 2, 1]);
+    assert_eq!(again.replicas, vec![4, 2, 3, 1]);
     assert_eq!(
         (
             again.adding_replicas.clone(),
             again.removing_replicas.clone()
         ),
-        (vec![4], vec![1])
+        (vec![4], vec![3, 1]),
+        "3 leaves only when the new move completes"
     );
 }
 
