@@ -256,6 +256,8 @@ fn the_replication_factor_goes_from_one_to_three_and_down_to_two() {
     acked.extend(more);
     // Node 0 no longer holds the partition: kill it, everything is read from the new replicas.
     cluster.nodes[0].kill9();
+    // Once it is fenced no client is sent to it (a transport error is a consumer error here).
+    cluster.wait_for_brokers(1, &[1, 2], WAIT);
     let survivors = cluster.bootstrap();
     assert_acked_records_kept(&survivors, "rf", &msgs, &acked);
 }
