@@ -314,4 +314,58 @@ mod tests {
         };
         assert!(alter_partition(&img, &from_follower, false).is_err());
     }
+
+    #[test]
+    fn a_reassignment_is_recorded_with_its_replicas_and_completes_through_alter_partition() {
+        let mut img = image();
+        img.apply(MetadataRecord::BrokerRegistered {
+            id: 3,
+            epoch: 3,
+            incarnation: uuid::Uuid::new_v4(),
+            endpoints: vec![],
+            rack: None,
+        });
+        let records = reassign(&img, "t", 0, Some(&[3]), false).unwrap();
+        for r in records {
+            img.apply(r);
+        }
+        let t = img.topic("t").unwrap();
+        assert_eq!(t.replicas[0], vec![3, 1]);
+        let ongoing = t.reassigning(0).unwrap();
+        assert_eq!(
+            (ongoing.adding.clone(), ongoing.removing.clone()),
+            (vec![3], vec![1])
+        );
+        assert_eq!(
+            reassign(&img, "t", 5, Some(&[3]), false).unwrap_err().code,
+            3,
+            "UNKNOWN_TOPIC_OR_PARTITION"
+        );
+        // The leader (1) adds 3 to the ISR once it caught up: the move completes.
+        let expand = Command::AlterPartition {
+            broker: 1,
+            topic_id: uuid::Uuid::nil(),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 1,
+            new_isr: vec![1, 3],
+        };
+        for r in alter_partition(&img, &expand, false).unwrap() {
+            img.apply(r);
+        }
+        let t = img.topic("t").unwrap();
+        assert_eq!(
+            (t.replicas[0].clone(), t.isr(0).to_vec()),
+            (vec![3], vec![3])
+        );
+        assert_eq!(t.leader(0), 3);
+        assert!(t.reassigning.is_empty());
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.topic("t"), img.topic("t"));
+        assert_eq!(
+            reassign(&img, "t", 0, None, false).unwrap_err().code,
+            85,
+            "NO_REASSIGNMENT_IN_PROGRESS"
+        );
+    }
 }
