@@ -3,11 +3,15 @@
 
 use std::path::PathBuf;
 
+mod security;
+
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::output::Format;
+pub use security::*;
 
-/// Operate Fjord (or any Kafka-compatible) clusters: cluster health, topics, consumer groups.
+/// Operate Fjord (or any Kafka-compatible) clusters: cluster health, topics, consumer groups,
+/// ACLs and SCRAM users.
 #[derive(Debug, Parser)]
 #[command(name = "fjord", version, about)]
 pub struct Args {
@@ -16,7 +20,7 @@ pub struct Args {
     #[arg(long, env = "FJORD_BOOTSTRAP", global = true)]
     pub bootstrap: Option<String>,
     /// A Kafka client properties file: `bootstrap.servers`, `client.id`, `request.timeout.ms`,
-    /// `security.protocol` (PLAINTEXT only for now).
+    /// `security.protocol`, `ssl.*` (PEM), `sasl.mechanism`, `sasl.jaas.config` (docs/cli.md).
     #[arg(long, global = true, value_name = "FILE")]
     pub command_config: Option<PathBuf>,
     /// Output format.
@@ -40,11 +44,21 @@ pub enum Command {
     /// Partition reassignment: generate a plan, execute, verify, cancel, list.
     #[command(subcommand)]
     Reassign(crate::cmd::reassign::ReassignCommand),
+    /// Move partition leadership to the preferred replicas, or elect an out-of-sync replica
+    /// for leaderless partitions (like kafka-leader-election.sh).
+    ElectLeaders(crate::cmd::elect::ElectArgs),
+    /// ACLs: list, create, delete (like kafka-acls.sh).
+    #[command(subcommand)]
+    Acl(AclCommand),
+    /// SCRAM users: list, describe, set-password, delete.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Brokers (reachable or not), the active controller and partition health.
+    /// Brokers (reachable or not), the active controller, the metadata quorum's voters and
+    /// their lag, and partition health.
     Status,
 }
 

@@ -7,7 +7,7 @@ use fjord_client::ClientError;
 pub const EXIT_ERROR: u8 = 1;
 /// A usage error: bad flags or arguments, a bad `--command-config` file. clap uses 2 as well.
 pub const EXIT_USAGE: u8 = 2;
-/// What the command names does not exist (topic, partition, group).
+/// What the command names does not exist (topic, partition, group, a user's credential).
 pub const EXIT_NOT_FOUND: u8 = 3;
 
 /// The command line or a settings file is wrong; nothing was sent.
@@ -45,7 +45,11 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<ClientError>() {
             return match e.kafka_code() {
-                Some(code::UNKNOWN_TOPIC_OR_PARTITION | code::GROUP_ID_NOT_FOUND) => EXIT_NOT_FOUND,
+                Some(
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                    | code::GROUP_ID_NOT_FOUND
+                    | code::RESOURCE_NOT_FOUND,
+                ) => EXIT_NOT_FOUND,
                 _ => EXIT_ERROR,
             };
         }

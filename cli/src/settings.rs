@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use fjord_client::security::properties;
 use fjord_client::ClientConfig;
 
 use crate::failure::Usage;
@@ -12,13 +13,9 @@ use crate::failure::Usage;
 /// Used when neither `--bootstrap`, `FJORD_BOOTSTRAP` nor `bootstrap.servers` says otherwise.
 pub const DEFAULT_BOOTSTRAP: &str = "localhost:9092";
 
-/// Client properties the CLI understands today.
-const KNOWN: [&str; 4] = [
-    "bootstrap.servers",
-    "client.id",
-    "request.timeout.ms",
-    "security.protocol",
-];
+/// Client properties the CLI understands besides the security ones
+/// (`fjord_client::security::properties::KNOWN`).
+const KNOWN: [&str; 3] = ["bootstrap.servers", "client.id", "request.timeout.ms"];
 
 /// The connection settings of one run.
 #[derive(Debug, Clone)]
@@ -55,19 +52,11 @@ fn from_properties(
         ..ClientConfig::default()
     };
     for key in props.keys() {
-        if !KNOWN.contains(&key.as_str()) {
-            eprintln!("warning: --command-config property {key} is not supported yet; ignored");
+        if !KNOWN.contains(&key.as_str()) && !properties::KNOWN.contains(&key.as_str()) {
+            eprintln!("warning: --command-config property {key} is not supported; ignored");
         }
     }
-    if let Some(protocol) = props.get("security.protocol") {
-        if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
-            return Err(Usage(format!(
-                "security.protocol={protocol} is not supported: Fjord has no TLS or SASL yet, \
-                 only PLAINTEXT"
-            ))
-            .into());
-        }
-    }
+    client.security = properties::from_properties(props).map_err(Usage)?;
     if let Some(id) = props.get("client.id") {
         client.client_id = id.clone();
     }
@@ -88,16 +77,67 @@ fn from_properties(
 }
 
 /// Java properties, the subset client config files use: `key=value` or `key: value` lines,
-/// `#` and `!` comments, surrounding blanks trimmed.
+/// `#` and `!` comments, surrounding blanks trimmed, a line ending in an odd number of `\`
+/// continued on the next (how multi-line `sasl.jaas.config` values are written), and Java's
+/// escapes in values (`\\` is a backslash, `\t` a tab, `\uXXXX` a character, `\x` is `x`).
 fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = if current.is_empty() {
+            line.trim()
+        } else {
+            line.trim_start()
+        };
+        if current.is_empty() && (line.starts_with('#') || line.starts_with('!')) {
+            continue;
+        }
+        let trailing = line.len() - line.trim_end_matches('\\').len();
+        if trailing % 2 == 1 {
+            current.push_str(&line[..line.len() - 1]);
+            continue;
+        }
+        current.push_str(line);
+        logical.push(std::mem::take(&mut current));
+    }
+    logical.push(current);
+    logical
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
         .filter_map(|l| {
             let at = l.find(['=', ':'])?;
-            Some((l[..at].trim().to_owned(), l[at + 1..].trim().to_owned()))
+            Some((l[..at].trim().to_owned(), unescape(l[at + 1..].trim())))
         })
         .collect()
+}
+
+/// Java properties escapes.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => out.push_str(&hex),
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -123,13 +163,29 @@ mod tests {
     }
 
     #[test]
-    fn only_plaintext_is_accepted() {
-        let ok = parse_properties("security.protocol=plaintext");
-        assert!(from_properties(None, &ok).is_ok());
-        let sasl = parse_properties("security.protocol=SASL_SSL");
-        let err = from_properties(None, &sasl).unwrap_err();
+    fn security_settings_are_read_and_malformed_ones_are_usage_errors() {
+        let ok = parse_properties(
+            "security.protocol=sasl_plaintext\nsasl.mechanism=PLAIN\n\
+             sasl.username=alice\nsasl.password=pw",
+        );
+        let s = from_properties(None, &ok).unwrap();
+        assert!(s.client.security.protocol.uses_sasl());
+        let bad = parse_properties("security.protocol=SASL_SSL\nsasl.mechanism=GSSAPI");
+        let err = from_properties(None, &bad).unwrap_err();
         assert!(err.is::<Usage>(), "{err}");
-        assert!(err.to_string().contains("SASL_SSL"), "{err}");
+        assert!(err.to_string().contains("GSSAPI"), "{err}");
+    }
+
+    #[test]
+    fn continued_lines_and_escapes_are_read_as_java_does() {
+        let props = parse_properties(
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n    username=\"alice\" \\\n    password=\"a\\\\b\";\nnext=1\\\\\n",
+        );
+        assert_eq!(
+            props["sasl.jaas.config"],
+            "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"a\\b\";"
+        );
+        assert_eq!(props["next"], "1\\");
     }
 
     #[test]

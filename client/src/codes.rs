@@ -269,6 +269,14 @@ pub mod code {
     pub const NON_EMPTY_GROUP: i16 = 68;
     /// The group does not exist.
     pub const GROUP_ID_NOT_FOUND: i16 = 69;
+    /// SaslHandshake named a mechanism the broker does not enable.
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    /// The principal may not do this (ACLs).
+    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+    /// The principal may not do this to the cluster (ACLs, SCRAM credentials, quorum).
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    /// DescribeUserScramCredentials of a user without credentials.
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! One TCP connection to one broker: framing, correlation ids, ApiVersions negotiation and
-//! per-request timeouts.
+//! One connection to one broker: TLS and SASL when configured, framing, correlation ids,
+//! ApiVersions negotiation and per-request timeouts.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 
 use crate::codes::{self, api_name};
 use crate::frame;
+use crate::security::{sasl, tls, Security};
+use crate::stream::Stream;
 use crate::ClientError;
 
 /// Settings shared by every connection of a client.
@@ -28,6 +30,8 @@ pub struct ClientConfig {
     pub operation_timeout: Duration,
     /// Largest response frame accepted; larger ones close the connection.
     pub max_response_bytes: usize,
+    /// TLS and SASL (plaintext by default).
+    pub security: Security,
 }
 
 impl Default for ClientConfig {
@@ -38,6 +42,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(30),
             operation_timeout: Duration::from_secs(20),
             max_response_bytes: frame::MAX_FRAME_BYTES,
+            security: Security::default(),
         }
     }
 }
@@ -49,7 +54,7 @@ impl Default for ClientConfig {
 /// or a malformed response the connection is marked broken and refuses further requests.
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     addr: String,
     config: ClientConfig,
     next_correlation_id: i32,
@@ -58,11 +63,26 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (`host:port`) and asks the broker which API versions it serves.
+    /// Connects to `addr` (`host:port`): TLS if the security protocol says so, ApiVersions,
+    /// then SASL authentication if configured.
     pub async fn connect(addr: &str, config: &ClientConfig) -> Result<Connection, ClientError> {
         let connect = async {
-            let stream = TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let security = &config.security;
+            let stream = match (&security.tls, security.protocol.uses_tls()) {
+                (_, false) => Stream::Tcp(tcp),
+                (Some(tls_config), true) => {
+                    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                    Stream::Tls(Box::new(tls::connect(tcp, host, tls_config.clone()).await?))
+                }
+                (None, true) => {
+                    return Err(ClientError::Tls(format!(
+                        "security.protocol={} without TLS settings",
+                        security.protocol
+                    )))
+                }
+            };
             let mut conn = Connection {
                 stream,
                 addr: addr.to_owned(),
@@ -72,6 +92,15 @@ impl Connection {
                 broken: false,
             };
             conn.versions = conn.fetch_api_versions().await?;
+            if security.protocol.uses_sasl() {
+                let login = security.sasl.as_ref().ok_or_else(|| {
+                    ClientError::Authentication(format!(
+                        "security.protocol={} without a SASL login",
+                        security.protocol
+                    ))
+                })?;
+                sasl::authenticate(&mut conn, login).await?;
+            }
             Ok(conn)
         };
         tokio::time::timeout(config.connect_timeout, connect)
@@ -171,7 +200,7 @@ impl Connection {
             frame::split_response(response, response_header_version, correlation_id)
         };
         let result = match tokio::time::timeout(self.config.request_timeout, exchange).await {
-            Ok(result) => result,
+            Ok(result) => result.map_err(explain_closed),
             Err(_) => Err(ClientError::Timeout),
         };
         if result.is_err() {
@@ -214,6 +243,27 @@ impl Connection {
         Err(ClientError::Protocol(
             "broker rejected every ApiVersions version offered".to_owned(),
         ))
+    }
+}
+
+/// A broker that closes the connection instead of answering is most often one speaking
+/// another security protocol (a SASL listener closes connections that send requests before
+/// authenticating), or one that refused our TLS certificate: say so.
+fn explain_closed(e: ClientError) -> ClientError {
+    match e {
+        // TLS 1.3 clients finish their side of the handshake first: a broker that refuses
+        // our certificate (or has none from us) says so in an alert on the first read.
+        ClientError::Io(io) if tls::alert(&io).is_some() => {
+            ClientError::Tls(tls::alert(&io).unwrap_or_default())
+        }
+        ClientError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ClientError::Io(std::io::Error::new(
+                io.kind(),
+                "the broker closed the connection instead of answering (does \
+                 security.protocol match the broker's listener?)",
+            ))
+        }
+        e => e,
     }
 }
 

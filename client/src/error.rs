@@ -21,9 +21,10 @@ pub enum ClientError {
         /// The broker's error message, when the response carries one.
         message: Option<String>,
     },
-    /// Connecting, reading or writing the socket failed.
+    /// Connecting, reading or writing the socket failed. (Not a `source`: the message
+    /// already says it, and error chains would print it twice.)
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The peer sent something this client cannot make sense of, or a request could not be
     /// encoded, or the bootstrap list is malformed.
     #[error("protocol error: {0}")]
@@ -31,9 +32,22 @@ pub enum ClientError {
     /// Connecting or a request took longer than its timeout.
     #[error("timed out")]
     Timeout,
+    /// SASL authentication failed: wrong credentials, a mechanism the broker does not enable,
+    /// or a broker that could not prove it knows the SCRAM credential.
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    /// The TLS handshake failed (untrusted or mismatched certificate, a plaintext listener).
+    #[error("{0}")]
+    Tls(String),
     /// No address in the bootstrap list accepted a connection and answered ApiVersions.
     #[error("no broker in the bootstrap list could be reached")]
     NoBrokers,
+}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
 }
 
 impl ClientError {
@@ -64,7 +78,9 @@ impl ClientError {
         match self {
             ClientError::Kafka { code, .. } => codes::is_retriable(*code),
             ClientError::Io(_) | ClientError::Timeout | ClientError::NoBrokers => true,
-            ClientError::Protocol(_) => false,
+            ClientError::Protocol(_) | ClientError::Authentication(_) | ClientError::Tls(_) => {
+                false
+            }
         }
     }
 
@@ -73,7 +89,11 @@ impl ClientError {
     pub(crate) fn breaks_connection(&self) -> bool {
         matches!(
             self,
-            ClientError::Io(_) | ClientError::Timeout | ClientError::Protocol(_)
+            ClientError::Io(_)
+                | ClientError::Timeout
+                | ClientError::Protocol(_)
+                | ClientError::Authentication(_)
+                | ClientError::Tls(_)
         )
     }
 }

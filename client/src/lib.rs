@@ -20,19 +20,24 @@
 //! ```
 //!
 //! Layout: [`frame`] (length-prefixed frames), [`connection`] (one socket, version negotiation),
-//! `admin/` (the [`AdminClient`] calls, one file per concern), [`codes`] (Kafka error names).
+//! `admin/` (the [`AdminClient`] calls, one file per concern), [`codes`] (Kafka error names),
+//! [`security`] (TLS, SASL PLAIN and SCRAM, Kafka's client security properties).
 
+pub mod acl;
 pub mod codes;
 pub mod connection;
 pub mod frame;
+pub mod security;
 
 mod admin;
 mod error;
+mod stream;
 mod types;
 
 pub use admin::{
-    AdminClient, FetchedPartition, FetchedRecord, GroupDescription, GroupListing,
-    MemberDescription, NewRecord, OffsetSpec, OngoingReassignment, Reassignment,
+    AdminClient, ElectionOutcome, ElectionType, FetchedPartition, FetchedRecord, GroupDescription,
+    GroupListing, MemberDescription, NewRecord, OffsetSpec, OngoingReassignment, QuorumInfo,
+    QuorumReplica, Reassignment, ScramAlteration, UserScramCredentials,
 };
 pub use connection::{ClientConfig, Connection};
 pub use error::ClientError;

@@ -136,6 +136,15 @@ pub fn topic_metadata_on(bootstrap: &str, topic: &str) -> Option<MetadataRespons
 impl Cluster {
     /// Starts `n` nodes and waits until every one is ready, with `extra` settings on all.
     pub fn start_with(n: usize, extra: &[(&str, &str)]) -> Cluster {
+        Cluster::start_each(n, extra, |_| Vec::new())
+    }
+
+    /// As [`Cluster::start_with`], plus settings of node `i`'s own from `each(i)`.
+    pub fn start_each(
+        n: usize,
+        extra: &[(&str, &str)],
+        each: impl Fn(usize) -> Vec<(String, String)>,
+    ) -> Cluster {
         let controller_ports = free_ports(n);
         let voters: Vec<String> = controller_ports
             .iter()
@@ -162,6 +171,8 @@ impl Cluster {
                     ("offsets.topic.num.partitions", "3"),
                 ];
                 settings.extend_from_slice(extra);
+                let own = each(i);
+                settings.extend(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 Broker::launch_with(&settings)
             })
             .collect();

@@ -35,6 +35,15 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
 
 /// One sample of an unlabelled metric from a broker's `/metrics` (panics if it is missing).
 pub fn gauge(metrics_addr: &str, metric: &str) -> f64 {
+    let text = metrics_text(metrics_addr);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{metric} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{metric} missing from /metrics:\n{text}"))
+}
+
+/// A broker's whole `/metrics` page.
+pub fn metrics_text(metrics_addr: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(metrics_addr).expect("connect metrics");
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -46,10 +55,7 @@ pub fn gauge(metrics_addr: &str, metric: &str) -> f64 {
     .expect("write");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{metric} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{metric} missing from /metrics:\n{text}"))
+    text
 }
 
 /// Runs a future to completion on the current thread (rdkafka's admin futures need no runtime).

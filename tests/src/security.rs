@@ -79,6 +79,25 @@ impl Pki {
     /// `<name>-keystore.pem` (chain and key in one file, as `ssl.keystore.location` takes).
     /// `server`: for 127.0.0.1/localhost; else a client certificate.
     pub fn issue(&self, ca: &str, name: &str, subject: &str, server: bool) {
+        let ext = if server {
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+        } else {
+            "extendedKeyUsage=clientAuth\n"
+        };
+        self.issue_with_ext(ca, name, subject, ext);
+    }
+
+    /// As [`Pki::issue`], for a node that both serves and calls its peers (a controller
+    /// listener's mutual TLS): for 127.0.0.1/localhost, server and client use.
+    pub fn issue_peer(&self, ca: &str, name: &str, subject: &str) {
+        let ext =
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n";
+        self.issue_with_ext(ca, name, subject, ext);
+    }
+
+    /// Like [`Pki::issue`], with the certificate's `openssl x509 -extfile` text given
+    /// (e.g. a server certificate for other names).
+    pub fn issue_with_ext(&self, ca: &str, name: &str, subject: &str, ext: &str) {
         let dir = self.dir.path();
         openssl(
             &[
@@ -97,11 +116,6 @@ impl Pki {
             ],
             dir,
         );
-        let ext = if server {
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
-        } else {
-            "extendedKeyUsage=clientAuth\n"
-        };
         std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write ext");
         openssl(
             &[

@@ -615,7 +615,8 @@ fn exit_codes_tell_not_found_from_usage_from_kafka_errors() {
         Some(2)
     );
 
-    // --command-config: the file's bootstrap is used, security other than PLAINTEXT refused.
+    // --command-config: the file's bootstrap is used; a malformed security setting is a
+    // usage error.
     let dir = tempfile::tempdir().unwrap();
     let props = dir.path().join("client.properties");
     std::fs::write(&props, format!("bootstrap.servers={b}\nclient.id=ops\n")).unwrap();
@@ -646,5 +647,525 @@ fn exit_codes_tell_not_found_from_usage_from_kafka_errors() {
         &["--command-config", props.to_str().unwrap(), "topic", "list"],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PLAINTEXT"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sasl.mechanism"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Security: --command-config with Kafka's client properties, ACLs, SCRAM users, the quorum.
+
+use fjord_tests::security::Pki;
+
+const JAAS_USERS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-pw" user_admin="admin-pw" user_alice="alice-pw";"#;
+
+/// Runs `fjord --bootstrap <bootstrap> --command-config <file with props> <args>`.
+fn fjord_as(bootstrap: &str, props: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("client.properties");
+    std::fs::write(&file, props).expect("write properties");
+    let mut all = vec!["--command-config", file.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    fjord(bootstrap, &all)
+}
+
+/// Like [`fjord_as`], asserting exit 0; returns stdout.
+fn ok_as(bootstrap: &str, props: &str, args: &[&str]) -> String {
+    let out = fjord_as(bootstrap, props, args);
+    assert!(
+        out.status.success(),
+        "fjord {args:?} with\n{props}\nfailed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `key=value` lines for PLAIN with Kafka's JAAS syntax, written over two lines.
+fn plain_jaas(protocol: &str, user: &str, password: &str) -> String {
+    format!(
+        "security.protocol={protocol}\nsasl.mechanism=PLAIN\n\
+         sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n  \
+         username=\"{user}\" password=\"{password}\";\n"
+    )
+}
+
+/// Inline PEM as a properties value: newlines written as `\n` escapes.
+fn inline(pem_file: &std::path::Path) -> String {
+    std::fs::read_to_string(pem_file)
+        .expect("read PEM")
+        .trim_end()
+        .replace('\n', "\\n")
+}
+
+#[test]
+fn the_cli_speaks_ssl_and_mtls_from_pem_files_or_inline_pem() {
+    let pki = Pki::new("main");
+    pki.issue("main", "server", "/CN=localhost", true);
+    pki.issue("main", "alice", "/CN=alice", false);
+    let broker = Broker::start_with(&[
+        ("listeners", "SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", &pki.s("server-keystore.pem")),
+        ("ssl.truststore.location", &pki.s("main-ca.pem")),
+        ("ssl.client.auth", "required"),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let files = format!(
+        "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n\
+         ssl.keystore.type=PEM\nssl.keystore.location={}\n",
+        pki.s("main-ca.pem"),
+        pki.s("alice-keystore.pem")
+    );
+    ok_as(
+        b,
+        &files,
+        &["topic", "create", "tls-topic", "--partitions", "2"],
+    );
+    let status: Value =
+        serde_json::from_str(&ok_as(b, &files, &["cluster", "status", "-o", "json"]))
+            .expect("json");
+    assert_eq!(
+        status["brokers"][0]["reachable"],
+        Value::Bool(true),
+        "{status}"
+    );
+
+    let inline_pem = format!(
+        "security.protocol=ssl\nssl.truststore.certificates={}\n\
+         ssl.keystore.certificate.chain={}\nssl.keystore.key={}\n",
+        inline(&pki.path("main-ca.pem")),
+        inline(&pki.path("alice.pem")),
+        inline(&pki.path("alice.key"))
+    );
+    assert!(ok_as(b, &inline_pem, &["topic", "list"]).contains("tls-topic"));
+
+    // No client certificate: the broker refuses the handshake; exit 1 with a clear reason.
+    let no_cert = format!(
+        "security.protocol=SSL\nssl.truststore.location={}\n",
+        pki.s("main-ca.pem")
+    );
+    let out = fjord_as(b, &no_cert, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).to_lowercase().contains("certificate"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // A CA that did not sign the broker's certificate: a TLS error, exit 1.
+    pki.add_ca("other");
+    let wrong_ca = format!(
+        "security.protocol=SSL\nssl.truststore.location={}\nssl.keystore.location={}\n",
+        pki.s("other-ca.pem"),
+        pki.s("alice-keystore.pem")
+    );
+    let out = fjord_as(b, &wrong_ca, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("TLS handshake failed"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Plaintext to a TLS listener, and JKS stores: refused, each with its exit code.
+    let out = fjord(b, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let jks = "security.protocol=SSL\nssl.truststore.type=JKS\nssl.truststore.location=/x.jks\n";
+    let out = fjord_as(b, jks, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("JKS and PKCS12"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn the_broker_certificate_must_name_the_host_unless_endpoint_identification_is_off() {
+    let pki = Pki::new("main");
+    pki.issue_with_ext(
+        "main",
+        "elsewhere",
+        "/CN=broker.example",
+        "subjectAltName=DNS:broker.example\nextendedKeyUsage=serverAuth\n",
+    );
+    let broker = Broker::start_with(&[
+        ("listeners", "SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", &pki.s("elsewhere-keystore.pem")),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let trust = format!(
+        "security.protocol=SSL\nssl.truststore.location={}\n",
+        pki.s("main-ca.pem")
+    );
+    let out = fjord_as(b, &trust, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("not valid for name"),
+        "{}",
+        stderr_of(&out)
+    );
+    let unchecked = format!("{trust}ssl.endpoint.identification.algorithm=\n");
+    ok_as(b, &unchecked, &["topic", "create", "any-name"]);
+    // The chain is still checked: a foreign CA is refused even without host names.
+    pki.add_ca("other");
+    let foreign = format!(
+        "security.protocol=SSL\nssl.truststore.location={}\nssl.endpoint.identification.algorithm=\n",
+        pki.s("other-ca.pem")
+    );
+    let out = fjord_as(b, &foreign, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+}
+
+#[test]
+fn the_cli_logs_in_with_sasl_plain_and_scram_and_manages_scram_users() {
+    let broker = Broker::start_with(&[
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        (
+            "sasl.enabled.mechanisms",
+            "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        ),
+        ("sasl.jaas.config", JAAS_USERS),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let admin = plain_jaas("SASL_PLAINTEXT", "admin", "admin-pw");
+    ok_as(b, &admin, &["topic", "create", "sasl-topic"]);
+
+    // A wrong password: exit 1 and the broker's reason.
+    let out = fjord_as(
+        b,
+        &plain_jaas("SASL_PLAINTEXT", "admin", "nope"),
+        &["topic", "list"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("authentication failed: SASL_AUTHENTICATION_FAILED"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // No SASL at all: the listener closes the connection, and the CLI says why that may be.
+    let out = fjord(b, &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("does security.protocol match"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // SCRAM: no credential yet, then set-password, then a login with it.
+    let scram = |mechanism: &str, password: &str| {
+        format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanisms={mechanism}\n\
+             sasl.username=carol\nsasl.password={password}\n"
+        )
+    };
+    let out = fjord_as(b, &scram("SCRAM-SHA-512", "carol-pw"), &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(
+        fjord_as(b, &admin, &["user", "describe", "carol"])
+            .status
+            .code(),
+        Some(3)
+    );
+    let set = ok_as(
+        b,
+        &admin,
+        &[
+            "user",
+            "set-password",
+            "carol",
+            "--mechanism",
+            "SCRAM-SHA-512",
+            "--iterations",
+            "8192",
+            "--password",
+            "carol-pw",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(set.contains("SCRAM-SHA-512"), "{set}");
+    let described: Value = serde_json::from_str(&ok_as(
+        b,
+        &admin,
+        &["user", "describe", "carol", "-o", "json"],
+    ))
+    .expect("json");
+    assert_eq!(
+        described["credentials"],
+        serde_json::json!([{ "mechanism": "SCRAM-SHA-512", "iterations": 8192 }]),
+        "{described}"
+    );
+    let listed: Value =
+        serde_json::from_str(&ok_as(b, &admin, &["user", "list", "-o", "json"])).expect("json");
+    assert!(
+        listed["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .any(|u| u["user"] == "carol"),
+        "{listed}"
+    );
+    // The stdin form, for the other hash.
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("admin.properties");
+    std::fs::write(&props, &admin).unwrap();
+    let out = fjord_with_stdin(
+        b,
+        &[
+            "--command-config",
+            props.to_str().unwrap(),
+            "user",
+            "set-password",
+            "carol",
+            "--mechanism",
+            "SCRAM-SHA-256",
+        ],
+        "carol-256\n",
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+
+    let seen = |props: &str| {
+        let mut ok = false;
+        wait_until(CLIENT_TIMEOUT, "the SCRAM login works", || {
+            ok = fjord_as(b, props, &["topic", "list"]).status.success();
+            ok
+        });
+        ok
+    };
+    assert!(seen(&scram("SCRAM-SHA-512", "carol-pw")));
+    assert!(seen(&scram("SCRAM-SHA-256", "carol-256")));
+    assert!(
+        ok_as(b, &scram("SCRAM-SHA-512", "carol-pw"), &["topic", "list"]).contains("sasl-topic")
+    );
+    let out = fjord_as(b, &scram("SCRAM-SHA-512", "carol-256"), &["topic", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("authentication failed"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // delete: every credential goes, and the login with it.
+    ok_as(b, &admin, &["user", "delete", "carol"]);
+    wait_until(CLIENT_TIMEOUT, "the SCRAM login is refused", || {
+        fjord_as(b, &scram("SCRAM-SHA-512", "carol-pw"), &["topic", "list"])
+            .status
+            .code()
+            == Some(1)
+    });
+    assert_eq!(
+        fjord_as(b, &admin, &["user", "describe", "carol"])
+            .status
+            .code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn the_cli_speaks_sasl_ssl() {
+    let pki = Pki::new("main");
+    pki.issue("main", "server", "/CN=localhost", true);
+    let broker = Broker::start_with(&[
+        ("listeners", "SASL_SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", &pki.s("server-keystore.pem")),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("sasl.jaas.config", JAAS_USERS),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let props = format!(
+        "{}ssl.truststore.location={}\n",
+        plain_jaas("SASL_SSL", "alice", "alice-pw"),
+        pki.s("main-ca.pem")
+    );
+    ok_as(b, &props, &["topic", "create", "sasl-ssl-topic"]);
+    assert!(ok_as(b, &props, &["topic", "list"]).contains("sasl-ssl-topic"));
+    // Without TLS the SASL_SSL listener is not reached: exit 1.
+    let out = fjord_as(
+        b,
+        &plain_jaas("SASL_PLAINTEXT", "alice", "alice-pw"),
+        &["topic", "list"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+}
+
+#[test]
+fn acls_created_by_the_cli_let_a_principal_in_and_deleting_them_shuts_it_out() {
+    let broker = Broker::start_with(&[
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("sasl.jaas.config", JAAS_USERS),
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        ("super.users", "User:admin"),
+    ]);
+    let b = broker.bootstrap.as_str();
+    let admin = plain_jaas("SASL_PLAINTEXT", "admin", "admin-pw");
+    let alice = plain_jaas("SASL_PLAINTEXT", "alice", "alice-pw");
+    ok_as(b, &admin, &["topic", "create", "ledger"]);
+    let produce = || fjord_as(b, &alice, &["topic", "produce", "ledger", "--value", "hi"]);
+    assert!(!produce().status.success(), "alice produced without an ACL");
+
+    let created: Value = serde_json::from_str(&ok_as(
+        b,
+        &admin,
+        &[
+            "acl",
+            "create",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Write",
+            "--operation",
+            "Describe",
+            "--topic",
+            "ledger",
+            "-o",
+            "json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(created["action"], "created", "{created}");
+    assert_eq!(
+        created["acls"].as_array().map(Vec::len),
+        Some(2),
+        "{created}"
+    );
+    let listed: Value = serde_json::from_str(&ok_as(
+        b,
+        &admin,
+        &["acl", "list", "--principal", "User:alice", "-o", "json"],
+    ))
+    .expect("json");
+    let ops: BTreeSet<&str> = listed["acls"]
+        .as_array()
+        .expect("acls")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["resource_type"], "TOPIC", "{a}");
+            assert_eq!(a["resource_name"], "ledger", "{a}");
+            assert_eq!(a["pattern_type"], "LITERAL", "{a}");
+            assert_eq!(a["permission"], "ALLOW", "{a}");
+            assert_eq!(a["host"], "*", "{a}");
+            a["operation"].as_str().expect("operation")
+        })
+        .collect();
+    assert_eq!(ops, BTreeSet::from(["DESCRIBE", "WRITE"]), "{listed}");
+
+    wait_until(CLIENT_TIMEOUT, "alice may produce", || {
+        produce().status.success()
+    });
+    let read = ok_as(b, &admin, &["topic", "consume", "ledger"]);
+    assert!(read.lines().any(|l| l == "hi"), "{read}");
+
+    let deleted: Value = serde_json::from_str(&ok_as(
+        b,
+        &admin,
+        &[
+            "acl",
+            "delete",
+            "--allow-principal",
+            "User:alice",
+            "--topic",
+            "ledger",
+            "-o",
+            "json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(
+        deleted["acls"].as_array().map(Vec::len),
+        Some(2),
+        "{deleted}"
+    );
+    let listed: Value =
+        serde_json::from_str(&ok_as(b, &admin, &["acl", "list", "-o", "json"])).expect("json");
+    assert_eq!(listed["acls"], serde_json::json!([]), "{listed}");
+    wait_until(CLIENT_TIMEOUT, "alice is refused again", || {
+        !produce().status.success()
+    });
+    // A principal without a type is a usage error; alice may not manage ACLs.
+    let out = fjord_as(
+        b,
+        &admin,
+        &[
+            "acl",
+            "create",
+            "--allow-principal",
+            "alice",
+            "--topic",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let out = fjord_as(
+        b,
+        &alice,
+        &[
+            "acl",
+            "create",
+            "--allow-principal",
+            "User:alice",
+            "--cluster",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("CLUSTER_AUTHORIZATION_FAILED"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn cluster_status_json_shows_the_quorum_voters_with_their_lag() {
+    let mut cluster = Cluster::start(3);
+    cluster.wait_for_controller(0, REPLICATION_WAIT);
+    let b = cluster.bootstrap();
+    let mut status = Value::Null;
+    wait_until(REPLICATION_WAIT, "three voters, all caught up", || {
+        status = json(&b, &["cluster", "status"]);
+        let voters = status["quorum"]["voters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        voters.len() == 3 && voters.iter().all(|v| v["lag"].as_i64() == Some(0))
+    });
+    let quorum = &status["quorum"];
+    let ids: Vec<i64> = quorum["voters"]
+        .as_array()
+        .expect("voters")
+        .iter()
+        .map(|v| v["id"].as_i64().expect("id is a number"))
+        .collect();
+    assert_eq!(ids, vec![0, 1, 2], "{status}");
+    let leader = quorum["leader_id"].as_i64().expect("leader_id is a number");
+    assert!(ids.contains(&leader), "{status}");
+    assert_eq!(Some(leader), status["controller_id"].as_i64(), "{status}");
+    assert!(
+        quorum["leader_epoch"].as_i64().expect("epoch") >= 1,
+        "{status}"
+    );
+    let hw = quorum["high_watermark"]
+        .as_i64()
+        .expect("high watermark is a number");
+    for v in quorum["voters"].as_array().unwrap() {
+        let end = v["log_end_offset"]
+            .as_i64()
+            .expect("log end offset is a number");
+        assert!(
+            end >= hw,
+            "a caught-up voter ends at or past the high watermark: {status}"
+        );
+        assert!(v["last_caught_up_timestamp"].as_i64().is_some(), "{status}");
+    }
+    assert_eq!(quorum["observers"], serde_json::json!([]), "{status}");
+    let table = ok(&b, &["cluster", "status"]);
+    assert!(table.contains("quorum: leader"), "{table}");
+    assert!(table.contains("LAG"), "{table}");
 }

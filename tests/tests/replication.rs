@@ -2,7 +2,8 @@
 //! leader, `acks=all` waits for the in-sync replicas, a killed leader's partitions move to
 //! another in-sync replica without losing an acknowledged record, a paused follower leaves the
 //! ISR and rejoins once resumed, with two of three replicas paused nothing is acknowledged, and
-//! a returning old leader cuts its log where it diverges from the new leader's (KIP-101).
+//! a returning old leader cuts its log where it diverges from the new leader's (KIP-101), and
+//! replication throttles (KIP-73) slow an out-of-sync replica's catch-up, not the ISR.
 
 use fjord_tests::*;
 use nix::sys::signal::{kill, Signal};
@@ -390,4 +391,104 @@ fn an_old_leader_truncates_a_divergent_tail_its_high_watermark_covers() {
             "the divergent tail is gone"
         );
     }
+}
+
+/// KIP-73: with both throttled rates at 40 kB/s and the topic throttling every replica, a
+/// follower paused out of the ISR catches up 200 kB at the throttled rate (both quotas pass
+/// at most one second's burst at once, so it needs at least ~4 s), and both sides count the
+/// throttled bytes; the follower that stayed in sync is never throttled.
+#[test]
+fn replication_throttles_slow_an_out_of_sync_follower_only() {
+    use rdkafka::admin::{AdminClient, AlterConfig, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    const RATE: &str = "40000";
+    let mut settings = SETTINGS.to_vec();
+    settings.extend([
+        ("leader.replication.throttled.rate", RATE),
+        ("follower.replication.throttled.rate", RATE),
+    ]);
+    let cluster = Cluster::start_with(3, &settings);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    create_rf3(&cluster.nodes[0].bootstrap, "throttled");
+    let (leader, _, _) = wait_for(
+        &cluster,
+        0,
+        "throttled",
+        "all three in sync",
+        |l, _, isr| l >= 0 && isr.len() == 3,
+    );
+    let l = leader as usize;
+    let (a, b) = ((l + 1) % 3, (l + 2) % 3);
+    let bootstrap = cluster.nodes[l].bootstrap.clone();
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(&bootstrap).create().expect("admin client");
+    let alter = AlterConfig::new(ResourceSpecifier::Topic("throttled"))
+        .set("leader.replication.throttled.replicas", "*")
+        .set("follower.replication.throttled.replicas", "*");
+    let done = block_on(admin.alter_configs([&alter], &admin_options())).expect("alter configs");
+    assert!(done.iter().all(|r| r.is_ok()), "{done:?}");
+
+    signal(&cluster.nodes[a], Signal::SIGSTOP);
+    wait_for(
+        &cluster,
+        l,
+        "throttled",
+        "the paused follower left the ISR",
+        |_, _, isr| !isr.contains(&(a as i32)) && isr.len() == 2,
+    );
+    // 200 records of 1 kB with acks=all: the in-sync follower keeps up (not throttled).
+    let msgs: Vec<Outgoing> = (0..200)
+        .map(|i| Outgoing::new(0, format!("k{i}"), format!("{i:04}{}", "x".repeat(1000))))
+        .collect();
+    // Small batches: a batch larger than what the quota holds still passes whole (KIP-74).
+    let mut small_batches = idempotent(&bootstrap);
+    small_batches.set("batch.num.messages", "4");
+    let acked = produce_all(&small_batches, "throttled", &msgs);
+    assert!(
+        acked.iter().all(|d| d.result.is_ok()),
+        "acks=all with one in-sync follower"
+    );
+    let in_sync = partition_state(&bootstrap, "throttled")
+        .expect("partition state")
+        .2;
+    assert!(
+        in_sync.contains(&(b as i32)),
+        "the in-sync follower stayed: {in_sync:?}"
+    );
+
+    let resumed = std::time::Instant::now();
+    signal(&cluster.nodes[a], Signal::SIGCONT);
+    wait_for(
+        &cluster,
+        l,
+        "throttled",
+        "the throttled follower rejoined",
+        |_, _, isr| isr.len() == 3,
+    );
+    let took = resumed.elapsed();
+    let counted = |node: usize, side: &str| {
+        gauge(
+            &cluster.nodes[node].metrics_addr,
+            &format!("fjord_replication_throttled_bytes_total{{side=\"{side}\"}}"),
+        )
+    };
+    assert!(
+        took >= Duration::from_millis(2500),
+        "200 kB at 40 kB/s caught up in {took:?} (leader counted {}, follower {})",
+        counted(l, "leader"),
+        counted(a, "follower")
+    );
+    assert!(
+        counted(l, "leader") >= 150_000.0,
+        "{}",
+        counted(l, "leader")
+    );
+    assert!(
+        counted(a, "follower") >= 150_000.0,
+        "{}",
+        counted(a, "follower")
+    );
+    // Only the out-of-sync follower's bytes count: the in-sync one's 200 kB do not.
+    assert!(counted(l, "leader") < 400_000.0, "{}", counted(l, "leader"));
+    assert_acked_records_kept(&bootstrap, "throttled", &msgs, &acked);
 }

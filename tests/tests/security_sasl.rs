@@ -530,6 +530,9 @@ fn admin_apis_are_checked_too(alice: &mut SecureConn, admin: &mut SecureConn) {
     );
     assert_eq!(r.error_code, 0, "{r:?}");
 
+    offset_fetch_names_undescribable_topics_only_when_asked(alice, admin);
+    authorized_operations_are_the_principals(alice, admin);
+
     // OffsetForLeaderEpoch: DESCRIBE on the topic (implied by READ), or CLUSTER_ACTION.
     let epochs = |topic: &'static str| {
         OffsetForLeaderEpochRequest::default().with_topics(vec![
@@ -633,4 +636,160 @@ fn a_large_fetch_over_sasl_ssl_is_streamed_intact_before_and_after_reauthenticat
         peak > 0.0 && peak < (2 << 20) as f64,
         "response bytes held at once peaked at {peak}; each fetch returned 12 MiB"
     );
+}
+
+/// OffsetFetch as Kafka's `fetchOffsetsForGroup`/`fetchAllOffsetsForGroup`: a topic named in
+/// the request that alice may not describe is answered TOPIC_AUTHORIZATION_FAILED (offset -1),
+/// in every encoding; asked for all topics, it is left out. alice READs `app-consumers`.
+fn offset_fetch_names_undescribable_topics_only_when_asked(
+    alice: &mut SecureConn,
+    admin: &mut SecureConn,
+) {
+    use kafka_protocol::error::ResponseError::TopicAuthorizationFailed;
+    let group = || GroupId(StrBytes::from_static_str("app-consumers"));
+    let name = |t: &'static str| TopicName(StrBytes::from_static_str(t));
+    let commit: OffsetCommitResponse = admin.request(
+        ApiKey::OffsetCommit,
+        8,
+        &OffsetCommitRequest::default()
+            .with_group_id(group())
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(
+                ["billing", "app-orders"]
+                    .into_iter()
+                    .map(|t| {
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(name(t))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(0)
+                                    .with_committed_offset(1),
+                            ])
+                    })
+                    .collect(),
+            ),
+    );
+    let codes: Vec<i16> = commit
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect();
+    assert_eq!(codes, [0, 0], "{commit:?}");
+
+    // (topic, committed offset, error code) per partition of a response.
+    type Answer = Vec<(String, i64, i16)>;
+    let named = |t: &'static str| {
+        offset_fetch_request::OffsetFetchRequestTopic::default()
+            .with_name(name(t))
+            .with_partition_indexes(vec![0])
+    };
+    let v7 = |who: &mut SecureConn, topics| -> Answer {
+        let r: OffsetFetchResponse = who.request(
+            ApiKey::OffsetFetch,
+            7,
+            &OffsetFetchRequest::default()
+                .with_group_id(group())
+                .with_topics(topics),
+        );
+        assert_eq!(r.error_code, 0, "{r:?}");
+        let parts = r.topics.iter().flat_map(|t| {
+            (t.partitions.iter()).map(|p| (t.name.to_string(), p.committed_offset, p.error_code))
+        });
+        parts.collect()
+    };
+    let denied = TopicAuthorizationFailed.code();
+    assert_eq!(
+        v7(alice, Some(vec![named("billing"), named("app-orders")])),
+        [
+            ("app-orders".to_string(), 1, 0),
+            ("billing".to_string(), -1, denied)
+        ]
+    );
+    assert_eq!(v7(alice, None), [("app-orders".to_string(), 1, 0)]);
+    let all = v7(admin, None);
+    assert!(all.contains(&("billing".to_string(), 1, 0)), "{all:?}");
+
+    let r: OffsetFetchResponse = alice.request(
+        ApiKey::OffsetFetch,
+        8,
+        &OffsetFetchRequest::default().with_groups(vec![
+            offset_fetch_request::OffsetFetchRequestGroup::default()
+                .with_group_id(group())
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopics::default()
+                        .with_name(name("billing"))
+                        .with_partition_indexes(vec![0]),
+                ])),
+        ]),
+    );
+    let g = &r.groups[0];
+    assert_eq!(g.error_code, 0, "{r:?}");
+    let p = &g.topics[0].partitions[0];
+    assert_eq!((p.committed_offset, p.error_code), (-1, denied), "{r:?}");
+}
+
+/// Kafka's authorized operations (AuthHelper.authorizedOperations) are computed from the
+/// principal's ACLs: alice's READ on `app-` topics and groups gives READ and the DESCRIBE it
+/// implies; the super user gets every operation the resource supports.
+fn authorized_operations_are_the_principals(alice: &mut SecureConn, admin: &mut SecureConn) {
+    let bits = |ops: &[i32]| ops.iter().fold(0, |acc, op| acc | (1 << op));
+    let (read, write, create, delete, alter, describe) = (3, 4, 5, 6, 7, 8);
+    let (cluster_action, describe_configs, alter_configs, idempotent_write) = (9, 10, 11, 12);
+    let read_describe = bits(&[read, describe]);
+
+    let groups = |who: &mut SecureConn| {
+        let r: DescribeGroupsResponse = who.request(
+            ApiKey::DescribeGroups,
+            5,
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(StrBytes::from_static_str("app-consumers"))])
+                .with_include_authorized_operations(true),
+        );
+        assert_eq!(r.groups[0].error_code, 0, "{r:?}");
+        r.groups[0].authorized_operations
+    };
+    assert_eq!(groups(alice), read_describe);
+    assert_eq!(groups(admin), bits(&[read, delete, describe]));
+
+    let topic = |who: &mut SecureConn| {
+        let r: MetadataResponse = who.request(
+            ApiKey::Metadata,
+            10,
+            &MetadataRequest::default()
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(TopicName(StrBytes::from_static_str("app-orders"))))]))
+                .with_include_topic_authorized_operations(true),
+        );
+        assert_eq!(r.topics[0].error_code, 0, "{r:?}");
+        r.topics[0].topic_authorized_operations
+    };
+    assert_eq!(topic(alice), read_describe);
+    let all_topic_ops = [
+        read,
+        write,
+        create,
+        delete,
+        alter,
+        describe,
+        describe_configs,
+        alter_configs,
+    ];
+    assert_eq!(topic(admin), bits(&all_topic_ops));
+
+    let r: DescribeClusterResponse = admin.request(
+        ApiKey::DescribeCluster,
+        0,
+        &DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+    );
+    let all_cluster_ops = [
+        create,
+        alter,
+        describe,
+        cluster_action,
+        describe_configs,
+        alter_configs,
+        idempotent_write,
+    ];
+    assert_eq!(r.cluster_authorized_operations, bits(&all_cluster_ops));
 }

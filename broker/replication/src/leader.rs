@@ -80,6 +80,20 @@ pub struct LeaderState {
     /// The leader's log end offset when it took this epoch: a follower joins the ISR only
     /// once it holds all of the previous epochs (Kafka's leader-epoch start offset).
     epoch_start_offset: i64,
+    /// When this broker took this epoch: the lag of a follower never caught up since.
+    since_ms: u64,
+}
+
+/// How far one follower is behind its leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerLag {
+    pub replica: i32,
+    /// Records the leader has that the follower has not fetched (its whole log end before its
+    /// first fetch under this leader).
+    pub records: i64,
+    /// Milliseconds since it last held everything the leader had (0 when it does now): what
+    /// `replica.lag.time.max.ms` is compared with.
+    pub time_ms: u64,
 }
 
 impl LeaderState {
@@ -123,6 +137,7 @@ impl LeaderState {
             leo,
             hw: hw.clamp(0, leo.max(0)),
             epoch_start_offset: leo,
+            since_ms: now_ms,
             // The HW may rise at once when the leader is its whole ISR.
         }
         .settled()
@@ -162,6 +177,26 @@ impl LeaderState {
     /// A follower's log end offset as last reported (-1 before its first fetch).
     pub fn follower_leo(&self, replica: i32) -> Option<i64> {
         self.followers.get(&replica).map(|f| f.leo)
+    }
+
+    /// Each follower's lag at `now_ms`, in replica id order.
+    pub fn follower_lag(&self, now_ms: u64) -> Vec<FollowerLag> {
+        self.followers
+            .iter()
+            .map(|(&replica, f)| {
+                let records = (self.leo - f.leo.max(0)).max(0);
+                let caught_up = if records == 0 {
+                    now_ms
+                } else {
+                    f.last_caught_up_ms.max(self.since_ms)
+                };
+                FollowerLag {
+                    replica,
+                    records,
+                    time_ms: now_ms.saturating_sub(caught_up),
+                }
+            })
+            .collect()
     }
 
     /// The leader appended; its log now ends at `leo`.
@@ -333,6 +368,41 @@ mod tests {
             replica_lag_time_max_ms: LAG,
         };
         LeaderState::new(config, 1, 0, 0, &[1, 2, 3], isr, 0, 0, 0)
+    }
+
+    #[test]
+    fn follower_lag_counts_records_behind_and_time_since_last_caught_up() {
+        let mut l = leader(&[1, 2, 3]);
+        l.appended(10);
+        l.follower_fetched(2, 10, 100).unwrap();
+        l.follower_fetched(3, 4, 100).unwrap();
+        l.appended(15);
+        let lag = l.follower_lag(700);
+        assert_eq!(
+            lag,
+            vec![
+                FollowerLag {
+                    replica: 2,
+                    records: 5,
+                    time_ms: 600
+                },
+                FollowerLag {
+                    replica: 3,
+                    records: 11,
+                    time_ms: 700
+                },
+            ],
+            "2 last held everything at 100; 3 never did since the leader started at 0"
+        );
+        l.follower_fetched(2, 15, 800).unwrap();
+        assert_eq!(
+            l.follower_lag(900)[0],
+            FollowerLag {
+                replica: 2,
+                records: 0,
+                time_ms: 0
+            }
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! - [`purgatory`]: `acks=all` produces waiting for the high watermark, completed in offset
 //!   order, with Kafka's NOT_ENOUGH_REPLICAS(_AFTER_APPEND) rules;
 //! - [`follower`]: what a follower keeps of the leader's high watermark, and where it cuts its
-//!   log to agree with a new leader's (the divergence point of KIP-101/KIP-279).
+//!   log to agree with a new leader's (the divergence point of KIP-101/KIP-279);
+//! - [`throttle`]: replication throttles (KIP-73): which replicas a topic throttles, and the
+//!   byte quota of each side.
 //!
 //! A seeded simulation (test only) drives a leader and its followers through fetches, appends,
 //! stalls and ISR changes and checks after every step that the high watermark never goes back,
@@ -21,10 +23,12 @@
 pub mod follower;
 pub mod leader;
 pub mod purgatory;
+pub mod throttle;
 
 #[cfg(test)]
 mod sim;
 
 pub use follower::{follower_high_watermark, truncation_point, Truncation};
-pub use leader::{Effect, IsrChange, LeaderConfig, LeaderState};
+pub use leader::{Effect, FollowerLag, IsrChange, LeaderConfig, LeaderState};
 pub use purgatory::{AcksAllOutcome, Purgatory, WaiterId};
+pub use throttle::{Quota, ThrottledReplicas};

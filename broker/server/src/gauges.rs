@@ -8,6 +8,7 @@ use std::fmt::Write;
 pub fn render(broker: &Broker) -> String {
     let mut out = broker.metrics.render();
     crate::quorum::metrics::render(broker, &mut out);
+    crate::replication::gauges::render(broker, &mut out);
     crate::disk::render(&broker.config.log_dir, &mut out);
     let parts = broker.all_partitions();
     let mut gauge =
@@ -71,16 +72,18 @@ pub fn render(broker: &Broker) -> String {
             let _ = writeln!(lag, "fjord_group_lag{{{labels}}} {behind}");
         }
     });
-    let _ = writeln!(
-        out,
-        "# HELP fjord_group_committed_offset Committed offset per group and partition.\n# TYPE fjord_group_committed_offset gauge"
+    family(
+        &mut out,
+        "fjord_group_committed_offset",
+        "Committed offset per group and partition.",
+        &committed,
     );
-    out.push_str(&committed);
-    let _ = writeln!(
-        out,
-        "# HELP fjord_group_lag Messages between a group's committed offset and the partition's high watermark.\n# TYPE fjord_group_lag gauge"
+    family(
+        &mut out,
+        "fjord_group_lag",
+        "Messages between a group's committed offset and the partition's high watermark.",
+        &lag,
     );
-    out.push_str(&lag);
     let _ = writeln!(
         out,
         "# HELP fjord_under_replicated_partitions Partitions this broker leads whose in-sync replicas (in the metadata image) are fewer than their replicas.\n# TYPE fjord_under_replicated_partitions gauge\nfjord_under_replicated_partitions {}",
@@ -97,6 +100,12 @@ pub fn render(broker: &Broker) -> String {
         broker.offline_partition_count()
     );
     out
+}
+
+/// Appends a gauge family: its HELP and TYPE lines, then `samples` (whole lines).
+pub fn family(out: &mut String, name: &str, help: &str, samples: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    out.push_str(samples);
 }
 
 /// Escapes a label value per the Prometheus text format (group ids are free text).

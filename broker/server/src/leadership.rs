@@ -45,6 +45,30 @@ impl Broker {
         }
         Ok((partition, leadership.leader_epoch))
     }
+
+    /// As [`Broker::leader_partition`], but a follower may serve too: a consumer's Fetch
+    /// v11+ (KIP-392), which reads up to the follower's high watermark. NOT_LEADER_OR_FOLLOWER
+    /// when this broker is neither (a replica still taking its role).
+    pub fn replica_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        current_leader_epoch: i32,
+    ) -> Result<(Arc<Partition>, i32), ResponseError> {
+        match self.leader_partition(topic, index, current_leader_epoch) {
+            Err(ResponseError::NotLeaderOrFollower) => {}
+            other => return other,
+        }
+        let partition = self
+            .partition(topic, index)
+            .ok_or(ResponseError::NotLeaderOrFollower)?;
+        let epoch = match &*partition.role.lock() {
+            Role::Follower(f) => f.leader_epoch,
+            _ => return Err(ResponseError::NotLeaderOrFollower),
+        };
+        check_epoch(current_leader_epoch, epoch)?;
+        Ok((partition, epoch))
+    }
 }
 
 /// Kafka's `checkCurrentLeaderEpoch`: a request naming an epoch must name the current one.

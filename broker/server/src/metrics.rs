@@ -21,6 +21,12 @@ pub struct Metrics {
     /// IsrShrinksPerSec / IsrExpandsPerSec as counters).
     pub isr_shrinks: prometheus::IntCounter,
     pub isr_expands: prometheus::IntCounter,
+    /// Bytes of throttled out-of-sync replicas that passed a replication quota, and the
+    /// times a throttled partition was held back because its quota was exceeded, by side
+    /// (`leader`, `follower`): Kafka's LeaderReplication/FollowerReplication byte rates and
+    /// throttle counts.
+    pub throttled_bytes: IntCounterVec,
+    pub throttled_fetches: IntCounterVec,
     /// Response bytes held in memory now (encoded responses, chunks read for streaming).
     pub response_buffer_bytes: IntGauge,
     /// The most [`Metrics::response_buffer_bytes`] has been since start.
@@ -96,6 +102,27 @@ impl Metrics {
             "ISR expansions of partitions this broker leads, committed by the controller.",
         )
         .expect("valid metric");
+        let throttled_bytes = IntCounterVec::new(
+            Opts::new(
+                "fjord_replication_throttled_bytes_total",
+                "Bytes of throttled out-of-sync replicas counted against a replication quota (KIP-73), by side.",
+            ),
+            &["side"],
+        )
+        .expect("valid metric");
+        let throttled_fetches = IntCounterVec::new(
+            Opts::new(
+                "fjord_replication_throttled_total",
+                "Times a throttled replica's data was held back because its replication quota was exceeded, by side.",
+            ),
+            &["side"],
+        )
+        .expect("valid metric");
+        // Both sides exist from the start, at zero, so dashboards and alerts see them.
+        for side in ["leader", "follower"] {
+            throttled_bytes.with_label_values(&[side]);
+            throttled_fetches.with_label_values(&[side]);
+        }
         let response_buffer_bytes = IntGauge::new(
             "fjord_response_buffer_bytes",
             "Response bytes held in memory for writing to clients (fetch data is streamed from the log in bounded chunks).",
@@ -110,6 +137,8 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(isr_shrinks.clone()),
             Box::new(isr_expands.clone()),
+            Box::new(throttled_bytes.clone()),
+            Box::new(throttled_fetches.clone()),
             Box::new(response_buffer_bytes.clone()),
             Box::new(response_buffer_bytes_max.clone()),
             Box::new(request_failures.clone()),
@@ -134,6 +163,8 @@ impl Metrics {
             messages_in,
             isr_shrinks,
             isr_expands,
+            throttled_bytes,
+            throttled_fetches,
             response_buffer_bytes,
             response_buffer_bytes_max,
         }
@@ -199,6 +230,7 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::ElectLeaders => "ElectLeaders",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",

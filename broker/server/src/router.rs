@@ -203,6 +203,7 @@ pub fn routes() -> Vec<Route> {
             create_partitions,
             m::CreatePartitionsRequest
         ),
+        route!(ApiKey::ElectLeaders, elect_leaders, m::ElectLeadersRequest),
         route!(
             ApiKey::AlterPartitionReassignments,
             alter_partition_reassignments,

@@ -68,6 +68,10 @@ fn boolean(v: &str) -> Result<(), String> {
 }
 /// A Kafka message format version as `message.format.version` takes it: `0.8.0` to
 /// `3.9`, optionally with an `-IV<n>` suffix (`3.0-IV1`).
+fn throttled_replicas(v: &str) -> Result<(), String> {
+    fjord_replication::ThrottledReplicas::parse(v).map(|_| ())
+}
+
 fn message_format_version(v: &str) -> Result<(), String> {
     let v = v.trim();
     let base = match v.split_once("-IV") {
@@ -191,12 +195,28 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         doc: "Fsync when unflushed data is this old.",
     },
     TopicKey {
+        name: "follower.replication.throttled.replicas",
+        broker_key: None,
+        fixed_default: "",
+        kind: ConfigType::List,
+        check: throttled_replicas,
+        doc: "Replicas throttled on the follower side while out of the ISR (KIP-73): `*` or partition:broker pairs.",
+    },
+    TopicKey {
         name: "index.interval.bytes",
         broker_key: Some("log.index.interval.bytes"),
         fixed_default: "",
         kind: ConfigType::Int,
         check: |v| int_in(v, 0, i32::MAX as i64),
         doc: "Bytes between offset index entries.",
+    },
+    TopicKey {
+        name: "leader.replication.throttled.replicas",
+        broker_key: None,
+        fixed_default: "",
+        kind: ConfigType::List,
+        check: throttled_replicas,
+        doc: "Replicas throttled on the leader side while out of the ISR (KIP-73): `*` or partition:broker pairs.",
     },
     TopicKey {
         name: "max.message.bytes",

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fjord_client::{AdminClient, Connection, TopicInfo};
+use fjord_client::{AdminClient, Connection, QuorumInfo, QuorumReplica, TopicInfo};
 use serde::Serialize;
 
 use crate::output::{self, Format, Report};
@@ -17,7 +17,85 @@ struct Status {
     cluster_id: String,
     controller_id: i32,
     brokers: Vec<Broker>,
+    /// `None` when the cluster has no KRaft quorum to describe (or refused to).
+    quorum: Option<Quorum>,
     partitions: PartitionHealth,
+}
+
+#[derive(Debug, Serialize)]
+struct Quorum {
+    leader_id: i32,
+    leader_epoch: i32,
+    high_watermark: i64,
+    voters: Vec<QuorumMember>,
+    observers: Vec<QuorumMember>,
+}
+
+#[derive(Debug, Serialize)]
+struct QuorumMember {
+    id: i32,
+    log_end_offset: i64,
+    /// Records behind the leader's log end offset.
+    lag: i64,
+    last_fetch_timestamp: Option<i64>,
+    last_caught_up_timestamp: Option<i64>,
+}
+
+impl Quorum {
+    fn from_info(q: &QuorumInfo) -> Quorum {
+        let member = |r: &QuorumReplica| QuorumMember {
+            id: r.replica_id,
+            log_end_offset: r.log_end_offset,
+            lag: q.lag(r),
+            last_fetch_timestamp: r.last_fetch_timestamp,
+            last_caught_up_timestamp: r.last_caught_up_timestamp,
+        };
+        Quorum {
+            leader_id: q.leader_id,
+            leader_epoch: q.leader_epoch,
+            high_watermark: q.high_watermark,
+            voters: q.voters.iter().map(member).collect(),
+            observers: q.observers.iter().map(member).collect(),
+        }
+    }
+
+    fn human(&self, now_ms: i64) -> String {
+        let mut out = format!(
+            "quorum: leader {}, epoch {}, high watermark {}\n",
+            self.leader_id, self.leader_epoch, self.high_watermark
+        );
+        let ago =
+            |t: Option<i64>| table::or_dash(t.map(|t| format!("{} ms ago", (now_ms - t).max(0))));
+        let rows: Vec<Vec<String>> = self
+            .voters
+            .iter()
+            .map(|m| {
+                (
+                    m,
+                    if m.id == self.leader_id {
+                        "leader"
+                    } else {
+                        "voter"
+                    },
+                )
+            })
+            .chain(self.observers.iter().map(|m| (m, "observer")))
+            .map(|(m, role)| {
+                vec![
+                    m.id.to_string(),
+                    role.to_owned(),
+                    m.log_end_offset.to_string(),
+                    m.lag.to_string(),
+                    ago(m.last_caught_up_timestamp),
+                ]
+            })
+            .collect();
+        out.push_str(&table::render(
+            &["ID", "ROLE", "LOG_END_OFFSET", "LAG", "LAST_CAUGHT_UP"],
+            &rows,
+        ));
+        out
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -60,6 +138,13 @@ impl Report for Status {
             &["ID", "ADDRESS", "RACK", "REACHABLE", "CONTROLLER"],
             &rows,
         ));
+        if let Some(q) = &self.quorum {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            out.push('\n');
+            out.push_str(&q.human(now_ms));
+        }
         let p = &self.partitions;
         out.push_str(&format!(
             "\npartitions: {} total, {} under-replicated, {} under min ISR, {} offline\n",
@@ -96,10 +181,20 @@ pub async fn status(
         });
     }
     brokers.sort_by_key(|b| b.id);
+    let quorum = match admin.describe_quorum().await {
+        Ok(q) => q.as_ref().map(Quorum::from_info),
+        // The rest of the status is still worth printing (e.g. without DESCRIBE on the
+        // cluster); scripts see `"quorum": null`.
+        Err(e) => {
+            eprintln!("warning: describing the metadata quorum: {e}");
+            None
+        }
+    };
     let report = Status {
         cluster_id: cluster.cluster_id,
         controller_id: cluster.controller_id,
         brokers,
+        quorum,
         partitions: health(&topics, &min_isr),
     };
     output::print(&report, format)

@@ -1,12 +1,15 @@
 //! One module per command group; each builds a [`Report`](crate::output::Report) and prints it.
 
+mod acl;
 mod cluster;
 mod consume;
+pub mod elect;
 mod group;
 mod produce;
 pub mod reassign;
 mod reset;
 mod topic;
+mod user;
 
 use anyhow::Context;
 use fjord_client::AdminClient;
@@ -33,6 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             TopicCommand::Produce(a) => produce::run(&admin, a, format).await,
             TopicCommand::Consume(a) => consume::run(&admin, a).await,
         },
+        Command::ElectLeaders(a) => elect::run(&admin, a, format).await,
         Command::Group(c) => match c {
             GroupCommand::List => group::list(&admin, format).await,
             GroupCommand::Describe { group } => group::describe(&admin, &group, format).await,
@@ -40,6 +44,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             GroupCommand::Delete { group } => group::delete(&admin, &group, format).await,
         },
         Command::Reassign(c) => reassign::run(&admin, c, format).await,
+        Command::Acl(c) => acl::run(&admin, c, format).await,
+        Command::User(c) => user::run(&admin, c, format).await,
     }
 }
 

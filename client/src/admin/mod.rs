@@ -6,20 +6,27 @@
 //! surfaces as that Kafka error. Sending to the controller directly can come later without
 //! changing this API.
 
+mod acls;
 mod cluster;
 mod config_lookup;
 mod configs;
+mod elections;
 mod groups;
 mod nodes;
 mod offsets;
+mod quorum;
 mod reassignments;
 mod records;
 mod topics;
+mod users;
 
+pub use elections::{ElectionOutcome, ElectionType};
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use offsets::OffsetSpec;
+pub use quorum::{QuorumInfo, QuorumReplica};
 pub use reassignments::{OngoingReassignment, Reassignment};
 pub use records::{FetchedPartition, FetchedRecord, NewRecord};
+pub use users::{ScramAlteration, UserScramCredentials};
 
 use std::sync::Arc;
 
@@ -147,9 +154,14 @@ impl AdminClient {
         for addr in &self.inner.bootstrap {
             match Connection::connect(addr, &self.inner.config).await {
                 Ok(connection) => return Ok(connection),
-                // A broker that answers but speaks no common ApiVersions will not do better
-                // on a second try, and the reason is worth more than "no brokers".
-                Err(e @ ClientError::Kafka { .. }) => return Err(e),
+                // A broker that answers but speaks no common ApiVersions, refuses our
+                // credentials or our TLS will not do better on a second try, nor will the
+                // others (same settings); the reason is worth more than "no brokers".
+                Err(
+                    e @ (ClientError::Kafka { .. }
+                    | ClientError::Authentication(_)
+                    | ClientError::Tls(_)),
+                ) => return Err(e),
                 Err(e) => tracing::warn!(%addr, error = %e, "bootstrap broker unreachable"),
             }
         }

@@ -1,10 +1,12 @@
 //! ConsumerGroupDescribe (key 69): a KIP-848 group's epochs, assignor and members
 //! with their current and target assignments. A classic or unknown group gets
-//! GROUP_ID_NOT_FOUND, as in Kafka. v1 adds the member type (always `consumer` here:
-//! Fjord does not put classic members in consumer groups).
+//! GROUP_ID_NOT_FOUND, as in Kafka. v1 adds the member type (KIP-1099): classic for a
+//! member that joined with JoinGroup, consumer for one that heartbeats.
 
 use super::{str_bytes, topic_name};
 use crate::router::RequestContext;
+use crate::security::acl::{op, resource};
+use crate::security::authorizer::Authz;
 use fjord_group::{Assignment, ConsumerGroup, Topics};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response::{
@@ -14,9 +16,6 @@ use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescri
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 1;
-
-/// Group operations allowed without an authorizer: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 /// KIP-1099's member types: a member using the classic protocol inside a consumer
 /// group, and one using the consumer protocol.
@@ -30,22 +29,21 @@ pub async fn handle(
     let groups = &ctx.broker.groups;
     let ready = groups.ready(&ctx.broker);
     let topics = super::consumer_group_heartbeat::topics(&ctx.broker);
+    let authz = Authz::new(ctx);
     let described = req
         .group_ids
         .iter()
         .map(|id| {
-            let base = DescribedGroup::default()
-                .with_group_id(id.clone())
-                .with_authorized_operations(if req.include_authorized_operations {
-                    GROUP_OPERATIONS
-                } else {
-                    i32::MIN
-                });
-            if !crate::security::authorizer::Authz::new(ctx)
-                .group(crate::security::acl::op::DESCRIBE, &id.0)
-            {
+            let base = DescribedGroup::default().with_group_id(id.clone());
+            if !authz.group(op::DESCRIBE, &id.0) {
                 return base.with_error_code(ResponseError::GroupAuthorizationFailed.code());
             }
+            // Kafka's authorized operations, for the groups the principal may describe.
+            let base = base.with_authorized_operations(if req.include_authorized_operations {
+                authz.operations(resource::GROUP, &id.0)
+            } else {
+                i32::MIN
+            });
             if let Err(e) = ready {
                 return base.with_error_code(e.code());
             }

@@ -1,6 +1,5 @@
 //! DescribeCluster (key 60): cluster id, controller and brokers.
 
-use super::metadata::CLUSTER_OPERATIONS;
 use super::str_bytes;
 use crate::router::RequestContext;
 use kafka_protocol::error::ResponseError;
@@ -18,7 +17,8 @@ pub async fn handle(
     req: DescribeClusterRequest,
 ) -> Option<DescribeClusterResponse> {
     let b = &ctx.broker;
-    if !crate::security::authorizer::Authz::new(ctx).cluster(crate::security::acl::op::DESCRIBE) {
+    let authz = crate::security::authorizer::Authz::new(ctx);
+    if !authz.cluster(crate::security::acl::op::DESCRIBE) {
         return Some(
             DescribeClusterResponse::default()
                 .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
@@ -48,7 +48,7 @@ pub async fn handle(
         .collect();
     resp = resp.with_brokers(brokers);
     if req.include_cluster_authorized_operations {
-        resp = resp.with_cluster_authorized_operations(CLUSTER_OPERATIONS);
+        resp = resp.with_cluster_authorized_operations(authz.cluster_operations());
     }
     Some(resp)
 }

@@ -3,14 +3,13 @@
 
 use super::str_bytes;
 use crate::router::RequestContext;
+use crate::security::acl::{op, resource};
+use crate::security::authorizer::Authz;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
-
-/// Group operations allowed without an authorizer: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -18,24 +17,23 @@ pub async fn handle(
 ) -> Option<DescribeGroupsResponse> {
     let groups = &ctx.broker.groups;
     let ready = groups.ready(&ctx.broker);
+    let authz = Authz::new(ctx);
     let described = req
         .groups
         .iter()
         .map(|id| {
-            let base = DescribedGroup::default()
-                .with_group_id(id.clone())
-                .with_authorized_operations(if req.include_authorized_operations {
-                    GROUP_OPERATIONS
-                } else {
-                    i32::MIN
-                });
-            if !crate::security::authorizer::Authz::new(ctx)
-                .group(crate::security::acl::op::DESCRIBE, &id.0)
-            {
+            let base = DescribedGroup::default().with_group_id(id.clone());
+            if !authz.group(op::DESCRIBE, &id.0) {
                 return base.with_error_code(
                     kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
                 );
             }
+            // Kafka's authorized operations, for the groups the principal may describe.
+            let base = base.with_authorized_operations(if req.include_authorized_operations {
+                authz.operations(resource::GROUP, &id.0)
+            } else {
+                i32::MIN
+            });
             if let Err(e) = ready {
                 return base.with_error_code(e.code());
             }

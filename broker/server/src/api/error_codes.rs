@@ -54,6 +54,13 @@ codes!(m::MetadataResponse, |r, f| {
         t.partitions.iter().for_each(|p| f(p.error_code));
     }
 });
+codes!(m::ElectLeadersResponse, |r, f| {
+    f(r.error_code);
+    r.replica_election_results
+        .iter()
+        .flat_map(|t| &t.partition_result)
+        .for_each(|p| f(p.error_code));
+});
 codes!(m::ApiVersionsResponse, |r, f| { f(r.error_code) });
 codes!(m::CreateTopicsResponse, |r, f| {
     r.topics.iter().for_each(|t| f(t.error_code))

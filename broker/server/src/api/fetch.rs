@@ -21,11 +21,19 @@
 //! (KIP-320): a fetcher whose log diverges from the leader's gets `diverging_epoch` instead of
 //! records.
 //!
+//! A consumer's Fetch v11+ may be served by a follower, up to the follower's high watermark
+//! (KIP-392); with `replica.selector.class` set to the rack-aware selector the leader names an
+//! in-sync follower in the consumer's rack (`rack_id`) as its preferred read replica. A
+//! follower replica's fetch of a throttled, out-of-sync replica is bounded by the leader-side
+//! replication quota (KIP-73).
+//!
 //! Fetch sessions (KIP-227) are declined the way the protocol allows: a request to
 //! open a session gets `session_id = 0`, so clients keep sending full fetches.
 
 use crate::leadership::NO_EPOCH;
 use crate::partition::{Partition, Watch};
+use crate::replication::role::Role;
+use crate::replication::throttle::Side;
 use crate::router::RequestContext;
 use crate::stream::Marked;
 use bytes::Bytes;
@@ -34,7 +42,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -141,6 +149,11 @@ struct Slot {
     /// KIP-320: the fetcher's log diverges from ours at `fetch_offset`; answered with the
     /// largest common epoch and its end offset, and no records.
     diverging: Option<(i32, i64)>,
+    /// A follower's replica under the leader-side replication throttle (KIP-73).
+    throttled: bool,
+    /// KIP-392: the replica this consumer should fetch from instead (answered at once,
+    /// without records).
+    preferred: Option<i32>,
 }
 
 /// The state of one Fetch request across its wake-ups.
@@ -154,6 +167,8 @@ struct PendingFetch {
     failed: bool,
     /// A follower's fetch: reads go up to the log end, not the high watermark.
     replica: bool,
+    /// The broker, when some partition is under the leader-side replication throttle.
+    throttle: Option<Arc<crate::broker::Broker>>,
 }
 
 impl PendingFetch {
@@ -186,10 +201,17 @@ impl PendingFetch {
                         } else {
                             allowed
                         };
-                        let mut found = if permitted {
-                            ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch)
-                        } else {
-                            Err(ResponseError::TopicAuthorizationFailed)
+                        // KIP-392: a consumer's Fetch v11+ may be served by a follower.
+                        let from_replica = replica.is_none() && ctx.version >= 11;
+                        let mut found = match (permitted, from_replica) {
+                            (false, _) => Err(ResponseError::TopicAuthorizationFailed),
+                            (true, true) => {
+                                ctx.broker
+                                    .replica_partition(&t.topic.0, fp.partition, epoch)
+                            }
+                            (true, false) => {
+                                ctx.broker.leader_partition(&t.topic.0, fp.partition, epoch)
+                            }
                         };
                         let diverging = match &found {
                             Ok((p, _)) if ctx.version >= 12 => {
@@ -208,12 +230,25 @@ impl PendingFetch {
                                 Err(code) => found = Err(code),
                             }
                         }
+                        let throttled = match (&found, replica) {
+                            (Ok((p, _)), Some(r)) => {
+                                ctx.broker.throttled(Side::Leader, &p.topic, p.index, r)
+                            }
+                            _ => false,
+                        };
+                        let preferred = match &found {
+                            Ok((p, _)) if from_replica => {
+                                preferred_read_replica(ctx, p, &req.rack_id, fp.fetch_offset)
+                            }
+                            _ => None,
+                        };
                         let (partition, error) = match found {
                             Ok((p, _)) => (Some(p), None),
                             Err(code) => (None, Some(code.code())),
                         };
-                        // A diverging partition is answered at once, like an error.
-                        failed |= error.is_some() || diverging.is_some();
+                        // A diverging partition, or one to be read elsewhere, is answered at
+                        // once, like an error.
+                        failed |= error.is_some() || diverging.is_some() || preferred.is_some();
                         Slot {
                             partition,
                             index: fp.partition,
@@ -222,19 +257,23 @@ impl PendingFetch {
                             slices: Vec::new(),
                             bytes: 0,
                             error,
-                            read: diverging.is_some(),
+                            read: diverging.is_some() || preferred.is_some(),
                             diverging,
+                            throttled,
+                            preferred,
                         }
                     })
                     .collect()
             })
-            .collect();
+            .collect::<Vec<Vec<Slot>>>();
+        let throttle = (topics.iter().flatten().any(|s| s.throttled)).then(|| ctx.broker.clone());
         PendingFetch {
             topics,
             total: 0,
             remaining: max_bytes,
             failed,
             replica: replica.is_some(),
+            throttle,
         }
     }
 
@@ -266,9 +305,10 @@ impl PendingFetch {
             remaining,
             failed,
             replica,
+            throttle,
         } = self;
         for slot in topics.iter_mut().flatten() {
-            if slot.error.is_some() || slot.diverging.is_some() {
+            if slot.error.is_some() || slot.diverging.is_some() || slot.preferred.is_some() {
                 continue;
             }
             let Some(p) = slot.partition.clone() else {
@@ -282,7 +322,14 @@ impl PendingFetch {
             if slot.read && slot.next_offset >= hwm {
                 continue; // nothing new since the last read
             }
-            let limit = (slot.max_bytes - slot.bytes).min(*remaining);
+            // KIP-73: a throttled out-of-sync follower gets at most what the leader's quota
+            // allows, and no records while it is exceeded.
+            let throttle = throttle.as_ref().filter(|_| slot.throttled);
+            let allowance = throttle.map_or(usize::MAX, |b| b.throttle_allowance(Side::Leader));
+            if allowance == 0 {
+                continue;
+            }
+            let limit = (slot.max_bytes - slot.bytes).min(*remaining).min(allowance);
             // KIP-74: the first batch of the whole response is returned even if larger.
             let min_one = *total == 0;
             if limit == 0 && !min_one {
@@ -296,6 +343,9 @@ impl PendingFetch {
                     };
                     slot.next_offset = next;
                     let n = r.bytes;
+                    if let Some(b) = throttle {
+                        b.throttle_record(Side::Leader, n);
+                    }
                     slot.bytes += n;
                     *total += n;
                     *remaining = remaining.saturating_sub(n);
@@ -381,6 +431,9 @@ impl Slot {
                 resp.with_records(Some(Bytes::new()))
                     .with_diverging_epoch(diverging)
             }
+            None if self.preferred.is_some() => resp
+                .with_records(Some(Bytes::new()))
+                .with_preferred_read_replica(BrokerId(self.preferred.unwrap_or(-1))),
             None if self.read && self.slices.is_empty() => resp.with_records(Some(Bytes::new())),
             None if self.read => {
                 let m = Marked::new(self.slices);
@@ -407,6 +460,42 @@ fn diverging_epoch(
     }
     let (epoch, end) = p.log.end_offset_for_epoch(last_fetched_epoch);
     (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
+}
+
+/// KIP-392 with Kafka's `RackAwareReplicaSelector`, on the leader: for a consumer in another
+/// rack than this broker, the most caught-up in-sync follower in the consumer's rack that
+/// has `fetch_offset`, if any (`ReplicaManager.findPreferredReadReplica`). `None`: read here.
+fn preferred_read_replica(
+    ctx: &RequestContext,
+    p: &Partition,
+    rack: &str,
+    fetch_offset: i64,
+) -> Option<i32> {
+    let broker = &ctx.broker;
+    if !broker.config.rack_aware_reads || rack.is_empty() {
+        return None;
+    }
+    if broker.config.rack.as_deref() == Some(rack) {
+        return None; // the leader is in the consumer's rack
+    }
+    let candidates: Vec<(i32, i64)> = match &*p.role.lock() {
+        Role::Leader(l) => (l.state.isr().iter())
+            .filter(|id| **id != broker.config.node_id)
+            .filter_map(|id| Some((*id, l.state.follower_leo(*id)?)))
+            .filter(|(_, leo)| *leo >= fetch_offset)
+            .collect(),
+        _ => return None, // a follower serves what it has
+    };
+    let image = broker.image();
+    candidates
+        .into_iter()
+        .filter(|(id, _)| {
+            image.brokers.get(id).is_some_and(|b| {
+                !b.fenced && b.rack.as_deref() == Some(rack) && !b.endpoints.is_empty()
+            })
+        })
+        .max_by_key(|(_, leo)| *leo)
+        .map(|(id, _)| id)
 }
 
 fn error(partition: i32, code: i16) -> PartitionData {

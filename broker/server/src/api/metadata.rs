@@ -5,7 +5,7 @@ use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::metadata::TopicImage;
 use crate::router::RequestContext;
-use crate::security::acl::op;
+use crate::security::acl::{op, resource};
 use crate::topics::{validate_name, NewTopic};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -16,15 +16,6 @@ use std::collections::BTreeMap;
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 12;
-
-/// Kafka's ACL operation bits a topic allows without an authorizer: READ, WRITE,
-/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
-pub const TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-/// Cluster operations without an authorizer: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
-/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-pub const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<MetadataResponse> {
     let broker = &ctx.broker;
@@ -87,10 +78,9 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
     if ctx.version >= 8 && req.include_topic_authorized_operations {
         for t in &mut topics {
             if t.error_code == 0 {
-                t.topic_authorized_operations = match (&t.name, authz.enabled()) {
-                    (Some(n), true) => operations(TOPIC_OPERATIONS, |o| authz.topic(o, &n.0)),
-                    _ => TOPIC_OPERATIONS,
-                };
+                if let Some(n) = &t.name {
+                    t.topic_authorized_operations = authz.operations(resource::TOPIC, &n.0);
+                }
             }
         }
     }
@@ -100,16 +90,9 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> Option<Metada
         .with_controller_id(BrokerId(controller_id(broker)))
         .with_topics(topics);
     if (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = operations(CLUSTER_OPERATIONS, |o| authz.cluster(o));
+        resp.cluster_authorized_operations = authz.cluster_operations();
     }
     Some(resp)
-}
-
-/// The bits of `all` whose operation `allowed` says yes to (Kafka's authorized operations).
-pub fn operations(all: i32, allowed: impl Fn(i8) -> bool) -> i32 {
-    (0..31)
-        .filter(|b| all & (1 << b) != 0 && allowed(*b as i8))
-        .fold(0, |acc, b| acc | (1 << b))
 }
 
 /// The active controller's id, -1 while there is none.

@@ -22,6 +22,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_quorum;
 pub mod describe_user_scram_credentials;
+pub mod elect_leaders;
 pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;

@@ -37,11 +37,11 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> Option<Off
                 });
                 let member = (ctx.version >= 9)
                     .then(|| (g.member_id.as_ref().map(|m| m.to_string()), g.member_epoch));
-                let (error, offsets) = fetch(ctx, &g.group_id.0, wanted, member);
+                let fetched = fetch(ctx, &g.group_id.0, wanted, member);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(GroupId(g.group_id.0.clone()))
-                    .with_error_code(error.map_or(0, |e| e.code()))
-                    .with_topics(group_topics(offsets))
+                    .with_error_code(fetched.error.map_or(0, |e| e.code()))
+                    .with_topics(group_topics(fetched))
             })
             .collect();
         return Some(OffsetFetchResponse::default().with_groups(groups));
@@ -57,23 +57,24 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> Option<Off
             .collect()
     });
     let requested = wanted.clone();
-    let (error, mut offsets) = fetch(ctx, &req.group_id.0, wanted, None);
-    let mut partition_error = None;
-    if let Some(e) = error {
-        if ctx.version < 2 {
-            // v1 has no top-level error: every requested partition carries it.
-            partition_error = Some(e);
-            offsets = to_unknown(requested.unwrap_or_default());
-        }
-    }
+    let fetched = fetch(ctx, &req.group_id.0, wanted, None);
+    let error = fetched.error;
+    let partitions: Vec<(FetchedOffset, i16)> = match error {
+        // v1 has no top-level error: every requested partition carries it.
+        Some(e) if ctx.version < 2 => to_unknown(requested.unwrap_or_default())
+            .into_iter()
+            .map(|o| (o, e.code()))
+            .collect(),
+        _ => fetched.partitions().collect(),
+    };
     let mut topics: Vec<OffsetFetchResponseTopic> = Vec::new();
-    for o in offsets {
+    for (o, error_code) in partitions {
         let part = OffsetFetchResponsePartition::default()
             .with_partition_index(o.partition)
             .with_committed_offset(o.offset)
             .with_committed_leader_epoch(o.leader_epoch)
             .with_metadata(Some(str_bytes(o.metadata)))
-            .with_error_code(partition_error.map_or(0, |e| e.code()));
+            .with_error_code(error_code);
         match topics.last_mut() {
             Some(t) if *t.name.0 == *o.topic => t.partitions.push(part),
             _ => topics.push(
@@ -111,23 +112,55 @@ fn to_unknown(parts: Vec<(String, i32)>) -> Vec<FetchedOffset> {
 /// (member id, member epoch) of a v9+ request.
 type Member = Option<(Option<String>, i32)>;
 
-fn fetch(
-    ctx: &RequestContext,
-    group: &str,
-    wanted: Wanted,
-    member: Member,
-) -> (Option<ResponseError>, Vec<FetchedOffset>) {
+/// One group's answer: its error, or the committed offsets the principal may describe
+/// followed by the partitions it named but may not describe (TOPIC_AUTHORIZATION_FAILED).
+struct Fetched {
+    error: Option<ResponseError>,
+    offsets: Vec<FetchedOffset>,
+    denied: Vec<FetchedOffset>,
+}
+
+impl Fetched {
+    fn failed(e: ResponseError) -> Fetched {
+        Fetched {
+            error: Some(e),
+            offsets: Vec::new(),
+            denied: Vec::new(),
+        }
+    }
+
+    /// Offsets and denied partitions with each one's error code, in the response's order.
+    fn partitions(self) -> impl Iterator<Item = (FetchedOffset, i16)> {
+        let denied = ResponseError::TopicAuthorizationFailed.code();
+        (self.offsets.into_iter().map(|o| (o, 0)))
+            .chain(self.denied.into_iter().map(move |o| (o, denied)))
+    }
+}
+
+/// As Kafka's `fetchOffsetsForGroup` / `fetchAllOffsetsForGroup`: named topics the principal
+/// may not describe are answered TOPIC_AUTHORIZATION_FAILED without asking the group; when
+/// all topics are asked for, those the principal may not describe are left out.
+fn fetch(ctx: &RequestContext, group: &str, wanted: Wanted, member: Member) -> Fetched {
     let groups = &ctx.broker.groups;
     if let Err(e) = groups.ready(&ctx.broker) {
-        return (Some(e), Vec::new());
+        return Fetched::failed(e);
     }
     if group.is_empty() {
-        return (Some(ResponseError::InvalidGroupId), Vec::new());
+        return Fetched::failed(ResponseError::InvalidGroupId);
     }
     let authz = crate::security::authorizer::Authz::new(ctx);
     if !authz.group(crate::security::acl::op::DESCRIBE, group) {
-        return (Some(ResponseError::GroupAuthorizationFailed), Vec::new());
+        return Fetched::failed(ResponseError::GroupAuthorizationFailed);
     }
+    let describable = |topic: &str| authz.topic(crate::security::acl::op::DESCRIBE, topic);
+    let (wanted, denied) = match wanted {
+        None => (None, Vec::new()),
+        Some(parts) => {
+            let (allowed, denied): (Vec<_>, Vec<_>) =
+                parts.into_iter().partition(|(t, _)| describable(t));
+            (Some(allowed), to_unknown(denied))
+        }
+    };
     let result = groups.read(group, |c| {
         if let Some((member_id, epoch)) = &member {
             c.validate_offset_fetch(group, member_id.as_deref(), *epoch)?;
@@ -135,23 +168,27 @@ fn fetch(
         Ok(c.fetch_offsets(group, wanted))
     });
     match result {
-        // Offsets of topics the principal may not describe are left out.
         Ok(Ok(mut offsets)) => {
-            offsets.retain(|o| authz.topic(crate::security::acl::op::DESCRIBE, &o.topic));
-            (None, offsets)
+            offsets.retain(|o| describable(&o.topic));
+            Fetched {
+                error: None,
+                offsets,
+                denied,
+            }
         }
-        Ok(Err(e)) | Err(e) => (Some(e), Vec::new()),
+        Ok(Err(e)) | Err(e) => Fetched::failed(e),
     }
 }
 
-fn group_topics(offsets: Vec<FetchedOffset>) -> Vec<OffsetFetchResponseTopics> {
+fn group_topics(fetched: Fetched) -> Vec<OffsetFetchResponseTopics> {
     let mut topics: Vec<OffsetFetchResponseTopics> = Vec::new();
-    for o in offsets {
+    for (o, error_code) in fetched.partitions() {
         let part = OffsetFetchResponsePartitions::default()
             .with_partition_index(o.partition)
             .with_committed_offset(o.offset)
             .with_committed_leader_epoch(o.leader_epoch)
-            .with_metadata(Some(str_bytes(o.metadata)));
+            .with_metadata(Some(str_bytes(o.metadata)))
+            .with_error_code(error_code);
         match topics.last_mut() {
             Some(t) if *t.name.0 == *o.topic => t.partitions.push(part),
             _ => topics.push(

@@ -219,9 +219,9 @@ pub fn sort_listeners(
             }
         };
         let allowed: &[&str] = if is_controller {
-            // The quorum's RPC has no TLS or SASL yet: refusing SSL here is better than
-            // serving plaintext on a listener the operator believes is encrypted.
-            &["PLAINTEXT"]
+            // The quorum's RPC speaks TLS (mutual: peers authenticate with certificates)
+            // but not SASL.
+            &["PLAINTEXT", "SSL"]
         } else {
             &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
         };
@@ -315,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secure_broker_listener_is_accepted_and_a_tls_controller_listener_refused() {
+    fn secure_listeners_are_accepted_and_sasl_on_the_controller_listener_refused() {
         let l = parse_listeners("listeners", "SSL://127.0.0.1:9092").unwrap();
         let s = sort_listeners(&l, &map(), &[], "PLAINTEXT").unwrap();
         assert_eq!(s.broker_protocol, "SSL");
@@ -324,8 +324,11 @@ mod tests {
             "SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
         )
         .unwrap();
-        let map = parse_protocol_map("SSL:SSL,CONTROLLER:SSL").unwrap();
-        let err = sort_listeners(&l, &map, &["CONTROLLER".into()], "")
+        let tls = parse_protocol_map("SSL:SSL,CONTROLLER:SSL").unwrap();
+        let s = sort_listeners(&l, &tls, &["CONTROLLER".into()], "").unwrap();
+        assert_eq!(s.controller_protocol, "SSL");
+        let sasl = parse_protocol_map("SSL:SSL,CONTROLLER:SASL_SSL").unwrap();
+        let err = sort_listeners(&l, &sasl, &["CONTROLLER".into()], "")
             .unwrap_err()
             .to_string();
         assert!(err.contains("controller listeners may use"), "{err}");

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 ///   config is recomputed when they change, so topics without an override follow at once;
 /// - the cleaner's settings (`LogCleaner.ReconfigurableConfigs`): the cleaner threads are
 ///   restarted with the new settings, as Kafka's `LogCleaner.reconfigure` does;
-/// - the connection quotas (`DynamicConnectionQuota`).
+/// - the connection quotas (`DynamicConnectionQuota`);
+/// - the replication throttles (`DynamicReplicationConfig`), read by every fetch.
 ///
 /// Kafka's `num.*.threads` are not here: Fjord has no such pools (tokio's workers are
 /// fixed at start). Nor is `max.connections` yet: it is the listener's semaphore, sized at
@@ -47,6 +48,8 @@ pub const DYNAMIC_KEYS: &[&str] = &[
     "log.cleaner.backoff.ms",
     "max.connections.per.ip",
     "max.connections.per.ip.overrides",
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
 ];
 
 /// Whether `key` may be changed at run time.

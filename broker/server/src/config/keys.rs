@@ -34,6 +34,9 @@ fn retention(v: &str) -> Result<(), String> {
 fn int32_positive(v: &str) -> Result<(), String> {
     int_in(v, 1, i32::MAX as i64)
 }
+fn percentage(v: &str) -> Result<(), String> {
+    int_in(v, 0, 100)
+}
 fn port(v: &str) -> Result<(), String> {
     int_in(v, 0, 65535)
 }
@@ -64,6 +67,19 @@ fn assignors(v: &str) -> Result<(), String> {
         )
     }
 }
+/// The replica selectors of KIP-392 that Fjord implements.
+pub const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+pub const LEADER_SELECTOR: &str = "org.apache.kafka.common.replica.LeaderSelector";
+
+fn replica_selector(v: &str) -> Result<(), String> {
+    match v.trim() {
+        "" | RACK_AWARE_SELECTOR | LEADER_SELECTOR => Ok(()),
+        _ => Err(format!(
+            "Fjord implements {RACK_AWARE_SELECTOR} and {LEADER_SELECTOR}, not custom selectors"
+        )),
+    }
+}
+
 fn any(_: &str) -> Result<(), String> {
     Ok(())
 }
@@ -360,10 +376,46 @@ pub const KEYS: &[ConfigKey] = &[
         "A follower that has not caught up with its leader this long leaves the ISR.",
     ),
     key(
+        "leader.replication.throttled.rate",
+        "9223372036854775807",
+        non_negative,
+        "Bytes per second a leader sends to throttled out-of-sync replicas (KIP-73).",
+    ),
+    key(
+        "follower.replication.throttled.rate",
+        "9223372036854775807",
+        non_negative,
+        "Bytes per second a follower fetches for its throttled out-of-sync replicas (KIP-73).",
+    ),
+    key(
+        "replica.selector.class",
+        "",
+        replica_selector,
+        "KIP-392: empty (consumers read from leaders), or org.apache.kafka.common.replica.RackAwareReplicaSelector (a consumer with client.rack reads from an in-sync replica in its rack).",
+    ),
+    key(
         "unclean.leader.election.enable",
         "false",
         boolean,
         "Elect a partition leader outside the in-sync replicas (data loss).",
+    ),
+    key(
+        "auto.leader.rebalance.enable",
+        "true",
+        boolean,
+        "The active controller moves leadership back to preferred replicas that are live and in sync, every leader.imbalance.check.interval.seconds.",
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        "300",
+        positive,
+        "How often the active controller looks for partitions not led by their preferred replica.",
+    ),
+    key(
+        "leader.imbalance.per.broker.percentage",
+        "10",
+        percentage,
+        "Accepted for compatibility; as in Kafka's KRaft controller, it does not gate the rebalance.",
     ),
     key(
         "metadata.log.max.record.bytes.between.snapshots",

@@ -155,6 +155,18 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// `unclean.leader.election.enable`: elect a leader outside the ISR (off, as Kafka).
     pub unclean_leader_election: bool,
+    /// `replica.selector.class` is the rack-aware selector (KIP-392): a leader names an
+    /// in-sync replica in the consumer's rack as its preferred read replica.
+    pub rack_aware_reads: bool,
+    /// `leader.replication.throttled.rate`: bytes/s to throttled out-of-sync followers.
+    pub leader_throttled_rate: u64,
+    /// `follower.replication.throttled.rate`: bytes/s fetched for throttled replicas.
+    pub follower_throttled_rate: u64,
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to
+    /// preferred replicas that are live and in sync.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often it looks.
+    pub leader_imbalance_check_interval_s: u64,
     /// `metadata.log.max.record.bytes.between.snapshots`: snapshot the image and purge
     /// the metadata log once this many bytes were appended since the last snapshot.
     pub metadata_snapshot_bytes: u64,
@@ -313,6 +325,12 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms") as u64,
             replica_lag_time_max_ms: num("replica.lag.time.max.ms") as u64,
             unclean_leader_election: get("unclean.leader.election.enable") == "true",
+            rack_aware_reads: get("replica.selector.class").trim() == keys::RACK_AWARE_SELECTOR,
+            leader_throttled_rate: num("leader.replication.throttled.rate") as u64,
+            follower_throttled_rate: num("follower.replication.throttled.rate") as u64,
+            auto_leader_rebalance: get("auto.leader.rebalance.enable") == "true",
+            leader_imbalance_check_interval_s: num("leader.imbalance.check.interval.seconds")
+                as u64,
             metadata_snapshot_bytes: num("metadata.log.max.record.bytes.between.snapshots") as u64,
             advertised_listener: advertised,
             log_dir: PathBuf::from(get("log.dirs")),
@@ -635,6 +653,8 @@ mod tests {
         assert_eq!(cfg.election_timeout_ms, 1000);
         assert_eq!(cfg.quorum_fetch_timeout_ms, 2000);
         assert!(!cfg.unclean_leader_election);
+        assert!(cfg.auto_leader_rebalance);
+        assert_eq!(cfg.leader_imbalance_check_interval_s, 300);
         assert_eq!(cfg.metadata_snapshot_bytes, 20 * 1024 * 1024);
         assert!(cfg.voters.is_empty());
     }

@@ -95,6 +95,15 @@ pub enum Command {
         partition: i32,
         target: Option<Vec<i32>>,
     },
+    /// ElectLeaders (API 43): PREFERRED (0) or UNCLEAN (1) elections for the named
+    /// partitions, or for every partition when `partitions` is `None`.
+    ElectLeaders {
+        election_type: i8,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    /// The controller's own (`auto.leader.rebalance.enable`): one round of preferred-leader
+    /// elections where the preferred replica is active and in sync but does not lead.
+    RebalanceLeaders,
     /// SCRAM credentials and ACLs (decided by `crate::security::commands`).
     Security(crate::security::commands::SecurityCommand),
 }
@@ -132,6 +141,12 @@ pub struct Done {
     /// ACLs a DeleteAcls command removed.
     #[serde(default)]
     pub acls_deleted: Vec<fjord_metadata::security::AclBinding>,
+    /// ElectLeaders' per-partition results.
+    #[serde(default)]
+    pub elections: Vec<super::elect::ElectionResult>,
+    /// A rebalance round stopped at its bound: more partitions wait for their preferred leader.
+    #[serde(default)]
+    pub rebalance_incomplete: bool,
 }
 
 /// A refused command: a Kafka error code and a message.
@@ -164,6 +179,11 @@ pub struct Controller {
     last_seen: parking_lot::Mutex<HashMap<i32, Instant>>,
     /// The broker on this node, once its logs are open (for partitions it will host).
     pub broker: OnceLock<Weak<Broker>>,
+    /// The controller listener's TLS (mutual), when it uses SSL: for calls to peers and
+    /// for accepting theirs.
+    pub tls: super::network::PeerTls,
+    /// When the next preferred-leader rebalance is due, while this node leads.
+    next_rebalance: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl Controller {
@@ -172,6 +192,7 @@ impl Controller {
         cfg: Arc<BrokerConfig>,
         applied: watch::Receiver<Applied>,
         cluster_id: ClusterId,
+        tls: super::network::PeerTls,
     ) -> Controller {
         Controller {
             raft,
@@ -182,6 +203,8 @@ impl Controller {
             lock: tokio::sync::Mutex::new(()),
             last_seen: parking_lot::Mutex::new(HashMap::new()),
             broker: OnceLock::new(),
+            tls,
+            next_rebalance: parking_lot::Mutex::new(None),
         }
     }
 
@@ -252,8 +275,31 @@ impl Controller {
                 command: cmd.clone(),
             },
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        match call_once(&addr, &envelope, left).await {
+        // One attempt waits at most a quorum fetch timeout, and no longer than the
+        // controller it went to stays the leader this node knows: a paused or cut-off old
+        // controller holds the connection open without answering, and a broker whose
+        // heartbeats wait on it would be fenced by the new controller meanwhile.
+        let attempt = Duration::from_millis(self.cfg.quorum_fetch_timeout_ms.max(100));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(attempt);
+        let mut metrics = self.raft.metrics();
+        let moved = async move {
+            while metrics.changed().await.is_ok() {
+                if metrics.borrow().current_leader != Some(raft_id(leader)) {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let answer = tokio::select! {
+            answer = call_once(&addr, &self.tls, &envelope, left) => answer,
+            () = moved => {
+                tracing::debug!(leader, "the active controller changed while a forwarded command waited; sending it again");
+                return None;
+            }
+        };
+        match answer {
             Ok(Response::Command(r)) => Some(r),
             Ok(other) => {
                 tracing::debug!(?other, "unexpected answer to a forwarded command");
@@ -356,6 +402,7 @@ impl Controller {
         if !leading {
             if *was_leader {
                 self.last_seen.lock().clear();
+                *self.next_rebalance.lock() = None;
             }
             *was_leader = false;
             return;
@@ -411,5 +458,46 @@ impl Controller {
                 }
             }
         }
+        self.maybe_rebalance(now).await;
+    }
+
+    /// `auto.leader.rebalance.enable`: every `leader.imbalance.check.interval.seconds` (the
+    /// first one an interval after this node became the active controller, as in Kafka), one
+    /// round of preferred-leader elections; a round cut short by its bound is followed by
+    /// another at once.
+    async fn maybe_rebalance(&self, now: Instant) {
+        if !self.cfg.auto_leader_rebalance {
+            return;
+        }
+        let interval = Duration::from_secs(self.cfg.leader_imbalance_check_interval_s);
+        let due = *self.next_rebalance.lock().get_or_insert(now + interval);
+        if now < due {
+            return;
+        }
+        // Nothing to move: no quorum round, no command (Kafka schedules the round only while
+        // some partition is off its preferred leader).
+        if super::elect::rebalance(&self.image()).0.is_empty() {
+            *self.next_rebalance.lock() = Some(now + interval);
+            return;
+        }
+        let next = match self.execute(Command::RebalanceLeaders).await {
+            Ok(done) => {
+                if done.index > 0 {
+                    tracing::info!(
+                        "auto.leader.rebalance.enable: moved leadership back to preferred replicas"
+                    );
+                }
+                if done.rebalance_incomplete {
+                    now
+                } else {
+                    now + interval
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "the preferred-leader rebalance failed");
+                now + interval
+            }
+        };
+        *self.next_rebalance.lock() = Some(next);
     }
 }

@@ -37,6 +37,15 @@ impl From<TopicError> for Refusal {
     }
 }
 
+impl From<fjord_controller::ControllerError> for Refusal {
+    fn from(e: fjord_controller::ControllerError) -> Refusal {
+        Refusal {
+            code: e.code(),
+            message: e.message().unwrap_or_else(|| e.to_string()),
+        }
+    }
+}
+
 pub fn decide(
     cfg: &BrokerConfig,
     image: &MetadataImage,
@@ -203,6 +212,23 @@ pub fn decide(
             }],
             Some(_) => Vec::new(),
         })),
+        Command::ElectLeaders {
+            election_type,
+            partitions,
+        } => {
+            let election_type = fjord_controller::ElectionType::from_value(*election_type)?;
+            let (records, elections) =
+                super::elect::elect_leaders(image, election_type, partitions.as_deref())?;
+            let mut d = Decision::records(records);
+            d.done.elections = elections;
+            Ok(d)
+        }
+        Command::RebalanceLeaders => {
+            let (records, incomplete) = super::elect::rebalance(image);
+            let mut d = Decision::records(records);
+            d.done.rebalance_incomplete = incomplete;
+            Ok(d)
+        }
         Command::Security(c) => {
             let (records, acls_deleted) = crate::security::commands::decide(image, c)
                 .map_err(|(code, message)| Refusal::new(code, message))?;

@@ -65,7 +65,7 @@ pub fn leadership_records(
 }
 
 /// The record for `change` applied to `before` (Kafka's epoch rules, in `Partition::apply`).
-fn changed(
+pub(super) fn changed(
     id: uuid::Uuid,
     partition: i32,
     before: &Partition,
@@ -91,7 +91,7 @@ fn changed(
 
 /// The image's brokers as `fjord_controller` sees them; `overriding` sets one broker's fenced
 /// flag (the state right after an event).
-fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> ClusterView {
+pub(super) fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> ClusterView {
     ClusterView::from_brokers(image.brokers.values().map(|b| BrokerInfo {
         id: b.id,
         rack: b.rack.clone(),
@@ -104,7 +104,7 @@ fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)>) -> Clust
     }))
 }
 
-fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
+pub(super) fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
     let l = t.leadership(p)?;
     let ongoing = t.reassigning(p).cloned().unwrap_or_default();
     Some(Partition {
@@ -134,19 +134,12 @@ pub fn reassign(
     let unclean = t.is_some_and(|t| topic_unclean(t, unclean_default));
     let cluster = cluster_view(image, None);
     let change = fjord_controller::alter_reassignment(state.as_ref(), &cluster, target, unclean)
-        .map_err(refusal)?;
+        .map_err(Refusal::from)?;
     match (t, state, change) {
         (Some(t), Some(before), Some(change)) => {
             Ok(vec![changed(t.id, partition, &before, &change)])
         }
         _ => Ok(Vec::new()),
-    }
-}
-
-fn refusal(e: fjord_controller::ControllerError) -> Refusal {
-    Refusal {
-        code: e.code(),
-        message: e.message().unwrap_or_else(|| e.to_string()),
     }
 }
 
@@ -194,7 +187,7 @@ pub fn alter_partition(
     let unclean = topic.is_some_and(|t| topic_unclean(t, unclean_default));
     let cluster = cluster_view(image, None);
     let outcome = fjord_controller::alter_partition(state.as_ref(), &cluster, &request, unclean)
-        .map_err(refusal)?;
+        .map_err(Refusal::from)?;
     let Some(before) = state else {
         return Ok(Vec::new());
     };

@@ -135,7 +135,14 @@ impl super::Quorum {
             cluster_id: self.cluster_id.get(),
             request: Request::DescribeQuorum,
         };
-        match call_once(&addr, &envelope, self.controller.request_timeout()).await {
+        match call_once(
+            &addr,
+            &self.controller.tls,
+            &envelope,
+            self.controller.request_timeout(),
+        )
+        .await
+        {
             Ok(Response::Quorum(state)) => state,
             _ => None,
         }

@@ -45,6 +45,16 @@ pub fn render(broker: &Broker, out: &mut String) {
         "Bytes in this node's metadata log since its last snapshot.",
         q.log_size.load(Ordering::Relaxed).to_string(),
     );
+    let imbalance = if active == 1 {
+        super::elect::imbalance_count(&image)
+    } else {
+        0
+    };
+    gauge(
+        "fjord_preferred_replica_imbalance_count",
+        "Partitions whose leader is not their preferred replica, offline ones included (on the active controller; 0 elsewhere).",
+        imbalance.to_string(),
+    );
     gauge(
         "fjord_metadata_fenced_brokers",
         "Registered brokers that are fenced.",

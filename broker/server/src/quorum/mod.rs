@@ -11,6 +11,7 @@ pub mod decide;
 pub mod decisions;
 mod dedup;
 pub mod describe;
+pub mod elect;
 pub mod metrics;
 pub mod network;
 pub mod reconcile;
@@ -89,10 +90,19 @@ impl Quorum {
             cluster_id.set(id.clone());
         }
         let activity = activity::Activity::default();
+        let tls = match &cfg.security.controller_tls {
+            Some(settings) => Some(Arc::new(
+                crate::security::tls::TlsContext::new(settings.clone()).map_err(|e| {
+                    QuorumError::Start(format!("the controller listener's TLS: {e}"))
+                })?,
+            )),
+            None => None,
+        };
         let network = Network {
             cluster_id: cluster_id.clone(),
             activity: activity.clone(),
             log: log.clone(),
+            tls: tls.clone(),
         };
         let raft = Raft::new(raft_id(cfg.node_id), raft_config, network, log, sm)
             .await
@@ -121,6 +131,7 @@ impl Quorum {
             cfg,
             applied.clone(),
             cluster_id.clone(),
+            tls,
         ));
         Ok(Quorum {
             controller,

@@ -1,8 +1,11 @@
 //! openraft's network over the controller listener: one TCP connection per peer,
-//! one request in flight on it, reconnected after any error.
+//! one request in flight on it, reconnected after any error. On an SSL controller listener
+//! every connection is mutual TLS: the peer's certificate must chain to this node's trust
+//! store and name the voter's host, and this node presents its own.
 
 use super::activity::Activity;
 use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
+use crate::security::tls::TlsContext;
 use fjord_metadata::log_store::LogStore;
 use fjord_metadata::raft::{NodeId, TypeConfig};
 use openraft::error::{
@@ -16,7 +19,37 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+
+/// A connection to a peer's controller listener: TCP or TLS over it.
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Duplex for T {}
+
+/// The controller listener's TLS, when it uses SSL (shared by every caller).
+pub type PeerTls = Option<Arc<TlsContext>>;
+
+/// Opens a connection to the controller listener at `addr` (TLS when `tls` is set).
+pub async fn connect(addr: &str, tls: &PeerTls) -> Result<Box<dyn Duplex>, CallError> {
+    let s = TcpStream::connect(addr)
+        .await
+        .map_err(CallError::Unreachable)?;
+    let _ = s.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(Box::new(s));
+    };
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    match tls.connect(s, host, Duration::from_secs(10)).await {
+        Ok(t) => Ok(Box::new(t)),
+        Err(e) => Err(CallError::Network(format!(
+            "TLS with the controller listener at {addr} failed: {e}"
+        ))),
+    }
+}
 
 /// Shared by every connection: the cluster id to stamp on requests.
 #[derive(Clone, Default)]
@@ -37,6 +70,7 @@ pub struct Network {
     pub activity: Activity,
     /// This node's log: its last index at sending tells whether a peer caught up.
     pub log: LogStore,
+    pub tls: PeerTls,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -50,6 +84,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             cluster_id: self.cluster_id.clone(),
             activity: self.activity.clone(),
             log: self.log.clone(),
+            tls: self.tls.clone(),
         }
     }
 }
@@ -57,10 +92,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Peer {
     target: NodeId,
     addr: String,
-    conn: Option<TcpStream>,
+    conn: Option<Box<dyn Duplex>>,
     cluster_id: ClusterId,
     activity: Activity,
     log: LogStore,
+    tls: PeerTls,
 }
 
 /// Why a call to a peer failed, before it is shaped into openraft's error types.
@@ -72,14 +108,12 @@ pub enum CallError {
 /// Sends one request on a fresh connection to `addr` and waits for the response.
 pub async fn call_once(
     addr: &str,
+    tls: &PeerTls,
     envelope: &Envelope,
     timeout: Duration,
 ) -> Result<Response, CallError> {
     let fut = async {
-        let mut s = TcpStream::connect(addr)
-            .await
-            .map_err(CallError::Unreachable)?;
-        let _ = s.set_nodelay(true);
+        let mut s = connect(addr, tls).await?;
         write_frame(&mut s, envelope)
             .await
             .map_err(|e| CallError::Network(e.to_string()))?;
@@ -131,11 +165,7 @@ impl Peer {
 
     async fn exchange(&mut self, envelope: &Envelope) -> Result<Response, CallError> {
         if self.conn.is_none() {
-            let s = TcpStream::connect(&self.addr)
-                .await
-                .map_err(CallError::Unreachable)?;
-            let _ = s.set_nodelay(true);
-            self.conn = Some(s);
+            self.conn = Some(connect(&self.addr, &self.tls).await?);
         }
         let Some(s) = self.conn.as_mut() else {
             return Err(CallError::Network("no connection".into()));

@@ -1,10 +1,17 @@
 //! The controller listener: Raft RPCs between voters and commands for the active
-//! controller, one request at a time per connection.
+//! controller, one request at a time per connection. On SSL, a peer must present a
+//! certificate the trust store vouches for, and with an authorizer its principal (mapped by
+//! `ssl.principal.mapping.rules`) must be a super user or hold CLUSTER_ACTION on the
+//! cluster, as Kafka's controller APIs require.
 
+use super::network::Duplex;
 use super::rpc::{read_frame, write_frame, Envelope, Request, Response};
 use super::Quorum;
+use crate::security::acl::{authorize, op, resource, Policy};
 use crate::shutdown::Shutdown;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Serves the controller listener until shutdown.
@@ -19,7 +26,10 @@ pub async fn serve(listener: TcpListener, quorum: Arc<Quorum>, mut shutdown: Shu
                 let _ = stream.set_nodelay(true);
                 let c = quorum.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, c).await {
+                    let Some(mut stream) = admit(&c, stream, peer).await else {
+                        return;
+                    };
+                    if let Err(e) = connection(&mut stream, c).await {
                         tracing::debug!(%peer, error = %e, "controller connection closed");
                     }
                 });
@@ -32,11 +42,57 @@ pub async fn serve(listener: TcpListener, quorum: Arc<Quorum>, mut shutdown: Shu
     }
 }
 
-async fn connection(mut stream: TcpStream, q: Arc<Quorum>) -> Result<(), super::rpc::FrameError> {
+/// The connection as it is served: TCP on PLAINTEXT; on SSL, after a mutual TLS handshake
+/// and the peer's authorization. `None` (logged) when the peer is refused.
+async fn admit(q: &Quorum, stream: TcpStream, peer: SocketAddr) -> Option<Box<dyn Duplex>> {
+    let Some(tls) = &q.controller.tls else {
+        return Some(Box::new(stream));
+    };
+    let refused = |why: String| {
+        tracing::warn!(%peer, reason = %why, "refused a connection to the controller listener");
+    };
+    let stream = match tls.accept(stream, Duration::from_secs(10)).await {
+        Ok(s) => s,
+        Err(e) => {
+            refused(e.to_string());
+            return None;
+        }
+    };
+    let principal = match tls.principal(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            refused(e.to_string());
+            return None;
+        }
+    };
+    let sec = &q.controller.cfg.security;
+    if sec.authorizer {
+        let policy = Policy {
+            super_users: &sec.super_users,
+            allow_everyone_if_no_acl: sec.allow_everyone_if_no_acl,
+        };
+        let image = q.controller.image();
+        let host = peer.ip().to_string();
+        let (op, cluster) = (op::CLUSTER_ACTION, resource::CLUSTER);
+        let name = resource::CLUSTER_NAME;
+        if !authorize(&image.acls, &policy, &principal, &host, op, cluster, name) {
+            refused(format!(
+                "{principal} is not a super user and may not CLUSTER_ACTION the cluster"
+            ));
+            return None;
+        }
+    }
+    Some(Box::new(stream))
+}
+
+async fn connection(
+    stream: &mut Box<dyn Duplex>,
+    q: Arc<Quorum>,
+) -> Result<(), super::rpc::FrameError> {
     loop {
-        let envelope: Envelope = read_frame(&mut stream).await?;
+        let envelope: Envelope = read_frame(stream).await?;
         let response = handle(&q, envelope).await;
-        write_frame(&mut stream, &response).await?;
+        write_frame(stream, &response).await?;
     }
 }
 

@@ -58,7 +58,14 @@ impl Quorum {
             cluster_id: self.cluster_id.get(),
             request: Request::ChangeVoters { change, timeout },
         };
-        match call_once(&addr, &envelope, timeout + Duration::from_secs(1)).await {
+        match call_once(
+            &addr,
+            &self.controller.tls,
+            &envelope,
+            timeout + Duration::from_secs(1),
+        )
+        .await
+        {
             Ok(Response::Voters(r)) => r,
             _ => Err(Refusal::new(
                 ResponseError::RequestTimedOut,

@@ -7,6 +7,7 @@
 //! from that leader; the [`manager`](super::manager) starts another when needed.
 
 use super::role::Role;
+use super::throttle::Side;
 use crate::broker::Broker;
 use crate::partition::Partition;
 use fjord_client::{ClientConfig, Connection};
@@ -71,13 +72,20 @@ pub async fn run(broker: Arc<Broker>, leader: i32) {
         }
         let req = request(&broker, &parts);
         if req.topics.is_empty() {
-            // Every partition waits for its divergence point (the leader refused to say).
-            tokio::time::sleep(BACKOFF).await;
+            // Every partition waits for its divergence point (the leader refused to say), or
+            // for the follower-side replication quota.
+            let throttled = broker.throttle_wait(Side::Follower);
+            tokio::time::sleep(if throttled.is_zero() {
+                BACKOFF
+            } else {
+                throttled
+            })
+            .await;
             continue;
         }
         match c.send(req, VERSION).await {
             Ok(resp) => {
-                if !apply(&parts, resp).await {
+                if !apply(&broker, &parts, resp).await {
                     tokio::time::sleep(BACKOFF).await;
                 }
             }
@@ -282,18 +290,28 @@ async fn connect(broker: &Broker, leader: i32) -> Option<Connection> {
     }
 }
 
+/// The fetch for every partition ready to fetch: cut to its divergence point, and not a
+/// throttled out-of-sync replica while the follower-side quota is exceeded (KIP-73).
 fn request(broker: &Broker, parts: &[(Arc<Partition>, i32)]) -> FetchRequest {
+    let me = broker.config.node_id;
     let ready = parts
         .iter()
         .filter(|(p, _)| matches!(&*p.role.lock(), Role::Follower(f) if f.truncated))
-        .map(|(p, epoch)| {
+        .filter_map(|(p, epoch)| {
+            let mut max_bytes = PARTITION_MAX_BYTES;
+            if broker.throttled(Side::Follower, &p.topic, p.index, me) {
+                match broker.throttle_allowance(Side::Follower) {
+                    0 => return None,
+                    n => max_bytes = max_bytes.min(i32::try_from(n).unwrap_or(i32::MAX)),
+                }
+            }
             let fp = FetchPartition::default()
                 .with_partition(p.index)
                 .with_current_leader_epoch(*epoch)
                 .with_fetch_offset(p.log.log_end_offset())
                 .with_log_start_offset(p.log.log_start_offset())
-                .with_partition_max_bytes(PARTITION_MAX_BYTES);
-            (&**p, fp)
+                .with_partition_max_bytes(max_bytes);
+            Some((&**p, fp))
         });
     let topics: Vec<FetchTopic> = by_topic(ready)
         .into_iter()
@@ -311,6 +329,7 @@ fn request(broker: &Broker, parts: &[(Arc<Partition>, i32)]) -> FetchRequest {
 
 /// Appends what came back; false when every partition failed (back off then).
 async fn apply(
+    broker: &Broker,
     parts: &[(Arc<Partition>, i32)],
     resp: kafka_protocol::messages::FetchResponse,
 ) -> bool {
@@ -330,6 +349,9 @@ async fn apply(
             }
             any_ok = true;
             let records = pd.records.unwrap_or_default();
+            if broker.throttled(Side::Follower, &p.topic, p.index, broker.config.node_id) {
+                broker.throttle_record(Side::Follower, records.len());
+            }
             if !records.is_empty() {
                 let (part, data) = (p.clone(), records);
                 let appended = crate::blocking::spawn(move || {

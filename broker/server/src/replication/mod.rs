@@ -7,15 +7,19 @@
 //! - [`fetcher`]: one task per source broker fetching the partitions this broker follows;
 //! - [`manager`]: starts and stops fetchers, ticks leaders (ISR shrink), sends ISR changes to
 //!   the controller, checkpoints high watermarks;
+//! - [`gauges`]: leader count and follower lag on /metrics;
 //! - [`checkpoint`]: Kafka's `replication-offset-checkpoint` file in the data directory;
-//! - [`shutdown`]: controlled shutdown, moving leaderships away on SIGTERM.
+//! - [`shutdown`]: controlled shutdown, moving leaderships away on SIGTERM;
+//! - [`throttle`]: replication throttles (KIP-73) on both sides.
 
 pub mod checkpoint;
 pub mod fetcher;
+pub mod gauges;
 pub mod manager;
 pub mod ops;
 pub mod role;
 pub mod shutdown;
+pub mod throttle;
 pub mod transitions;
 
 use fjord_replication::IsrChange;
@@ -34,6 +38,8 @@ pub struct Replication {
     /// High watermarks read from the checkpoint (at first use), used when a partition first
     /// takes a role (before that its high watermark is unknown).
     pub checkpointed: Mutex<Option<BTreeMap<(String, i32), i64>>>,
+    /// The leader-side and follower-side replication quotas.
+    pub throttles: throttle::Throttles,
 }
 
 impl Replication {

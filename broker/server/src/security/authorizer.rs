@@ -7,6 +7,18 @@ use crate::router::RequestContext;
 use fjord_metadata::MetadataImage;
 use std::sync::Arc;
 
+/// The operations Kafka's `AclEntry.supportedOperations` lists for a topic: READ, WRITE,
+/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS, as a bit per code.
+pub const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// A group's: READ, DELETE, DESCRIBE (Fjord has no group configs, so not DESCRIBE_CONFIGS or
+/// ALTER_CONFIGS, which Kafka 4 adds for them).
+pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// The cluster's: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+/// IDEMPOTENT_WRITE.
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
 pub struct Authz<'a> {
     ctx: &'a RequestContext,
     image: Option<Arc<MetadataImage>>,
@@ -51,6 +63,25 @@ impl<'a> Authz<'a> {
             resource_type,
             name,
         )
+    }
+
+    /// Kafka's authorized operations of a resource (AuthHelper.authorizedOperations): the
+    /// bits of the operations it supports that this principal is allowed; all of them
+    /// without an authorizer.
+    pub fn operations(&self, resource_type: i8, name: &str) -> i32 {
+        let supported = match resource_type {
+            resource::TOPIC => TOPIC_OPERATIONS,
+            resource::GROUP => GROUP_OPERATIONS,
+            resource::CLUSTER => CLUSTER_OPERATIONS,
+            _ => 0,
+        };
+        (0..31)
+            .filter(|b| supported & (1 << b) != 0 && self.allowed(*b as i8, resource_type, name))
+            .fold(0, |acc, b| acc | (1 << b))
+    }
+
+    pub fn cluster_operations(&self) -> i32 {
+        self.operations(resource::CLUSTER, resource::CLUSTER_NAME)
     }
 
     pub fn topic(&self, operation: i8, name: &str) -> bool {

@@ -22,37 +22,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-/// Kafka's four security protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityProtocol {
-    Plaintext,
-    Ssl,
-    SaslPlaintext,
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    pub fn parse(v: &str) -> Option<SecurityProtocol> {
-        match v {
-            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
-            "SSL" => Some(SecurityProtocol::Ssl),
-            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
-            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
-            _ => None,
-        }
-    }
-
-    pub fn uses_tls(self) -> bool {
-        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
-    }
-
-    pub fn uses_sasl(self) -> bool {
-        matches!(
-            self,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }
-}
+/// Kafka's four security protocols (shared with the client side; names are read
+/// case-insensitively, as Kafka's `SecurityProtocol.forName` does).
+pub use fjord_client::security::SecurityProtocol;
 
 /// Who a client is, Kafka's `KafkaPrincipal`: `User:alice`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -274,7 +246,23 @@ impl SecurityConfig {
             false => None,
         };
         let controller_tls = match (controller_protocol.uses_tls(), controller_listener) {
-            (true, Some(name)) => Some(tls_settings(&|k| lookup(name, k))?),
+            (true, Some(name)) => {
+                let settings = tls_settings(&|k| lookup(name, k))?;
+                // The controller listener's peers authenticate with their certificates (its
+                // RPC has no SASL): anything less would leave the quorum an open door.
+                if settings.client_auth != ClientAuth::Required || settings.truststore.is_none() {
+                    let key = format!(
+                        "listener.name.{}.ssl.client.auth",
+                        name.to_ascii_lowercase()
+                    );
+                    return Err(invalid(
+                        &key,
+                        &lookup(name, "ssl.client.auth"),
+                        "an SSL controller listener authenticates its peers by certificate: set ssl.client.auth=required and a trust store (ssl.truststore.location or ssl.truststore.certificates) for it".into(),
+                    ));
+                }
+                Some(settings)
+            }
             _ => None,
         };
         let mut mechanisms = Vec::new();

@@ -43,6 +43,9 @@ pub struct TlsContext {
 
 struct Loaded {
     config: Arc<ServerConfig>,
+    /// The client side of the same certificates, for a listener whose peers this node also
+    /// calls (the controller listener's mutual TLS); built when a trust store is set.
+    client: Option<Arc<rustls::ClientConfig>>,
     stamps: Vec<Option<(SystemTime, u64)>>,
     checked: Instant,
 }
@@ -51,10 +54,12 @@ impl TlsContext {
     pub fn new(settings: TlsSettings) -> Result<TlsContext, TlsError> {
         let stamps = stamps(&settings);
         let config = build(&settings)?;
+        let client = build_client(&settings)?;
         Ok(TlsContext {
             settings,
             loaded: Mutex::new(Loaded {
                 config,
+                client,
                 stamps,
                 checked: Instant::now(),
             }),
@@ -63,15 +68,51 @@ impl TlsContext {
 
     /// The config for a new handshake, reloaded first if a file changed.
     pub fn current(&self) -> Arc<ServerConfig> {
+        self.reloaded().config.clone()
+    }
+
+    /// The client config for calling a peer with this listener's certificate, verifying the
+    /// peer against its trust store (`None` without a trust store).
+    pub fn current_client(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.reloaded().client.clone()
+    }
+
+    /// Connects to a peer's listener over TLS within `timeout`: the peer's certificate must
+    /// chain to the trust store and name `host`; this node presents its own certificate.
+    pub async fn connect(
+        &self,
+        stream: TcpStream,
+        host: &str,
+        timeout: Duration,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+        let config = self
+            .current_client()
+            .ok_or_else(|| invalid("no trust store to verify the peer with".into()))?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| invalid(format!("`{host}` is not a host name or address: {e}")))?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        tokio::time::timeout(timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("TLS handshake not complete within {timeout:?}"),
+                )
+            })?
+    }
+
+    fn reloaded(&self) -> parking_lot::MutexGuard<'_, Loaded> {
         let mut loaded = self.loaded.lock();
         if loaded.checked.elapsed() >= RELOAD_CHECK {
             loaded.checked = Instant::now();
             let now = stamps(&self.settings);
             if now != loaded.stamps {
                 loaded.stamps = now;
-                match build(&self.settings) {
-                    Ok(config) => {
+                match build(&self.settings).and_then(|c| Ok((c, build_client(&self.settings)?))) {
+                    Ok((config, client)) => {
                         loaded.config = config;
+                        loaded.client = client;
                         tracing::info!("TLS key store or trust store changed on disk: reloaded; new connections use it");
                     }
                     Err(e) => {
@@ -80,7 +121,7 @@ impl TlsContext {
                 }
             }
         }
-        loaded.config.clone()
+        loaded
     }
 
     /// Handshakes with a client within `timeout`. A client whose first byte is not a TLS
@@ -193,8 +234,11 @@ fn key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
         .map_err(|e| TlsError::Pem(format!("{what}: no private key in the PEM ({e})")))
 }
 
-fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let (chain, key) = match &settings.keystore {
+/// The certificate chain and key of `settings`' key store.
+fn identity(
+    settings: &TlsSettings,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    Ok(match &settings.keystore {
         KeySource::File(path) => {
             let pem = read(path)?;
             let what = format!("ssl.keystore.location {}", path.display());
@@ -204,7 +248,42 @@ fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
             certs(chain.as_bytes(), "ssl.keystore.certificate.chain")?,
             key(k.as_bytes(), "ssl.keystore.key")?,
         ),
+    })
+}
+
+/// The CAs of a trust store.
+fn roots(trust: &TrustSource) -> Result<RootCertStore, TlsError> {
+    let pem = match trust {
+        TrustSource::File(path) => read(path)?,
+        TrustSource::Inline(text) => text.as_bytes().to_vec(),
     };
+    let mut roots = RootCertStore::empty();
+    for c in certs(&pem, "ssl.truststore")? {
+        roots
+            .add(c)
+            .map_err(|e| TlsError::Pem(format!("ssl.truststore: {e}")))?;
+    }
+    Ok(roots)
+}
+
+/// A client config presenting this listener's certificate and trusting its trust store.
+fn build_client(settings: &TlsSettings) -> Result<Option<Arc<rustls::ClientConfig>>, TlsError> {
+    let Some(trust) = &settings.truststore else {
+        return Ok(None);
+    };
+    let (chain, key) = identity(settings)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_root_certificates(roots(trust)?)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Rustls(format!("certificate and key: {e}")))?;
+    Ok(Some(Arc::new(config)))
+}
+
+fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let (chain, key) = identity(settings)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -212,17 +291,8 @@ fn build(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = match (&settings.truststore, settings.client_auth) {
         (_, ClientAuth::None) | (None, _) => builder.with_no_client_auth(),
         (Some(trust), auth) => {
-            let pem = match trust {
-                TrustSource::File(path) => read(path)?,
-                TrustSource::Inline(text) => text.as_bytes().to_vec(),
-            };
-            let mut roots = RootCertStore::empty();
-            for c in certs(&pem, "ssl.truststore")? {
-                roots
-                    .add(c)
-                    .map_err(|e| TlsError::Pem(format!("ssl.truststore: {e}")))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(trust)?), provider);
             let verifier = match auth {
                 ClientAuth::Requested => verifier.allow_unauthenticated(),
                 _ => verifier,
