@@ -1,7 +1,11 @@
 //! `fjord reassign`: move partitions between brokers and change replication factors, with the
 //! JSON plan format of Kafka's `kafka-reassign-partitions.sh`
-//! (`{"version":1,"partitions":[{"topic":..,"partition":..,"replicas":[..]}]}`).
+//! (`{"version":1,"partitions":[{"topic":..,"partition":..,"replicas":[..]}]}`), and its
+//! replication throttles (`execute --throttle`, cleared by `verify` and `cancel`).
 
+mod throttle;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::failure::Usage;
 use crate::output::{self, Format, Report};
-use crate::table;
+use crate::table::{self, ids};
+use throttle::{Cleared, Throttles};
 
 #[derive(Debug, Subcommand)]
 pub enum ReassignCommand {
@@ -19,11 +24,13 @@ pub enum ReassignCommand {
     /// current assignment, to roll back with).
     Generate(GenerateArgs),
     /// Start the reassignments of a plan.
-    Execute(PlanFile),
-    /// Whether each partition of a plan has reached its replicas, is moving, or differs.
-    Verify(PlanFile),
-    /// Cancel the ongoing reassignments of a plan's partitions (they keep their old replicas).
-    Cancel(PlanFile),
+    Execute(ExecuteArgs),
+    /// Whether each partition of a plan is complete, in progress or failed; once all are
+    /// complete, remove the replication throttles.
+    Verify(ClearingArgs),
+    /// Cancel the ongoing reassignments of a plan's partitions (they keep their old replicas)
+    /// and remove the replication throttles.
+    Cancel(ClearingArgs),
     /// The reassignments in progress in the cluster.
     List,
 }
@@ -48,6 +55,25 @@ pub struct PlanFile {
     pub reassignment_json_file: PathBuf,
 }
 
+#[derive(Debug, ClapArgs)]
+pub struct ExecuteArgs {
+    #[command(flatten)]
+    pub plan: PlanFile,
+    /// Throttle the moves' replication to this many bytes/s, on each side of every broker
+    /// involved, until `verify` finds the plan complete.
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    pub throttle: Option<u64>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ClearingArgs {
+    #[command(flatten)]
+    pub plan: PlanFile,
+    /// Leave the replication throttles in place.
+    #[arg(long)]
+    pub preserve_throttles: bool,
+}
+
 /// The plan file: Kafka's reassignment JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -69,14 +95,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         ReassignCommand::Generate(a) => generate(admin, a, format).await,
-        ReassignCommand::Execute(f) => {
-            change(admin, &read_plan(&f.reassignment_json_file)?, false, format).await
+        ReassignCommand::Execute(a) => {
+            let plan = read_plan(&a.plan.reassignment_json_file)?;
+            execute(admin, &plan, a.throttle, format).await
         }
-        ReassignCommand::Cancel(f) => {
-            change(admin, &read_plan(&f.reassignment_json_file)?, true, format).await
+        ReassignCommand::Cancel(a) => {
+            let plan = read_plan(&a.plan.reassignment_json_file)?;
+            cancel(admin, &plan, a.preserve_throttles, format).await
         }
-        ReassignCommand::Verify(f) => {
-            verify(admin, &read_plan(&f.reassignment_json_file)?, format).await
+        ReassignCommand::Verify(a) => {
+            let plan = read_plan(&a.plan.reassignment_json_file)?;
+            verify(admin, &plan, a.preserve_throttles, format).await
         }
         ReassignCommand::List => list(admin, format).await,
     }
@@ -193,6 +222,12 @@ struct Outcome {
 struct Outcomes {
     action: &'static str,
     partitions: Vec<Outcome>,
+    /// `execute --throttle`: the throttles set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttle: Option<Throttles>,
+    /// `cancel`: the throttles removed (none with `--preserve-throttles`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cleared: Option<Cleared>,
 }
 
 impl Report for Outcomes {
@@ -208,16 +243,45 @@ impl Report for Outcomes {
                 ]
             })
             .collect();
-        table::render(&["TOPIC", "PARTITION", "RESULT"], &rows)
+        let mut out = table::render(&["TOPIC", "PARTITION", "RESULT"], &rows);
+        if let Some(t) = &self.throttle {
+            out.push_str(&format!(
+                "\nReplication throttled to {} B/s on brokers {}; run `fjord reassign verify` until \
+                 every partition is complete, which removes the throttles.\n",
+                t.rate,
+                ids(&t.brokers)
+            ));
+        }
+        if let Some(c) = &self.cleared {
+            out.push_str(&cleared_line(c));
+        }
+        out
     }
 }
 
-async fn change(
-    admin: &AdminClient,
-    plan: &Plan,
-    cancel: bool,
-    format: Format,
-) -> anyhow::Result<()> {
+fn cleared_line(c: &Cleared) -> String {
+    format!(
+        "\nReplication throttles removed from brokers {} and topics {}.\n",
+        ids(&c.brokers),
+        c.topics.join(",")
+    )
+}
+
+/// The topics a plan names.
+fn topics(plan: &Plan) -> BTreeSet<String> {
+    plan.partitions.iter().map(|p| p.topic.clone()).collect()
+}
+
+/// The plan's partitions as `(topic, partition)`.
+fn named(plan: &Plan) -> Vec<(String, i32)> {
+    plan.partitions
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition))
+        .collect()
+}
+
+/// Starts (or, with `cancel`, cancels) the plan's reassignments: each partition's outcome.
+async fn alter(admin: &AdminClient, plan: &Plan, cancel: bool) -> anyhow::Result<Vec<Outcome>> {
     let moves: Vec<Reassignment> = plan
         .partitions
         .iter()
@@ -228,8 +292,7 @@ async fn change(
         })
         .collect();
     let results = admin.alter_partition_reassignments(&moves).await?;
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    let partitions = moves
+    Ok(moves
         .iter()
         .zip(results)
         .map(|(m, r)| Outcome {
@@ -237,13 +300,113 @@ async fn change(
             partition: m.partition,
             error: r.err().map(|e| e.to_string()),
         })
-        .collect();
-    let action = if cancel { "cancelled" } else { "started" };
-    output::print(&Outcomes { action, partitions }, format)?;
+        .collect())
+}
+
+/// Prints `outcomes`, failing when a partition was refused.
+fn report(outcomes: &Outcomes, format: Format) -> anyhow::Result<()> {
+    output::print(outcomes, format)?;
+    let failed = outcomes
+        .partitions
+        .iter()
+        .filter(|o| o.error.is_some())
+        .count();
     if failed > 0 {
-        anyhow::bail!("{failed} of {} partition(s) were refused", moves.len());
+        anyhow::bail!(
+            "{failed} of {} partition(s) were refused",
+            outcomes.partitions.len()
+        );
     }
     Ok(())
+}
+
+/// Every partition's replicas now, for the topics `plan` names (missing topics left out).
+async fn current_replicas(
+    admin: &AdminClient,
+    plan: &Plan,
+) -> anyhow::Result<BTreeMap<(String, i32), Vec<i32>>> {
+    let mut current = BTreeMap::new();
+    for topic in topics(plan) {
+        if let Some(info) = admin.describe_topic(&topic).await? {
+            for p in info.partitions {
+                current.insert((topic.clone(), p.partition), p.replicas);
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// Sets the throttles first, as Kafka's tool does, so no byte of a move goes unthrottled.
+async fn execute(
+    admin: &AdminClient,
+    plan: &Plan,
+    rate: Option<u64>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let throttle = match rate {
+        Some(rate) => {
+            let ongoing = admin.list_partition_reassignments(&named(plan)).await?;
+            let current = current_replicas(admin, plan).await?;
+            let throttles = Throttles::plan(rate, &plan.partitions, &current, &ongoing);
+            throttles.apply(admin).await?;
+            Some(throttles)
+        }
+        None => None,
+    };
+    let partitions = alter(admin, plan, false).await?;
+    let outcomes = Outcomes {
+        action: "started",
+        partitions,
+        throttle,
+        cleared: None,
+    };
+    report(&outcomes, format)
+}
+
+async fn cancel(
+    admin: &AdminClient,
+    plan: &Plan,
+    preserve_throttles: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let partitions = alter(admin, plan, true).await?;
+    let cleared = if preserve_throttles {
+        None
+    } else {
+        Some(throttle::clear(admin, topics(plan)).await?)
+    };
+    let outcomes = Outcomes {
+        action: "cancelled",
+        partitions,
+        throttle: None,
+        cleared,
+    };
+    report(&outcomes, format)
+}
+
+/// A partition's state against its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum Status {
+    /// No reassignment in progress and the replicas are the target.
+    #[serde(rename = "complete")]
+    Complete,
+    /// A reassignment is in progress.
+    #[serde(rename = "in progress")]
+    InProgress,
+    /// No reassignment in progress, but the replicas are not the target (the move was
+    /// cancelled or replaced, or never started).
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Complete => "complete",
+            Status::InProgress => "in progress",
+            Status::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -253,13 +416,27 @@ struct Progress {
     target: Vec<i32>,
     replicas: Vec<i32>,
     isr: Vec<i32>,
-    /// `complete`, `in progress` or `differs` (no reassignment moving it to the target).
-    status: &'static str,
+    status: Status,
+}
+
+/// What `verify` did with the replication throttles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ThrottleAction {
+    /// Every partition is complete: removed.
+    Cleared,
+    /// Some partition is not complete: left in place.
+    Kept,
+    /// `--preserve-throttles`.
+    Preserved,
 }
 
 #[derive(Debug, Serialize)]
 struct Verified {
     partitions: Vec<Progress>,
+    throttles: ThrottleAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cleared: Option<Cleared>,
 }
 
 impl Report for Verified {
@@ -274,24 +451,34 @@ impl Report for Verified {
                     ids(&p.target),
                     ids(&p.replicas),
                     ids(&p.isr),
-                    p.status.to_owned(),
+                    p.status.label().to_owned(),
                 ]
             })
             .collect();
-        table::render(
+        let mut out = table::render(
             &["TOPIC", "PARTITION", "TARGET", "REPLICAS", "ISR", "STATUS"],
             &rows,
-        )
+        );
+        match (self.throttles, &self.cleared) {
+            (ThrottleAction::Cleared, Some(c)) => out.push_str(&cleared_line(c)),
+            (ThrottleAction::Kept, _) => out.push_str(
+                "\nReplication throttles kept until every partition is complete: run verify again.\n",
+            ),
+            _ => out.push_str("\nReplication throttles kept (--preserve-throttles).\n"),
+        }
+        out
     }
 }
 
-async fn verify(admin: &AdminClient, plan: &Plan, format: Format) -> anyhow::Result<()> {
-    let named: Vec<(String, i32)> = plan
-        .partitions
-        .iter()
-        .map(|p| (p.topic.clone(), p.partition))
-        .collect();
-    let ongoing = admin.list_partition_reassignments(&named).await?;
+/// Kafka's `--verify`: each partition's state, then the throttles removed once all are
+/// complete (a failed partition keeps them, as in Kafka: its move is not done).
+async fn verify(
+    admin: &AdminClient,
+    plan: &Plan,
+    preserve_throttles: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let ongoing = admin.list_partition_reassignments(&named(plan)).await?;
     let mut partitions = Vec::new();
     for p in &plan.partitions {
         let info = admin.describe_topic(&p.topic).await?;
@@ -305,11 +492,11 @@ async fn verify(admin: &AdminClient, plan: &Plan, format: Format) -> anyhow::Res
             .iter()
             .any(|o| o.topic == p.topic && o.partition == p.partition);
         let status = if moving {
-            "in progress"
+            Status::InProgress
         } else if replicas == p.replicas {
-            "complete"
+            Status::Complete
         } else {
-            "differs"
+            Status::Failed
         };
         partitions.push(Progress {
             topic: p.topic.clone(),
@@ -320,7 +507,23 @@ async fn verify(admin: &AdminClient, plan: &Plan, format: Format) -> anyhow::Res
             status,
         });
     }
-    output::print(&Verified { partitions }, format)
+    let complete = partitions.iter().all(|p| p.status == Status::Complete);
+    let (throttles, cleared) = if preserve_throttles {
+        (ThrottleAction::Preserved, None)
+    } else if !complete {
+        (ThrottleAction::Kept, None)
+    } else {
+        let cleared = throttle::clear(admin, topics(plan)).await?;
+        (ThrottleAction::Cleared, Some(cleared))
+    };
+    output::print(
+        &Verified {
+            partitions,
+            throttles,
+            cleared,
+        },
+        format,
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -375,16 +578,11 @@ async fn list(admin: &AdminClient, format: Format) -> anyhow::Result<()> {
     output::print(&Ongoing { reassignments }, format)
 }
 
-/// Broker ids as `1,2,3`.
-fn ids(v: &[i32]) -> String {
-    v.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn part(topic: &str, partition: i32, replicas: &[i32]) -> PlannedPartition {
+    pub(super) fn part(topic: &str, partition: i32, replicas: &[i32]) -> PlannedPartition {
         PlannedPartition {
             topic: topic.into(),
             partition,
