@@ -2,7 +2,8 @@
 //! moves a partition's replicas while an `acks=all` producer writes (the new replicas catch up
 //! as followers, the old ones are dropped and delete their logs), changes the replication
 //! factor both ways, cancels an ongoing move, and answers Kafka's error codes;
-//! ListPartitionReassignments shows what is moving.
+//! ListPartitionReassignments shows what is moving; `fjord reassign` drives it, with Kafka's
+//! replication throttles around a move.
 
 use fjord_tests::security::SecureConn;
 use fjord_tests::*;
@@ -16,6 +17,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use rdkafka::admin::{ConfigSource, ResourceSpecifier};
 use rdkafka::producer::Producer;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -478,4 +480,179 @@ fn reassignments_need_alter_and_describe_on_the_cluster() {
         (0, 3, 0),
         "allowed: the topic is unknown"
     );
+}
+
+/// A config of `resource` as rdkafka's admin client describes it (it asks a broker resource's
+/// own broker): its value and source.
+fn config_value(
+    bootstrap: &str,
+    resource: ResourceSpecifier<'_>,
+    key: &str,
+) -> (Option<String>, ConfigSource) {
+    let admin = client_config(bootstrap)
+        .create::<rdkafka::admin::AdminClient<_>>()
+        .expect("admin client");
+    let mut described = block_on(admin.describe_configs([&resource], &admin_options()))
+        .expect("DescribeConfigs request");
+    let config = described
+        .remove(0)
+        .unwrap_or_else(|code| panic!("describing {resource:?}: {code:?}"));
+    config
+        .entries
+        .into_iter()
+        .find(|e| e.name == key)
+        .map(|e| (e.value, e.source))
+        .unwrap_or_else(|| panic!("{key} missing from {resource:?}"))
+}
+
+/// Waits until every broker of `cluster` reports `key` as `value` set dynamically on itself
+/// (`None`: back to its default).
+fn wait_broker_config(cluster: &Cluster, key: &str, value: Option<&str>) {
+    for (id, node) in cluster.nodes.iter().enumerate() {
+        wait_until(WAIT, &format!("broker {id}: {key} = {value:?}"), || {
+            let (v, source) =
+                config_value(&node.bootstrap, ResourceSpecifier::Broker(id as i32), key);
+            match value {
+                Some(value) => v.as_deref() == Some(value) && source == ConfigSource::DynamicBroker,
+                None => source == ConfigSource::Default,
+            }
+        });
+    }
+}
+
+/// `fjord reassign execute --throttle` (kafka-reassign-partitions.sh's): moving a partition
+/// holding 400 kB from broker 0 to brokers 1 and 2 sets both throttled rates on the three
+/// brokers involved and lists the leader side on the old replica and the follower side on the
+/// new ones, as DescribeConfigs shows; the throttle applies (the leader holds the new replicas
+/// back and both sides count their bytes); `verify` keeps the throttles while the move is in
+/// progress and removes them once it is complete, and no record is lost.
+#[test]
+fn a_throttled_move_sets_the_throttles_applies_them_and_verify_removes_them() {
+    const RATE: &str = "100000";
+    let cluster = Cluster::start_with(3, &[]);
+    cluster.wait_for_brokers(0, &[0, 1, 2], WAIT);
+    let node = cluster.nodes[0].bootstrap.clone();
+    create_replicated(&node, "throttled", 1, &[0]);
+    wait_moved(&cluster, "throttled", &[0]);
+    // Small batches: the leader's quota passes at most a second's worth per fetch, but a
+    // larger batch would pass whole (KIP-74).
+    let msgs: Vec<Outgoing> = (0..400)
+        .map(|i| Outgoing::new(0, format!("k{i}"), format!("{i:04}{}", "x".repeat(1000))))
+        .collect();
+    let mut small_batches = idempotent(&node);
+    small_batches.set("batch.num.messages", "4");
+    produce_ok(&small_batches, "throttled", &msgs);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = dir.path().join("plan.json");
+    let target = serde_json::json!({"version": 1, "partitions": [
+        {"topic": "throttled", "partition": 0, "replicas": [1, 2]}
+    ]});
+    std::fs::write(&plan, target.to_string()).expect("write the plan");
+    let plan = plan.to_str().expect("utf-8 path");
+    let (ok, started) = fjord_json(
+        &node,
+        &[
+            "reassign",
+            "execute",
+            "--reassignment-json-file",
+            plan,
+            "--throttle",
+            RATE,
+        ],
+    );
+    assert!(ok, "{started}");
+    let throttle = &started["throttle"];
+    assert_eq!(
+        throttle["brokers"],
+        serde_json::json!([0, 1, 2]),
+        "{started}"
+    );
+    assert_eq!(throttle["leader_replicas"]["throttled"], "0:0", "{started}");
+    assert_eq!(
+        throttle["follower_replicas"]["throttled"], "0:1,0:2",
+        "{started}"
+    );
+
+    // Copying 2 x 400 kB through the leader's 100 kB/s takes seconds: still in progress, so
+    // verify keeps the throttles.
+    let (ok, verified) = fjord_json(
+        &node,
+        &["reassign", "verify", "--reassignment-json-file", plan],
+    );
+    assert!(ok, "{verified}");
+    assert_eq!(
+        verified["partitions"][0]["status"], "in progress",
+        "{verified}"
+    );
+    assert_eq!(verified["throttles"], "kept", "{verified}");
+    for key in [
+        "leader.replication.throttled.rate",
+        "follower.replication.throttled.rate",
+    ] {
+        wait_broker_config(&cluster, key, Some(RATE));
+    }
+    let topic = |key| config_value(&node, ResourceSpecifier::Topic("throttled"), key);
+    assert_eq!(
+        topic("leader.replication.throttled.replicas"),
+        (Some("0:0".to_string()), ConfigSource::DynamicTopic)
+    );
+    assert_eq!(
+        topic("follower.replication.throttled.replicas"),
+        (Some("0:1,0:2".to_string()), ConfigSource::DynamicTopic)
+    );
+    let throttled = |node: usize, metric: &str, side: &str| {
+        gauge(
+            &cluster.nodes[node].metrics_addr,
+            &format!("{metric}{{side=\"{side}\"}}"),
+        )
+    };
+    wait_until(WAIT, "the leader holds back the new replicas", || {
+        throttled(0, "fjord_replication_throttled_total", "leader") > 0.0
+    });
+
+    wait_until(WAIT, "verify says complete", || {
+        let (ok, verified) = fjord_json(
+            &node,
+            &["reassign", "verify", "--reassignment-json-file", plan],
+        );
+        ok && verified["partitions"][0]["status"] == "complete"
+            && verified["throttles"] == "cleared"
+            && verified["cleared"]["brokers"] == serde_json::json!([0, 1, 2])
+            && verified["cleared"]["topics"] == serde_json::json!(["throttled"])
+    });
+    wait_moved(&cluster, "throttled", &[1, 2]);
+    for key in [
+        "leader.replication.throttled.rate",
+        "follower.replication.throttled.rate",
+    ] {
+        wait_broker_config(&cluster, key, None);
+    }
+    for key in [
+        "leader.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+    ] {
+        let (value, source) = topic(key);
+        assert!(
+            source != ConfigSource::DynamicTopic && value.unwrap_or_default().is_empty(),
+            "{key} still set"
+        );
+    }
+    // Every byte the new replicas copied went through the quotas: each new replica's whole
+    // log (over 400 kB) on its follower side, both of them on the leader's.
+    let leader = throttled(0, "fjord_replication_throttled_bytes_total", "leader");
+    assert!(leader >= 800_000.0, "leader side counted {leader} bytes");
+    for follower in [1, 2] {
+        let counted = throttled(
+            follower,
+            "fjord_replication_throttled_bytes_total",
+            "follower",
+        );
+        assert!(
+            counted >= 400_000.0,
+            "broker {follower} counted {counted} bytes"
+        );
+    }
+    let all = consume_all(&cluster.nodes[1].bootstrap, "throttled");
+    assert_eq!(all.get(&0).map_or(0, Vec::len), msgs.len());
 }
