@@ -41,6 +41,9 @@ pub enum Command {
     /// Consumer groups: list, describe with lag, reset offsets, delete.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Partition reassignment: generate a plan, execute, verify, cancel, list.
+    #[command(subcommand)]
+    Reassign(crate::cmd::reassign::ReassignCommand),
     /// Move partition leadership to the preferred replicas, or elect an out-of-sync replica
     /// for leaderless partitions (like kafka-leader-election.sh).
     ElectLeaders(crate::cmd::elect::ElectArgs),

@@ -255,6 +255,8 @@ pub mod code {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     /// The partition has no leader right now, e.g. just after the topic was created.
     pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    /// The broker is not in the cluster (or not reachable as one).
+    pub const BROKER_NOT_AVAILABLE: i16 = 8;
     /// The broker does not support the requested API version.
     pub const UNSUPPORTED_VERSION: i16 = 35;
     /// CreateTopics for a name that is taken.

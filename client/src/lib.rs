@@ -36,8 +36,8 @@ mod types;
 
 pub use admin::{
     AdminClient, ElectionOutcome, ElectionType, FetchedPartition, FetchedRecord, GroupDescription,
-    GroupListing, MemberDescription, NewRecord, OffsetSpec, QuorumInfo, QuorumReplica,
-    ScramAlteration, UserScramCredentials,
+    GroupListing, MemberDescription, NewRecord, OffsetSpec, OngoingReassignment, QuorumInfo,
+    QuorumReplica, Reassignment, ScramAlteration, UserScramCredentials,
 };
 pub use connection::{ClientConfig, Connection};
 pub use error::ClientError;

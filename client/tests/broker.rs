@@ -208,6 +208,47 @@ async fn topic_configs_are_set_described_and_reset() {
 }
 
 #[tokio::test]
+async fn broker_configs_are_set_described_and_reset() {
+    let (_broker, admin) = admin().await;
+    let id = admin.describe_cluster().await.unwrap().brokers[0].node_id;
+    let rate = |configs: &[fjord_client::ConfigEntry]| {
+        configs
+            .iter()
+            .find(|c| c.name == "leader.replication.throttled.rate")
+            .map(|c| (c.value.clone(), c.source))
+    };
+    let set = BTreeMap::from([(
+        "leader.replication.throttled.rate".to_owned(),
+        "1000".to_owned(),
+    )]);
+    admin.alter_broker_configs(id, &set, &[]).await.unwrap();
+    let configs = admin.describe_broker_configs(id).await.unwrap();
+    assert_eq!(
+        rate(&configs),
+        Some((Some("1000".into()), ConfigSource::DynamicBroker))
+    );
+    admin
+        .alter_broker_configs(
+            id,
+            &BTreeMap::new(),
+            &["leader.replication.throttled.rate".into()],
+        )
+        .await
+        .unwrap();
+    let configs = admin.describe_broker_configs(id).await.unwrap();
+    assert_eq!(
+        rate(&configs).map(|(_, source)| source),
+        Some(ConfigSource::Default)
+    );
+    let unknown = admin.describe_broker_configs(id + 1).await.unwrap_err();
+    assert_eq!(
+        unknown.kafka_code(),
+        Some(8),
+        "BROKER_NOT_AVAILABLE: {unknown}"
+    );
+}
+
+#[tokio::test]
 async fn deleting_a_missing_topic_is_unknown_topic_or_partition() {
     let (_broker, admin) = admin().await;
     let err = admin.delete_topic("never-was").await.unwrap_err();

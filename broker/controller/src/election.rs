@@ -1,6 +1,7 @@
 //! Partition leader election and the ISR changes that go with it: Kafka's
-//! `PartitionChangeBuilder` and its callers in `ReplicationControlManager`, without
-//! reassignment and without KIP-966 (eligible leader replicas).
+//! `PartitionChangeBuilder` and its callers in `ReplicationControlManager`, without KIP-966
+//! (eligible leader replicas). Every change also completes an ongoing reassignment once its
+//! adding replicas are all in the ISR (see [`crate::reassignment`]).
 //!
 //! Which Kafka we follow: the rules of KRaft with ELR off (every 3.x release, and 4.x clusters
 //! that have not enabled the `eligible.leader.replicas.version` feature), at a metadata version of
@@ -63,6 +64,9 @@ pub struct ChangeBuilder<'a> {
     target_isr: Vec<i32>,
     election: Election,
     target_recovery: LeaderRecoveryState,
+    target_replicas: Vec<i32>,
+    target_adding: Vec<i32>,
+    target_removing: Vec<i32>,
 }
 
 impl<'a> ChangeBuilder<'a> {
@@ -74,7 +78,23 @@ impl<'a> ChangeBuilder<'a> {
             target_isr: partition.isr.clone(),
             election: Election::Online,
             target_recovery: partition.leader_recovery_state,
+            target_replicas: partition.replicas.clone(),
+            target_adding: partition.adding_replicas.clone(),
+            target_removing: partition.removing_replicas.clone(),
         }
+    }
+
+    /// The replica set wanted, with the reassignment's adding and removing replicas.
+    pub fn target_replicas(
+        mut self,
+        replicas: Vec<i32>,
+        adding: Vec<i32>,
+        removing: Vec<i32>,
+    ) -> Self {
+        self.target_replicas = replicas;
+        self.target_adding = adding;
+        self.target_removing = removing;
+        self
     }
 
     /// The ISR wanted. An empty target keeps the current ISR (the last-ISR rule).
@@ -104,7 +124,7 @@ impl<'a> ChangeBuilder<'a> {
         let p = self.partition;
         let clean = |r: &i32| self.valid_clean_leader(*r);
         if self.election == Election::Preferred {
-            let preferred = p.preferred_leader();
+            let preferred = self.target_replicas.first().copied().unwrap_or(NO_LEADER);
             if self.valid_clean_leader(preferred) {
                 return (preferred, false);
             }
@@ -112,19 +132,51 @@ impl<'a> ChangeBuilder<'a> {
         if self.valid_clean_leader(p.leader) {
             return (p.leader, false);
         }
-        if let Some(&r) = p.replicas.iter().find(|r| clean(r)) {
+        if let Some(&r) = self.target_replicas.iter().find(|r| clean(r)) {
             return (r, false);
         }
         if self.election == Election::Unclean {
-            if let Some(&r) = p.replicas.iter().find(|&&r| (self.acceptable)(r)) {
+            let acceptable = |r: &&i32| (self.acceptable)(**r);
+            if let Some(&r) = self.target_replicas.iter().find(acceptable) {
                 return (r, true);
             }
         }
         (NO_LEADER, false)
     }
 
+    /// Kafka's `completeReassignmentIfNeeded`: once every adding replica is in the target
+    /// ISR, the replicas become the target and the removing ones leave the ISR (unless that
+    /// would empty it: then the reassignment waits).
+    fn complete_reassignment(&mut self) {
+        if self.target_adding.is_empty() && self.target_removing.is_empty() {
+            return;
+        }
+        if !self
+            .target_adding
+            .iter()
+            .all(|r| self.target_isr.contains(r))
+        {
+            return;
+        }
+        let removing = &self.target_removing;
+        let isr: Vec<i32> = self
+            .target_isr
+            .iter()
+            .copied()
+            .filter(|r| !removing.contains(r))
+            .collect();
+        if isr.is_empty() {
+            return;
+        }
+        self.target_replicas.retain(|r| !removing.contains(r));
+        self.target_isr = isr;
+        self.target_adding.clear();
+        self.target_removing.clear();
+    }
+
     /// The change, or `None` when nothing would change.
-    pub fn build(self) -> Option<PartitionChange> {
+    pub fn build(mut self) -> Option<PartitionChange> {
+        self.complete_reassignment();
         let p = self.partition;
         let mut change = PartitionChange::default();
         let (leader, unclean) = self.elect();
@@ -132,7 +184,10 @@ impl<'a> ChangeBuilder<'a> {
             change.leader = Some(leader);
             if unclean {
                 // The new leader may lack acknowledged records: it alone is in sync with itself.
-                change.isr = Some(vec![leader]);
+                // If it is the last adding replica, that completes a reassignment too.
+                self.target_isr = vec![leader];
+                self.complete_reassignment();
+                change.isr = Some(self.target_isr.clone());
                 if p.leader_recovery_state != LeaderRecoveryState::Recovering {
                     change.leader_recovery_state = Some(LeaderRecoveryState::Recovering);
                 }
@@ -143,6 +198,23 @@ impl<'a> ChangeBuilder<'a> {
         }
         if self.target_recovery != p.leader_recovery_state {
             change.leader_recovery_state = Some(self.target_recovery);
+        }
+        if self.target_replicas != p.replicas {
+            // Kafka's `triggerLeaderEpochBumpForReplicaReassignmentIfNeeded`: a replica that
+            // leaves must be fenced from the leader, so the leader epoch moves even when the
+            // leader stays.
+            if change.leader.is_none()
+                && !p.replicas.iter().all(|r| self.target_replicas.contains(r))
+            {
+                change.leader = Some(p.leader);
+            }
+            change.replicas = Some(self.target_replicas);
+        }
+        if self.target_adding != p.adding_replicas {
+            change.adding_replicas = Some(self.target_adding);
+        }
+        if self.target_removing != p.removing_replicas {
+            change.removing_replicas = Some(self.target_removing);
         }
         (!change.is_empty()).then_some(change)
     }

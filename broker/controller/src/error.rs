@@ -49,6 +49,9 @@ pub enum ControllerError {
     /// ELECTION_NOT_NEEDED (84).
     #[error("Leader election not needed for topic partition.")]
     ElectionNotNeeded,
+    /// NO_REASSIGNMENT_IN_PROGRESS (85): a cancellation of a partition that is not moving.
+    #[error("No partition reassignment is in progress.")]
+    NoReassignmentInProgress,
     /// INVALID_UPDATE_VERSION (95): a stale partition epoch in AlterPartition.
     #[error("The given update version was invalid.")]
     InvalidUpdateVersion,
@@ -84,6 +87,7 @@ impl ControllerError {
             Self::PreferredLeaderNotAvailable => 80,
             Self::EligibleLeadersNotAvailable => 83,
             Self::ElectionNotNeeded => 84,
+            Self::NoReassignmentInProgress => 85,
             Self::InvalidUpdateVersion => 95,
             Self::DuplicateBrokerRegistration(_) => 101,
             Self::BrokerIdNotRegistered(_) => 102,

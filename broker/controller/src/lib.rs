@@ -13,6 +13,7 @@
 //! - [`election`]: leader election and ISR changes on fencing and unfencing, ElectLeaders,
 //!   automatic preferred-leader rebalancing;
 //! - [`alter_partition`](mod@alter_partition): AlterPartition from partition leaders;
+//! - [`reassignment`]: AlterPartitionReassignments (move, grow, shrink, cancel);
 //! - [`shutdown`]: controlled shutdown;
 //! - [`effects`]: the partition changes that follow a liveness event.
 //!
@@ -90,6 +91,7 @@ pub mod error;
 pub mod liveness;
 pub mod partition;
 pub mod placement;
+pub mod reassignment;
 pub mod shutdown;
 
 #[cfg(test)]
@@ -112,4 +114,5 @@ pub use liveness::{
 };
 pub use partition::{LeaderRecoveryState, Partition, PartitionChange, NO_LEADER};
 pub use placement::{place, Load, PlacementRequest};
+pub use reassignment::alter_reassignment;
 pub use shutdown::ShutdownPlan;

@@ -49,6 +49,12 @@ pub struct Partition {
     pub partition_epoch: i32,
     /// See [`LeaderRecoveryState`].
     pub leader_recovery_state: LeaderRecoveryState,
+    /// Replicas an ongoing reassignment adds (Kafka's `addingReplicas`): in `replicas`, not
+    /// yet in sync. Empty when no reassignment is in progress.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas an ongoing reassignment removes once the adding ones are in sync (Kafka's
+    /// `removingReplicas`); still in `replicas` until then.
+    pub removing_replicas: Vec<i32>,
 }
 
 impl Partition {
@@ -63,7 +69,14 @@ impl Partition {
             leader_epoch: 0,
             partition_epoch: 0,
             leader_recovery_state: LeaderRecoveryState::Recovered,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
+    }
+
+    /// Whether a reassignment is in progress (Kafka's `isReassignmentInProgress`).
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
     }
 
     /// The first assigned replica, or [`NO_LEADER`] if there are none.
@@ -96,6 +109,15 @@ impl Partition {
         if let Some(state) = change.leader_recovery_state {
             next.leader_recovery_state = state;
         }
+        if let Some(replicas) = &change.replicas {
+            next.replicas = replicas.clone();
+        }
+        if let Some(adding) = &change.adding_replicas {
+            next.adding_replicas = adding.clone();
+        }
+        if let Some(removing) = &change.removing_replicas {
+            next.removing_replicas = removing.clone();
+        }
         next.partition_epoch = self.partition_epoch.saturating_add(1);
         next
     }
@@ -111,12 +133,23 @@ pub struct PartitionChange {
     pub isr: Option<Vec<i32>>,
     /// New leader recovery state.
     pub leader_recovery_state: Option<LeaderRecoveryState>,
+    /// New replica set (reassignment).
+    pub replicas: Option<Vec<i32>>,
+    /// New adding replicas (reassignment).
+    pub adding_replicas: Option<Vec<i32>>,
+    /// New removing replicas (reassignment).
+    pub removing_replicas: Option<Vec<i32>>,
 }
 
 impl PartitionChange {
     /// Whether the change sets nothing (Kafka drops such records).
     pub fn is_empty(&self) -> bool {
-        self.leader.is_none() && self.isr.is_none() && self.leader_recovery_state.is_none()
+        self.leader.is_none()
+            && self.isr.is_none()
+            && self.leader_recovery_state.is_none()
+            && self.replicas.is_none()
+            && self.adding_replicas.is_none()
+            && self.removing_replicas.is_none()
     }
 }
 

@@ -91,7 +91,7 @@ fn controller_invariants_hold_over_thousands_of_seeded_histories() {
     }
 }
 
-const EXERCISED: [&str; 20] = [
+const EXERCISED: [&str; 24] = [
     "registered",
     "fenced: session expired",
     "fenced: shutdown now",
@@ -112,6 +112,10 @@ const EXERCISED: [&str; 20] = [
     "controller failover",
     "unclean election after a config change",
     "CreateTopics refused",
+    "reassignment",
+    "reassignment cancelled",
+    "reassignment finished",
+    "reassignment completed by AlterPartition",
 ];
 
 #[test]

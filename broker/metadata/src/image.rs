@@ -20,6 +20,39 @@ pub struct TopicImage {
     pub leadership: Vec<Leadership>,
     /// Topic-level configuration overrides (Kafka names).
     pub configs: BTreeMap<String, String>,
+    /// The partitions being reassigned, by index (none for most topics).
+    pub reassigning: BTreeMap<i32, Reassigning>,
+}
+
+/// An ongoing reassignment of one partition (Kafka's `addingReplicas` / `removingReplicas`):
+/// its replica set is the target plus `removing` until every `adding` replica is in sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reassigning {
+    /// Replicas of the target that were not replicas before: they catch up as followers.
+    pub adding: Vec<i32>,
+    /// Replicas outside the target: dropped once the adding ones are in sync.
+    pub removing: Vec<i32>,
+}
+
+impl Reassigning {
+    /// The replicas the partition had before the reassignment (Kafka's
+    /// `PartitionReassignmentRevert`): the current ones without the adding ones.
+    pub fn original(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding.contains(r))
+            .collect()
+    }
+
+    /// The replicas the partition will have (the current ones without the removing ones).
+    pub fn target(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
 }
 
 /// Who leads one partition, and the epochs that order its changes.
@@ -63,7 +96,13 @@ impl TopicImage {
             leadership: replicas.iter().map(|r| Leadership::initial(r)).collect(),
             replicas,
             configs,
+            reassigning: BTreeMap::new(),
         }
+    }
+
+    /// Partition `p`'s ongoing reassignment, if any.
+    pub fn reassigning(&self, p: usize) -> Option<&Reassigning> {
+        self.reassigning.get(&i32::try_from(p).ok()?)
     }
 
     /// Partition `p`'s leadership (`None` for a partition the topic does not have).
@@ -80,7 +119,9 @@ impl TopicImage {
     /// [`MetadataRecord::PartitionChanged`] in a snapshot).
     fn changed(&self, p: usize) -> bool {
         let replicas = self.replicas.get(p).map_or(&[][..], Vec::as_slice);
-        self.leadership(p) != Some(Leadership::initial(replicas)) || self.isr(p) != replicas
+        self.leadership(p) != Some(Leadership::initial(replicas))
+            || self.isr(p) != replicas
+            || self.reassigning(p).is_some()
     }
 
     /// Partition `p`'s in-sync replicas (empty for a partition the topic does not have).
@@ -88,10 +129,12 @@ impl TopicImage {
         self.isr.get(p).map_or(&[], Vec::as_slice)
     }
 
-    /// Whether partition `p` has fewer in-sync replicas than replicas.
+    /// Whether partition `p` has fewer in-sync replicas than replicas. Replicas a
+    /// reassignment is still adding do not count (Kafka's `isUnderReplicated`).
     pub fn is_under_replicated(&self, p: usize) -> bool {
         let replicas = self.replicas.get(p).map_or(0, Vec::len);
-        self.isr(p).len() < replicas
+        let adding = self.reassigning(p).map_or(0, |r| r.adding.len());
+        self.isr(p).len() < replicas.saturating_sub(adding)
     }
 }
 
@@ -214,6 +257,9 @@ impl MetadataImage {
                 leader_epoch,
                 isr,
                 partition_epoch,
+                replicas,
+                adding,
+                removing,
             } => {
                 let Some(t) = self.topic_by_id_mut(id) else {
                     return;
@@ -229,6 +275,16 @@ impl MetadataImage {
                         partition_epoch,
                     };
                     *i = isr;
+                }
+                if let (Some(r), Some(replicas)) = (p.and_then(|p| t.replicas.get_mut(p)), replicas)
+                {
+                    *r = replicas;
+                }
+                if adding.is_empty() && removing.is_empty() {
+                    t.reassigning.remove(&partition);
+                } else if p.is_some_and(|p| p < t.replicas.len()) {
+                    t.reassigning
+                        .insert(partition, Reassigning { adding, removing });
                 }
             }
             MetadataRecord::BrokerConfigChanged { broker, configs } => {
@@ -316,6 +372,7 @@ impl MetadataImage {
             });
             for p in (0..t.replicas.len()).filter(|&p| t.changed(p)) {
                 let Some(l) = t.leadership(p) else { continue };
+                let ongoing = t.reassigning(p).cloned().unwrap_or_default();
                 out.push(MetadataRecord::PartitionChanged {
                     id: t.id,
                     partition: p as i32,
@@ -323,6 +380,9 @@ impl MetadataImage {
                     leader_epoch: l.leader_epoch,
                     isr: t.isr(p).to_vec(),
                     partition_epoch: l.partition_epoch,
+                    replicas: None,
+                    adding: ongoing.adding,
+                    removing: ongoing.removing,
                 });
             }
         }
@@ -452,6 +512,9 @@ mod tests {
             leader_epoch: 3,
             isr: vec![],
             partition_epoch: 4,
+            replicas: None,
+            adding: vec![],
+            removing: vec![],
         });
         let t = img.topic("t").unwrap();
         assert_eq!(t.leader(1), -1);
@@ -466,5 +529,60 @@ mod tests {
         img.apply(MetadataRecord::TopicDeleted { id });
         assert!(img.topic("t").is_none());
         assert!(img.topic_by_id(id).is_none());
+    }
+
+    #[test]
+    fn a_reassignment_changes_replicas_and_survives_a_snapshot() {
+        let id = Uuid::new_v4();
+        let mut img = MetadataImage::default();
+        img.apply(MetadataRecord::TopicCreated {
+            name: "t".into(),
+            id,
+            replicas: vec![vec![1, 2]],
+            configs: BTreeMap::new(),
+        });
+        img.apply(MetadataRecord::PartitionChanged {
+            id,
+            partition: 0,
+            leader: 1,
+            leader_epoch: 0,
+            isr: vec![1, 2],
+            partition_epoch: 1,
+            replicas: Some(vec![3, 2, 1]),
+            adding: vec![3],
+            removing: vec![1],
+        });
+        let t = img.topic("t").unwrap();
+        assert_eq!(t.replicas[0], vec![3, 2, 1]);
+        let ongoing = t.reassigning(0).unwrap();
+        assert_eq!(ongoing.original(&t.replicas[0]), vec![2, 1]);
+        assert_eq!(ongoing.target(&t.replicas[0]), vec![3, 2]);
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.topic("t"), img.topic("t"));
+        img.apply(MetadataRecord::PartitionChanged {
+            id,
+            partition: 0,
+            leader: 2,
+            leader_epoch: 1,
+            isr: vec![2, 3],
+            partition_epoch: 2,
+            replicas: Some(vec![3, 2]),
+            adding: vec![],
+            removing: vec![],
+        });
+        let t = img.topic("t").unwrap();
+        assert!(t.reassigning.is_empty());
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.topic("t"), img.topic("t"));
+    }
+
+    #[test]
+    fn a_partition_change_written_before_reassignment_still_decodes() {
+        let old = r#"{"type":"partition_changed","id":"00000000-0000-0000-0000-000000000007","partition":0,"leader":2,"leader_epoch":3,"isr":[2],"partition_epoch":4}"#;
+        let record: MetadataRecord = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            record,
+            MetadataRecord::PartitionChanged { replicas: None, ref adding, .. } if adding.is_empty()
+        ));
     }
 }

@@ -18,7 +18,7 @@ pub mod record;
 pub mod security;
 pub mod state_machine;
 
-pub use image::{BrokerImage, Leadership, MetadataImage, TopicImage};
+pub use image::{BrokerImage, Leadership, MetadataImage, Reassigning, TopicImage};
 pub use record::{BrokerEndpoint, MetadataRecord};
 
 use std::path::PathBuf;

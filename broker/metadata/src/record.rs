@@ -45,6 +45,11 @@ pub enum MetadataRecord {
     /// as the whole new state rather than a delta so folding it needs no prior state.
     /// `leader` is -1 when the partition has none; `leader_epoch` rises with every leader
     /// change and `partition_epoch` with every change of any kind.
+    ///
+    /// The replica fields came later (reassignment): a record without them, as written
+    /// before, leaves the replica set as it was and means no reassignment is in progress.
+    /// `replicas` is the whole set during a reassignment (target and removing ones);
+    /// `adding` and `removing` are Kafka's `addingReplicas` and `removingReplicas`.
     PartitionChanged {
         id: Uuid,
         partition: i32,
@@ -52,6 +57,12 @@ pub enum MetadataRecord {
         leader_epoch: i32,
         isr: Vec<i32>,
         partition_epoch: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replicas: Option<Vec<i32>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding: Vec<i32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing: Vec<i32>,
     },
     /// The dynamic broker configs of one resource were replaced by `configs`: the
     /// cluster-wide default (`broker: None`, Kafka's resource name "") or one broker's

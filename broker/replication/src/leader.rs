@@ -282,6 +282,21 @@ impl LeaderState {
         self.advance_hw().into_iter().collect()
     }
 
+    /// The controller changed the replica set without a new leader epoch (a reassignment
+    /// adding replicas): a new replica is followed from its first fetch and is not in sync
+    /// until it catches up (Kafka's adding replicas); a replica no longer assigned is forgotten.
+    pub fn replicas_changed(&mut self, replicas: &[i32]) {
+        self.followers.retain(|r, _| replicas.contains(r));
+        for &r in replicas.iter().filter(|&&r| r != self.node) {
+            self.followers.entry(r).or_insert(Follower {
+                leo: -1,
+                last_caught_up_ms: 0,
+                last_fetch_leader_leo: -1,
+                last_fetch_ms: 0,
+            });
+        }
+    }
+
     /// The controller refused or never answered the pending change: forget it, so the next
     /// tick or fetch proposes again from the committed state.
     pub fn isr_change_failed(&mut self) {
@@ -406,6 +421,35 @@ mod tests {
         assert_eq!(l.follower_fetched(3, 2, 7), Ok(vec![]), "never goes back");
         assert_eq!(l.high_watermark(), 10);
         assert_eq!(l.follower_fetched(9, 0, 7), Err(NotAReplica(9)));
+    }
+
+    #[test]
+    fn an_added_replica_is_followed_and_proposed_in_only_once_caught_up() {
+        let mut l = leader(&[1, 2, 3]);
+        l.appended(10);
+        assert_eq!(l.follower_fetched(4, 0, 5), Err(NotAReplica(4)));
+        l.replicas_changed(&[1, 2, 3, 4]);
+        l.follower_fetched(2, 10, 6).unwrap();
+        l.follower_fetched(3, 10, 6).unwrap();
+        assert_eq!(
+            l.high_watermark(),
+            10,
+            "an adding replica does not hold it back"
+        );
+        assert_eq!(
+            l.follower_fetched(4, 5, 6),
+            Ok(vec![]),
+            "behind: not in sync"
+        );
+        let effects = l.follower_fetched(4, 10, 7).unwrap();
+        assert!(
+            effects.contains(&Effect::AlterIsr(IsrChange {
+                new_isr: vec![1, 2, 3, 4],
+                partition_epoch: 0,
+                leader_epoch: 0,
+            })),
+            "{effects:?}"
+        );
     }
 
     #[test]

@@ -481,6 +481,20 @@ impl Broker {
             .unwrap_or_default()
     }
 
+    /// Unregisters and returns one partition (a replica moved away from this broker).
+    pub(crate) fn take_partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.offline
+            .write()
+            .retain(|(t, i), _| &**t != topic || *i != index);
+        let mut partitions = self.partitions.write();
+        let parts = partitions.get_mut(topic)?;
+        let taken = parts.remove(&index);
+        if parts.is_empty() {
+            partitions.remove(topic);
+        }
+        taken
+    }
+
     pub fn image(&self) -> Arc<MetadataImage> {
         self.quorum.image()
     }

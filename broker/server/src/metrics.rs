@@ -233,6 +233,8 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ElectLeaders => "ElectLeaders",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
+        ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
         ApiKey::DescribeQuorum => "DescribeQuorum",
         ApiKey::AddRaftVoter => "AddRaftVoter",
         ApiKey::RemoveRaftVoter => "RemoveRaftVoter",

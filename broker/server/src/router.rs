@@ -205,6 +205,16 @@ pub fn routes() -> Vec<Route> {
         ),
         route!(ApiKey::ElectLeaders, elect_leaders, m::ElectLeadersRequest),
         route!(
+            ApiKey::AlterPartitionReassignments,
+            alter_partition_reassignments,
+            m::AlterPartitionReassignmentsRequest
+        ),
+        route!(
+            ApiKey::ListPartitionReassignments,
+            list_partition_reassignments,
+            m::ListPartitionReassignmentsRequest
+        ),
+        route!(
             ApiKey::IncrementalAlterConfigs,
             incremental_alter_configs,
             m::IncrementalAlterConfigsRequest

@@ -6,6 +6,7 @@ mod consume;
 pub mod elect;
 mod group;
 mod produce;
+pub mod reassign;
 mod reset;
 mod topic;
 mod user;
@@ -42,6 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             GroupCommand::ResetOffsets(a) => reset::run(&admin, a, format).await,
             GroupCommand::Delete { group } => group::delete(&admin, &group, format).await,
         },
+        Command::Reassign(c) => reassign::run(&admin, c, format).await,
         Command::Acl(c) => acl::run(&admin, c, format).await,
         Command::User(c) => user::run(&admin, c, format).await,
     }

@@ -15,6 +15,7 @@ mod groups;
 mod nodes;
 mod offsets;
 mod quorum;
+mod reassignments;
 mod records;
 mod topics;
 mod users;
@@ -23,6 +24,7 @@ pub use elections::{ElectionOutcome, ElectionType};
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
 pub use offsets::OffsetSpec;
 pub use quorum::{QuorumInfo, QuorumReplica};
+pub use reassignments::{OngoingReassignment, Reassignment};
 pub use records::{FetchedPartition, FetchedRecord, NewRecord};
 pub use users::{ScramAlteration, UserScramCredentials};
 

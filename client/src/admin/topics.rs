@@ -245,11 +245,11 @@ fn topic_info(topic: &MetadataResponseTopic) -> TopicInfo {
     }
 }
 
-fn topic_name(name: &str) -> TopicName {
+pub(super) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
 }
 
-fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
+pub(super) fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
     ids.iter().copied().map(BrokerId).collect()
 }
 

@@ -25,6 +25,8 @@ fn partition() -> Partition {
         leader_epoch: 4,
         partition_epoch: 7,
         leader_recovery_state: LeaderRecoveryState::Recovered,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }
 

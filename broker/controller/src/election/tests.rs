@@ -20,6 +20,8 @@ fn partition(replicas: &[i32], isr: &[i32], leader: i32) -> Partition {
         leader_epoch: 5,
         partition_epoch: 9,
         leader_recovery_state: LeaderRecoveryState::Recovered,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }
 

@@ -26,6 +26,7 @@ impl World {
             90..=91 => self.rebalance(),
             92 => self.fail_over(),
             93 => self.allow_unclean_election(),
+            94..=98 => self.reassign(),
             _ => Ok(()),
         }
     }
@@ -232,6 +233,18 @@ impl World {
                 }
                 Ok(())
             }
+            // The expansion that completes a reassignment moves the leadership off a
+            // leader that is being removed (Kafka answers NEW_LEADER_ELECTED).
+            Ok(AlterPartitionOutcome::LeaderChanged { change, .. })
+                if p.removing_replicas.contains(&p.leader)
+                    && change
+                        .replicas
+                        .as_ref()
+                        .is_some_and(|r| !r.contains(&p.leader)) =>
+            {
+                self.count("reassignment completed by AlterPartition");
+                self.apply(key, &change, false)
+            }
             Ok(other) => Err(format!(
                 "leader changed by its own AlterPartition: {other:?}"
             )),
@@ -244,6 +257,61 @@ impl World {
                 Ok(())
             }
             Err(e) => Err(format!("AlterPartition {request:?} on {p:?} refused: {e}")),
+        }
+    }
+
+    /// AlterPartitionReassignments on a random partition: a random target of registered
+    /// brokers (sometimes a repeated or unknown one), or a cancellation.
+    fn reassign(&mut self) -> Result<(), String> {
+        let keys: Vec<Key> = self.partitions.keys().copied().collect();
+        let Some(&key) = self.rng.pick(&keys) else {
+            return Ok(());
+        };
+        let p = self.partitions[&key].clone();
+        let cluster = self.liveness.cluster_view();
+        let target = (!self.rng.chance(25)).then(|| {
+            let mut pool: Vec<i32> = self.nodes.iter().map(|n| n.id).collect();
+            let mut target = Vec::new();
+            let size = 1 + self.rng.below(3) as usize;
+            while target.len() < size && !pool.is_empty() {
+                let i = self.rng.below(pool.len() as u64) as usize;
+                target.push(pool.swap_remove(i));
+            }
+            if self.rng.chance(5) {
+                target.push(target[0]);
+            }
+            target
+        });
+        let bad = target.as_ref().is_some_and(|t| {
+            t.iter().any(|b| !cluster.is_registered(*b))
+                || t.iter().filter(|b| **b == t[0]).count() > 1
+        });
+        let unclean = self.unclean_topics.contains(&key.0);
+        match alter_reassignment(Some(&p), &cluster, target.as_deref(), unclean) {
+            Ok(change) => {
+                if bad {
+                    return Err(format!(
+                        "accepted a bad reassignment to {target:?} of {p:?}"
+                    ));
+                }
+                self.count(if target.is_some() {
+                    "reassignment"
+                } else {
+                    "reassignment cancelled"
+                });
+                self.note(|| format!("reassign {key:?} to {target:?}"));
+                if let Some(change) = change {
+                    // Only a revert whose ISR held nothing but adding replicas elects from
+                    // outside the ISR (Kafka's unclean revert).
+                    let from_outside =
+                        target.is_none() && p.isr.iter().all(|r| p.adding_replicas.contains(r));
+                    self.apply(key, &change, unclean || from_outside)?;
+                }
+                Ok(())
+            }
+            Err(e) if bad && e.code() == 39 => Ok(()),
+            Err(e) if target.is_none() && !p.is_reassigning() && e.code() == 85 => Ok(()),
+            Err(e) => Err(format!("reassignment to {target:?} of {p:?} refused: {e}")),
         }
     }
 

@@ -70,6 +70,20 @@ fn check_partition(cluster: &ClusterView, p: &Partition, unclean: bool) -> Resul
     if p.isr.is_empty() || !distinct(&p.isr) || !p.isr.iter().all(|r| p.replicas.contains(r)) {
         return Err("ISR empty, repeated or not a subset of the replicas".into());
     }
+    let moving = p.adding_replicas.iter().chain(&p.removing_replicas);
+    if !moving.clone().all(|r| p.replicas.contains(r))
+        || p.adding_replicas
+            .iter()
+            .any(|r| p.removing_replicas.contains(r))
+    {
+        return Err("adding/removing replicas overlap or are not replicas".into());
+    }
+    if p.is_reassigning() && p.adding_replicas.iter().all(|r| p.isr.contains(r)) {
+        // Only an ISR of nothing but removing replicas may hold a reassignment back.
+        if p.isr.iter().any(|r| !p.removing_replicas.contains(r)) {
+            return Err("a reassignment whose adding replicas are in sync did not complete".into());
+        }
+    }
     if p.has_leader() {
         if !p.isr.contains(&p.leader) {
             return Err("leader outside the ISR".into());
@@ -101,6 +115,11 @@ pub fn check_epochs(old: &Partition, new: &Partition) -> Result<(), String> {
     }
     if new.leader != old.leader && new.leader_epoch == old.leader_epoch {
         return Err("leader changed without a leader epoch bump".into());
+    }
+    if old.replicas.iter().any(|r| !new.replicas.contains(r))
+        && new.leader_epoch == old.leader_epoch
+    {
+        return Err("a replica left without a leader epoch bump".into());
     }
     Ok(())
 }

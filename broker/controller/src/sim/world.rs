@@ -128,7 +128,9 @@ impl World {
             return Err(format!("empty change proposed for {key:?}"));
         }
         if let Some(leader) = change.leader {
-            if leader != NO_LEADER && !unclean && !p.isr.contains(&leader) {
+            // An AlterPartition that completes a reassignment elects from the ISR it sets.
+            let in_new_isr = change.isr.as_ref().is_some_and(|i| i.contains(&leader));
+            if leader != NO_LEADER && !unclean && !p.isr.contains(&leader) && !in_new_isr {
                 return Err(format!(
                     "clean election of {leader} from outside the last ISR {:?} of {key:?}",
                     p.isr
@@ -147,6 +149,8 @@ impl World {
         };
         super::invariants::check_epochs(p, &next)
             .map_err(|e| format!("{key:?} {p:?} -> {next:?}: {e}"))?;
+        let finished = p.is_reassigning() && !next.is_reassigning() && next.replicas != p.replicas;
+
         if self.trace.is_some() {
             let old = p.clone();
             self.note(|| format!("{key:?}: {old:?} -> {change:?}"));
@@ -154,6 +158,9 @@ impl World {
         self.partitions.insert(key, next);
         if let Some(what) = what {
             self.count(what);
+        }
+        if finished {
+            self.count("reassignment finished");
         }
         self.offset += 1;
         Ok(())

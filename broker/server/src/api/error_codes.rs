@@ -87,6 +87,16 @@ codes!(m::IncrementalAlterConfigsResponse, |r, f| {
 codes!(m::CreatePartitionsResponse, |r, f| {
     r.results.iter().for_each(|x| f(x.error_code))
 });
+codes!(m::AlterPartitionReassignmentsResponse, |r, f| {
+    f(r.error_code);
+    r.responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .for_each(|p| f(p.error_code));
+});
+codes!(m::ListPartitionReassignmentsResponse, |r, f| {
+    f(r.error_code)
+});
 codes!(m::DescribeClusterResponse, |r, f| { f(r.error_code) });
 codes!(m::AddRaftVoterResponse, |r, f| { f(r.error_code) });
 codes!(m::RemoveRaftVoterResponse, |r, f| { f(r.error_code) });

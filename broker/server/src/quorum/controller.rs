@@ -88,6 +88,13 @@ pub enum Command {
         partition_epoch: i32,
         new_isr: Vec<i32>,
     },
+    /// AlterPartitionReassignments for one partition: move it to `target` (`None`: cancel
+    /// the ongoing reassignment).
+    Reassign {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
     /// ElectLeaders (API 43): PREFERRED (0) or UNCLEAN (1) elections for the named
     /// partitions, or for every partition when `partitions` is `None`.
     ElectLeaders {

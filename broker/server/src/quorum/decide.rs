@@ -194,6 +194,18 @@ pub fn decide(
             decisions::alter_partition(image, cmd, cfg.unclean_leader_election)
                 .map(Decision::records)
         }
+        Command::Reassign {
+            topic,
+            partition,
+            target,
+        } => decisions::reassign(
+            image,
+            topic,
+            *partition,
+            target.as_deref(),
+            cfg.unclean_leader_election,
+        )
+        .map(Decision::records),
         Command::Format { cluster_id } => Ok(Decision::records(match image.cluster_id {
             None => vec![MetadataRecord::ClusterFormatted {
                 cluster_id: cluster_id.clone(),

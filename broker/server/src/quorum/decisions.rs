@@ -83,6 +83,9 @@ pub(super) fn changed(
         leader_epoch: next.leader_epoch,
         isr: next.isr,
         partition_epoch: next.partition_epoch,
+        replicas: change.replicas.is_some().then_some(next.replicas),
+        adding: next.adding_replicas,
+        removing: next.removing_replicas,
     }
 }
 
@@ -103,6 +106,7 @@ pub(super) fn cluster_view(image: &MetadataImage, overriding: Option<(i32, bool)
 
 pub(super) fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
     let l = t.leadership(p)?;
+    let ongoing = t.reassigning(p).cloned().unwrap_or_default();
     Some(Partition {
         replicas: t.replicas.get(p)?.clone(),
         isr: t.isr(p).to_vec(),
@@ -110,7 +114,33 @@ pub(super) fn partition_state(t: &TopicImage, p: usize) -> Option<Partition> {
         leader_epoch: l.leader_epoch,
         partition_epoch: l.partition_epoch,
         leader_recovery_state: Default::default(),
+        adding_replicas: ongoing.adding,
+        removing_replicas: ongoing.removing,
     })
+}
+
+/// AlterPartitionReassignments for one partition, decided by
+/// `fjord_controller::alter_reassignment` (`target: None` cancels): the record to propose
+/// (none when the partition is already as asked), or the refusal with Kafka's code.
+pub fn reassign(
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    target: Option<&[i32]>,
+    unclean_default: bool,
+) -> Result<Vec<MetadataRecord>, Refusal> {
+    let t = image.topic(topic);
+    let state = t.and_then(|t| partition_state(t, usize::try_from(partition).ok()?));
+    let unclean = t.is_some_and(|t| topic_unclean(t, unclean_default));
+    let cluster = cluster_view(image, None);
+    let change = fjord_controller::alter_reassignment(state.as_ref(), &cluster, target, unclean)
+        .map_err(Refusal::from)?;
+    match (t, state, change) {
+        (Some(t), Some(before), Some(change)) => {
+            Ok(vec![changed(t.id, partition, &before, &change)])
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 fn topic_unclean(t: &TopicImage, default: bool) -> bool {
@@ -276,5 +306,59 @@ mod tests {
             new_isr: vec![1, 2],
         };
         assert!(alter_partition(&img, &from_follower, false).is_err());
+    }
+
+    #[test]
+    fn a_reassignment_is_recorded_with_its_replicas_and_completes_through_alter_partition() {
+        let mut img = image();
+        img.apply(MetadataRecord::BrokerRegistered {
+            id: 3,
+            epoch: 3,
+            incarnation: uuid::Uuid::new_v4(),
+            endpoints: vec![],
+            rack: None,
+        });
+        let records = reassign(&img, "t", 0, Some(&[3]), false).unwrap();
+        for r in records {
+            img.apply(r);
+        }
+        let t = img.topic("t").unwrap();
+        assert_eq!(t.replicas[0], vec![3, 1]);
+        let ongoing = t.reassigning(0).unwrap();
+        assert_eq!(
+            (ongoing.adding.clone(), ongoing.removing.clone()),
+            (vec![3], vec![1])
+        );
+        assert_eq!(
+            reassign(&img, "t", 5, Some(&[3]), false).unwrap_err().code,
+            3,
+            "UNKNOWN_TOPIC_OR_PARTITION"
+        );
+        // The leader (1) adds 3 to the ISR once it caught up: the move completes.
+        let expand = Command::AlterPartition {
+            broker: 1,
+            topic_id: uuid::Uuid::nil(),
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 1,
+            new_isr: vec![1, 3],
+        };
+        for r in alter_partition(&img, &expand, false).unwrap() {
+            img.apply(r);
+        }
+        let t = img.topic("t").unwrap();
+        assert_eq!(
+            (t.replicas[0].clone(), t.isr(0).to_vec()),
+            (vec![3], vec![3])
+        );
+        assert_eq!(t.leader(0), 3);
+        assert!(t.reassigning.is_empty());
+        let rebuilt = MetadataImage::from_records(img.to_records());
+        assert_eq!(rebuilt.topic("t"), img.topic("t"));
+        assert_eq!(
+            reassign(&img, "t", 0, None, false).unwrap_err().code,
+            85,
+            "NO_REASSIGNMENT_IN_PROGRESS"
+        );
     }
 }

@@ -87,28 +87,24 @@ impl Broker {
         // Deletions first: a topic deleted and created again under its name has a new id.
         for name in self.open_topics() {
             let parts = self.partitions_of(&name);
-            let keep = image.topic(&name).is_some_and(|t| {
-                parts
-                    .iter()
-                    .all(|p| p.topic_id == t.id && self.hosts(t, p.index))
-            });
-            if keep {
+            let topic = image
+                .topic(&name)
+                .filter(|t| parts.iter().all(|p| p.topic_id == t.id));
+            let Some(topic) = topic else {
+                for p in self.take_partitions(&name) {
+                    self.delete_log(p);
+                }
+                tracing::info!(topic = %name, "removed the local partitions of a deleted topic");
                 continue;
-            }
-            for p in self.take_partitions(&name) {
-                p.wake_waiters();
-                let dir = self.partition_dir(&p.topic, p.index);
-                drop(p);
-                // Readers holding the partition keep their file handles; unlinking is safe.
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition's directory")
-                    }
+            };
+            // A reassignment moved these replicas away: they stop fetching or leading (their
+            // role goes with them) and their logs are deleted, as Kafka's StopReplica does.
+            for p in parts.iter().filter(|p| !self.hosts(topic, p.index)) {
+                if let Some(p) = self.take_partition(&name, p.index) {
+                    tracing::info!(topic = %name, partition = p.index, "removed a replica reassigned away from this broker");
+                    self.delete_log(p);
                 }
             }
-            tracing::info!(topic = %name, "removed the local partitions of a deleted topic");
         }
         for topic in image.topics.values() {
             for p in 0..topic.partition_count() {
@@ -148,6 +144,21 @@ impl Broker {
         drop(last);
         // Leader or follower of each partition, as the image now says.
         self.apply_roles(image);
+    }
+
+    /// Closes a partition taken out of the broker and deletes its directory. Readers still
+    /// holding it keep their file handles, so unlinking is safe.
+    fn delete_log(&self, p: Arc<Partition>) {
+        p.wake_waiters();
+        let dir = self.partition_dir(&p.topic, p.index);
+        drop(p);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a partition's directory")
+            }
+        }
     }
 
     fn mark_offline(&self, topic: &Arc<str>, index: i32, error: &StartError) {

@@ -53,6 +53,7 @@ impl Broker {
             if let Role::Leader(lead) = &mut *role {
                 if lead.state.leader_epoch() == l.leader_epoch {
                     lead.min_insync_replicas = min_isr;
+                    lead.state.replicas_changed(replicas);
                     let effects = lead.state.isr_committed(t.isr(i), l.partition_epoch);
                     let (advanced, _) = lead.perform(effects);
                     // An ISR change also decides waiters the high watermark had passed.

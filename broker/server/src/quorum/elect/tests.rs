@@ -42,6 +42,9 @@ fn set(img: &mut MetadataImage, p: i32, leader: i32, isr: Vec<i32>) {
         leader_epoch: l.leader_epoch + 1,
         isr,
         partition_epoch: l.partition_epoch + 1,
+        replicas: None,
+        adding: vec![],
+        removing: vec![],
     });
 }
 
