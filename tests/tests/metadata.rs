@@ -72,3 +72,29 @@ fn illegal_topic_names_get_invalid_topic_exception() {
         17
     );
 }
+
+#[test]
+fn describe_cluster_answers_for_broker_endpoints_only() {
+    use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
+    let broker = Broker::start();
+    let mut conn = RawConn::connect(&broker.bootstrap);
+    let mut describe = |endpoint_type: i8| -> DescribeClusterResponse {
+        conn.request(
+            ApiKey::DescribeCluster,
+            1,
+            &DescribeClusterRequest::default().with_endpoint_type(endpoint_type),
+        )
+    };
+    let brokers = describe(1);
+    assert_eq!(
+        (
+            brokers.error_code,
+            brokers.endpoint_type,
+            brokers.brokers.len()
+        ),
+        (0, 1, 1)
+    );
+    // Kafka's answers: controllers asked of a broker, and a type nobody knows.
+    assert_eq!(describe(2).error_code, 114, "MISMATCHED_ENDPOINT_TYPE");
+    assert_eq!(describe(7).error_code, 115, "UNSUPPORTED_ENDPOINT_TYPE");
+}

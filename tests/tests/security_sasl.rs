@@ -517,12 +517,22 @@ fn admin_apis_are_checked_too(alice: &mut SecureConn, admin: &mut SecureConn) {
         GroupAuthorizationFailed.code(),
         "{r:?}"
     );
+    // Anyone describes the cluster, as in Kafka; without DESCRIBE on it the authorized
+    // operations asked for are none.
     let r: DescribeClusterResponse = alice.request(
         ApiKey::DescribeCluster,
         0,
-        &DescribeClusterRequest::default(),
+        &DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
     );
-    assert_eq!(r.error_code, ClusterAuthorizationFailed.code(), "{r:?}");
+    assert_eq!(
+        (
+            r.error_code,
+            r.cluster_authorized_operations,
+            r.brokers.len()
+        ),
+        (0, 0, 1),
+        "{r:?}"
+    );
     let r: DescribeClusterResponse = admin.request(
         ApiKey::DescribeCluster,
         0,

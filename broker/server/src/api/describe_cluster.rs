@@ -9,19 +9,36 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 1;
 
-/// Endpoint type of broker listeners (v1+); 2 would be controllers.
+/// Endpoint types (v1+): broker listeners, and controller listeners (KIP-919).
 const BROKERS: i8 = 1;
+const CONTROLLERS: i8 = 2;
 
 pub async fn handle(
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> Option<DescribeClusterResponse> {
     let b = &ctx.broker;
-    let authz = crate::security::authorizer::Authz::new(ctx);
-    if !authz.cluster(crate::security::acl::op::DESCRIBE) {
+    // As Kafka: anyone may describe the cluster; DESCRIBE on it only decides whether the
+    // authorized operations asked for are computed (0 without it).
+    if req.endpoint_type != BROKERS {
+        let (code, message) = match (ctx.version, req.endpoint_type) {
+            (0, _) => (
+                ResponseError::InvalidRequest,
+                "v0 describes broker endpoints",
+            ),
+            (_, CONTROLLERS) => (
+                ResponseError::MismatchedEndpointType,
+                "this is a broker endpoint; controllers are described by a controller listener",
+            ),
+            _ => (
+                ResponseError::UnsupportedEndpointType,
+                "unknown endpoint type",
+            ),
+        };
         return Some(
             DescribeClusterResponse::default()
-                .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+                .with_error_code(code.code())
+                .with_error_message(Some(str_bytes(message))),
         );
     }
     let mut resp = DescribeClusterResponse::default()
@@ -29,12 +46,6 @@ pub async fn handle(
         .with_controller_id(BrokerId(super::metadata::controller_id(b)));
     if ctx.version >= 1 {
         resp = resp.with_endpoint_type(BROKERS);
-        if req.endpoint_type != BROKERS {
-            return Some(
-                resp.with_error_code(ResponseError::UnsupportedEndpointType.code())
-                    .with_error_message(Some(str_bytes("only broker endpoints are described"))),
-            );
-        }
     }
     let brokers = super::metadata::live_brokers(b)
         .into_iter()
@@ -48,7 +59,13 @@ pub async fn handle(
         .collect();
     resp = resp.with_brokers(brokers);
     if req.include_cluster_authorized_operations {
-        resp = resp.with_cluster_authorized_operations(authz.cluster_operations());
+        let authz = crate::security::authorizer::Authz::new(ctx);
+        let ops = if authz.cluster(crate::security::acl::op::DESCRIBE) {
+            authz.cluster_operations()
+        } else {
+            0
+        };
+        resp = resp.with_cluster_authorized_operations(ops);
     }
     Some(resp)
 }
