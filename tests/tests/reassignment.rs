@@ -611,16 +611,46 @@ fn a_throttled_move_sets_the_throttles_applies_them_and_verify_removes_them() {
         throttled(0, "fjord_replication_throttled_total", "leader") > 0.0
     });
 
-    wait_until(WAIT, "verify says complete", || {
-        let (ok, verified) = fjord_json(
-            &node,
-            &["reassign", "verify", "--reassignment-json-file", plan],
-        );
-        ok && verified["partitions"][0]["status"] == "complete"
-            && verified["throttles"] == "cleared"
-            && verified["cleared"]["brokers"] == serde_json::json!([0, 1, 2])
-            && verified["cleared"]["topics"] == serde_json::json!(["throttled"])
-    });
+    // verify --wait follows the move with a progress bar on stderr, then verifies.
+    let out = std::process::Command::new(broker_bin().with_file_name("fjord"))
+        .args(["--bootstrap", &node, "-o", "json", "reassign", "verify"])
+        .args([
+            "--reassignment-json-file",
+            plan,
+            "--wait",
+            "--wait-timeout",
+            "60",
+        ])
+        .env_remove("FJORD_BOOTSTRAP")
+        .output()
+        .expect("run fjord");
+    let bar = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{bar}");
+    assert!(
+        bar.contains("[--------------------] 0/1 partitions done"),
+        "{bar}"
+    );
+    assert!(
+        bar.trim_end()
+            .ends_with("[####################] 1/1 partitions done"),
+        "{bar}"
+    );
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        verified["partitions"][0]["status"], "complete",
+        "{verified}"
+    );
+    assert_eq!(verified["throttles"], "cleared", "{verified}");
+    assert_eq!(
+        verified["cleared"]["brokers"],
+        serde_json::json!([0, 1, 2]),
+        "{verified}"
+    );
+    assert_eq!(
+        verified["cleared"]["topics"],
+        serde_json::json!(["throttled"]),
+        "{verified}"
+    );
     wait_moved(&cluster, "throttled", &[1, 2]);
     for key in [
         "leader.replication.throttled.rate",

@@ -26,8 +26,9 @@ pub enum ReassignCommand {
     /// Start the reassignments of a plan.
     Execute(ExecuteArgs),
     /// Whether each partition of a plan is complete, in progress or failed; once all are
-    /// complete, remove the replication throttles.
-    Verify(ClearingArgs),
+    /// complete, remove the replication throttles. `--wait` follows the moves with a
+    /// progress bar until none is in progress.
+    Verify(VerifyArgs),
     /// Cancel the ongoing reassignments of a plan's partitions (they keep their old replicas)
     /// and remove the replication throttles.
     Cancel(ClearingArgs),
@@ -74,6 +75,19 @@ pub struct ClearingArgs {
     pub preserve_throttles: bool,
 }
 
+#[derive(Debug, ClapArgs)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub clearing: ClearingArgs,
+    /// Poll until no partition of the plan is in progress, drawing a progress bar on
+    /// stderr, then verify.
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--wait`: give up (exit 1) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub wait_timeout: u64,
+}
+
 /// The plan file: Kafka's reassignment JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -104,8 +118,11 @@ pub async fn run(
             cancel(admin, &plan, a.preserve_throttles, format).await
         }
         ReassignCommand::Verify(a) => {
-            let plan = read_plan(&a.plan.reassignment_json_file)?;
-            verify(admin, &plan, a.preserve_throttles, format).await
+            let plan = read_plan(&a.clearing.plan.reassignment_json_file)?;
+            if a.wait {
+                wait(admin, &plan, std::time::Duration::from_secs(a.wait_timeout)).await?;
+            }
+            verify(admin, &plan, a.clearing.preserve_throttles, format).await
         }
         ReassignCommand::List => list(admin, format).await,
     }
@@ -470,14 +487,8 @@ impl Report for Verified {
     }
 }
 
-/// Kafka's `--verify`: each partition's state, then the throttles removed once all are
-/// complete (a failed partition keeps them, as in Kafka: its move is not done).
-async fn verify(
-    admin: &AdminClient,
-    plan: &Plan,
-    preserve_throttles: bool,
-    format: Format,
-) -> anyhow::Result<()> {
+/// Each partition of `plan` against its target.
+async fn progress(admin: &AdminClient, plan: &Plan) -> anyhow::Result<Vec<Progress>> {
     let ongoing = admin.list_partition_reassignments(&named(plan)).await?;
     let mut partitions = Vec::new();
     for p in &plan.partitions {
@@ -507,6 +518,82 @@ async fn verify(
             status,
         });
     }
+    Ok(partitions)
+}
+
+/// How often `verify --wait` polls.
+const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `verify --wait`: polls until no partition of `plan` is in progress, drawing on stderr
+/// a bar of the partitions done (redrawn in place on a terminal, a line per change
+/// otherwise). Fails after `timeout`.
+async fn wait(
+    admin: &AdminClient,
+    plan: &Plan,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let deadline = std::time::Instant::now() + timeout;
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = None;
+    loop {
+        let partitions = progress(admin, plan).await?;
+        let done = partitions
+            .iter()
+            .filter(|p| p.status != Status::InProgress)
+            .count();
+        let line = progress_bar(done, partitions.len());
+        if shown.as_ref() != Some(&line) {
+            let mut err = std::io::stderr().lock();
+            let _ = match terminal {
+                true => write!(err, "\r{line}"),
+                false => writeln!(err, "{line}"),
+            };
+            let _ = err.flush();
+            shown = Some(line);
+        }
+        if done == partitions.len() {
+            if terminal {
+                eprintln!();
+            }
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            if terminal {
+                eprintln!();
+            }
+            anyhow::bail!(
+                "{} of {} partitions still moving after {}s",
+                partitions.len() - done,
+                partitions.len(),
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `[########------------]  2/5 partitions done`.
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 20;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    format!(
+        "[{}{}] {done:>width$}/{total} partitions done",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled),
+        width = total.to_string().len()
+    )
+}
+
+/// Kafka's `--verify`: each partition's state, then the throttles removed once all are
+/// complete (a failed partition keeps them, as in Kafka: its move is not done).
+async fn verify(
+    admin: &AdminClient,
+    plan: &Plan,
+    preserve_throttles: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let partitions = progress(admin, plan).await?;
     let complete = partitions.iter().all(|p| p.status == Status::Complete);
     let (throttles, cleared) = if preserve_throttles {
         (ThrottleAction::Preserved, None)
@@ -588,6 +675,26 @@ mod tests {
             partition,
             replicas: replicas.to_vec(),
         }
+    }
+
+    #[test]
+    fn the_progress_bar_fills_with_the_partitions_done() {
+        assert_eq!(
+            progress_bar(0, 4),
+            "[--------------------] 0/4 partitions done"
+        );
+        assert_eq!(
+            progress_bar(1, 4),
+            "[#####---------------] 1/4 partitions done"
+        );
+        assert_eq!(
+            progress_bar(3, 12),
+            "[#####---------------]  3/12 partitions done"
+        );
+        assert_eq!(
+            progress_bar(0, 0),
+            "[####################] 0/0 partitions done"
+        );
     }
 
     #[test]
