@@ -16,19 +16,19 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fjord_client::AdminClient;
-use fjord_crds::{Cluster, Topic};
+use fjord_crds::Cluster;
 use fjord_operator::run;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 use support::fake_apiserver::FakeApiServer;
-use support::{context_with_dns, eventually_within, kubelet};
+use support::{context_with_dns, create_ready_topic, eventually_within, kubelet, ready, Operator};
 
 const NS: &str = "streaming";
 const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
-const TOPICS: &str = "/apis/fjord.dev/v1alpha1/topics";
 const PODS: &str = "/api/v1/pods";
 const BROKERS: i32 = 3;
+/// The largest Cluster a test here runs.
+const MAX_BROKERS: i32 = 5;
 /// Replication factor of the test topic. 1 until the broker replicates partitions; raise it
 /// (and the roll then keeps every partition available) once replication lands.
 const REPLICATION_FACTOR: i32 = 1;
@@ -41,13 +41,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn ready(obj: &Value) -> bool {
-    obj["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -114,7 +107,8 @@ impl ClientProcess {
 }
 
 fn logs(kubelet: &kubelet::Kubelet) -> String {
-    (0..BROKERS)
+    (0..MAX_BROKERS)
+        .filter(|n| !kubelet.log(&format!("events-{n}")).is_empty())
         .map(|n| {
             format!(
                 "--- events-{n} ---\n{}",
@@ -208,31 +202,17 @@ async fn three_brokers_form_a_quorum_spread_a_topic_and_roll_one_at_a_time_losin
         "brokers advertise their headless-service names"
     );
 
-    let topics: Api<Topic> = Api::namespaced(client.clone(), NS);
-    let topic = serde_json::from_value(json!({
+    let bootstrap = format!("events-bootstrap.{NS}.svc:{port}");
+    let topic = json!({
         "apiVersion": "fjord.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "orders"},
         "spec": {"cluster": "events", "partitions": 3, "replicationFactor": REPLICATION_FACTOR},
-    }))
-    .unwrap();
-    topics.create(&PostParams::default(), &topic).await.unwrap();
-    eventually_within("Topic Ready", within, || {
-        ready(&server.get(TOPICS, NS, "orders")?).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| die(e, &server, &kubelet));
-    let bootstrap = format!("events-bootstrap.{NS}.svc:{port}");
-    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+    });
+    let described = create_ready_topic(&client, &server, &kubelet, NS, topic, &bootstrap, within)
         .await
-        .unwrap();
-    let described = admin
-        .describe_topic("orders")
-        .await
-        .unwrap()
-        .expect("topic on the brokers");
+        .unwrap_or_else(|e| die(e, &server, &kubelet));
     assert_eq!(described.partitions.len(), 3);
     let leaders: BTreeSet<i32> = described.partitions.iter().map(|p| p.leader).collect();
     assert_eq!(leaders.len(), 3, "one partition per broker: {described:?}");
-    drop(admin);
 
     let producer = ClientProcess::start(&kubelet, "produce", &bootstrap, "orders");
     eventually_within("the producer's first acknowledgements", within, || {
@@ -327,6 +307,92 @@ async fn three_brokers_form_a_quorum_spread_a_topic_and_roll_one_at_a_time_losin
         acked.len(),
         records(&produced, "err ").len()
     );
+}
+
+/// Five brokers: the operator makes pods 0-2 the quorum's voters and 3-4 broker-only nodes
+/// (`process.roles=broker`), which follow the metadata log as observers; all five register,
+/// host replicas and lead partitions, and an `acks=all` producer loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes() {
+    const FIVE: i32 = 5;
+    let op = Operator::start(NS);
+    let (server, client, kubelet, port) = (&op.server, &op.client, &op.kubelet, op.port);
+    op.create_cluster(
+        NS,
+        json!({"version": "0.1.0", "replicas": FIVE,
+               "config": {"controller.quorum.election.timeout.ms": "500",
+                          "broker.session.timeout.ms": "3000",
+                          "broker.heartbeat.interval.ms": "300"}}),
+    )
+    .await;
+    let within = Duration::from_secs(120);
+    let status: Value = eventually_within("a Ready five-broker cluster", within, || {
+        let c = server.get(CLUSTERS, NS, "events")?;
+        let s = &c["status"];
+        (ready(&c)
+            && s["readyBrokers"] == FIVE
+            && s["brokers"].as_array().is_some_and(|b| b.len() == 5))
+        .then(|| s.clone())
+    })
+    .await
+    .unwrap_or_else(|e| die(e, server, kubelet));
+    let voters: BTreeSet<i64> = status["quorumVoters"]
+        .as_array()
+        .map(|v| v.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    assert_eq!(voters, BTreeSet::from([0, 1, 2]), "{status:#}");
+    let files = server
+        .get("/api/v1/configmaps", NS, "events-config")
+        .expect("the ConfigMap");
+    for n in 3..FIVE {
+        let file = files["data"][format!("events-{n}.properties")]
+            .as_str()
+            .unwrap_or_default();
+        assert!(file.contains("process.roles=broker\n"), "{file}");
+    }
+
+    let bootstrap = format!("events-bootstrap.{NS}.svc:{port}");
+    let topic = json!({
+        "apiVersion": "fjord.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "orders"},
+        "spec": {"cluster": "events", "partitions": 5, "replicationFactor": 3,
+                 "config": {"min.insync.replicas": "2"}},
+    });
+    let described = create_ready_topic(client, server, kubelet, NS, topic, &bootstrap, within)
+        .await
+        .unwrap_or_else(|e| die(e, server, kubelet));
+    let hosting: BTreeSet<i32> = described
+        .partitions
+        .iter()
+        .flat_map(|p| p.replicas.iter().copied())
+        .collect();
+    assert_eq!(
+        hosting,
+        (0..FIVE).collect(),
+        "replicas on every broker: {described:?}"
+    );
+    let leaders: BTreeSet<i32> = described.partitions.iter().map(|p| p.leader).collect();
+    assert_eq!(
+        leaders.len(),
+        5,
+        "a partition led by each broker: {described:?}"
+    );
+
+    let producer = ClientProcess::start(kubelet, "produce", &bootstrap, "orders");
+    eventually_within("100 acknowledgements", within, || {
+        (producer.lines("ack ").len() >= 100).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        let said = producer.lines("");
+        die(format!("{e}; producer said {said:?}"), server, kubelet)
+    });
+    let acked = records(&producer.finish(), "ack ");
+    let read = records(
+        &ClientProcess::start(kubelet, "consume", &bootstrap, "orders").finish(),
+        "rec ",
+    );
+    let lost: Vec<_> = acked.difference(&read).collect();
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
 }
 
 /// Not a test of its own: the producer and reader processes of the test above run this test

@@ -4,16 +4,15 @@
 mod support;
 
 use fjord_client::AdminClient;
-use fjord_crds::{Cluster, Topic};
+use fjord_crds::Cluster;
 use fjord_operator::run;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::fake_apiserver::FakeApiServer;
-use support::{context_with_dns, eventually_within, kubelet};
+use support::{context_with_dns, create_ready_topic, eventually_within, kubelet, ready};
 
 const NS: &str = "streaming";
 const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
-const TOPICS: &str = "/apis/fjord.dev/v1alpha1/topics";
 const PODS: &str = "/api/v1/pods";
 const STATEFULSETS: &str = "/apis/apps/v1/statefulsets";
 
@@ -23,13 +22,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn ready(obj: &Value) -> bool {
-    obj["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
 
 #[tokio::test]
@@ -72,28 +64,14 @@ async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_
     });
     let first_uid = server.get(PODS, NS, "events-0").unwrap()["metadata"]["uid"].clone();
 
-    let topics: Api<Topic> = Api::namespaced(client.clone(), NS);
-    let topic = serde_json::from_value(json!({
+    let topic = json!({
         "apiVersion": "fjord.dev/v1alpha1", "kind": "Topic", "metadata": {"name": "orders"},
         "spec": {"cluster": "events", "partitions": 3, "replicationFactor": 1},
-    }))
-    .unwrap();
-    topics.create(&PostParams::default(), &topic).await.unwrap();
-    eventually_within("Topic Ready", within, || {
-        ready(&server.get(TOPICS, NS, "orders")?).then_some(())
-    })
-    .await
-    .unwrap();
-    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+    });
+    let before = create_ready_topic(&client, &server, &kubelet, NS, topic, &bootstrap, within)
         .await
         .unwrap();
-    let before = admin
-        .describe_topic("orders")
-        .await
-        .unwrap()
-        .expect("topic on the broker");
     assert_eq!(before.partitions.len(), 3);
-    drop(admin);
 
     clusters
         .patch(

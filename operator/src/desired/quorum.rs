@@ -21,11 +21,12 @@ use crate::names::{ClusterNames, QUORUM_PORT};
 pub const LARGE_CLUSTER: i32 = 9;
 
 /// Whether `fjord-broker` runs broker-only nodes (`process.roles=broker`, not in
-/// `controller.quorum.voters`). Until it does, a Cluster with more brokers than voters is
-/// refused with a condition instead of crash-looping its non-voter pods. A test
-/// (`operator/tests/broker_accepts_properties.rs`) loads a non-voter's properties through the
-/// broker's own configuration loader and fails when this disagrees with the broker.
-pub const BROKER_ONLY_NODES: bool = false;
+/// `controller.quorum.voters`; it does: they follow the metadata log as observers). Were it
+/// not to, a Cluster with more brokers than voters would be refused with a condition instead
+/// of crash-looping its non-voter pods. A test (`operator/tests/broker_accepts_properties.rs`)
+/// loads a non-voter's properties through the broker's own configuration loader and fails
+/// when this disagrees with the broker.
+pub const BROKER_ONLY_NODES: bool = true;
 
 /// Voters a new cluster of `brokers` brokers gets.
 pub fn voter_count(brokers: i32) -> i32 {
