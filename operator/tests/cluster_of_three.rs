@@ -21,7 +21,10 @@ use fjord_operator::run;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 use support::fake_apiserver::FakeApiServer;
-use support::{context_with_dns, create_ready_topic, eventually_within, kubelet, ready, Operator};
+use support::{
+    context_with_dns, create_ready_topic, describe_topic, eventually_within, kubelet, ready,
+    Operator,
+};
 
 const NS: &str = "streaming";
 const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
@@ -311,9 +314,10 @@ async fn three_brokers_form_a_quorum_spread_a_topic_and_roll_one_at_a_time_losin
 
 /// Five brokers: the operator makes pods 0-2 the quorum's voters and 3-4 broker-only nodes
 /// (`process.roles=broker`), which follow the metadata log as observers; all five register,
-/// host replicas and lead partitions, and an `acks=all` producer loses nothing.
+/// host replicas and lead partitions. Scaled down to three under an `acks=all` producer, the
+/// operator drains brokers 3 and 4 before their pods go, and the producer loses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes() {
+async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes_and_drain_on_scale_down() {
     const FIVE: i32 = 5;
     let op = Operator::start(NS);
     let (server, client, kubelet, port) = (&op.server, &op.client, &op.kubelet, op.port);
@@ -386,13 +390,55 @@ async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes() {
         let said = producer.lines("");
         die(format!("{e}; producer said {said:?}"), server, kubelet)
     });
+
+    // Scale down to the three voters under load: the operator moves every replica off
+    // brokers 3 and 4 (AlterPartitionReassignments), and only then shrinks the StatefulSet.
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), NS);
+    clusters
+        .patch(
+            "events",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    let mut drained = true;
+    eventually_within(
+        "brokers 3 and 4 drained and gone",
+        Duration::from_secs(180),
+        || {
+            let c = server.get(CLUSTERS, NS, "events")?;
+            let gone = (3..FIVE).all(|n| server.get(PODS, NS, &format!("events-{n}")).is_none());
+            if !gone {
+                return None;
+            }
+            (ready(&c) && c["status"]["readyBrokers"] == 3).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| die(e, server, kubelet));
+    let after = describe_topic(kubelet, &bootstrap, "orders").await.unwrap();
+    for p in &after.partitions {
+        drained &= p.replicas.iter().all(|r| *r < 3) && p.replicas.len() == 3;
+    }
+    assert!(
+        drained,
+        "every partition on brokers 0-2 with 3 replicas: {after:?}"
+    );
+
     let acked = records(&producer.finish(), "ack ");
     let read = records(
         &ClientProcess::start(kubelet, "consume", &bootstrap, "orders").finish(),
         "rec ",
     );
     let lost: Vec<_> = acked.difference(&read).collect();
-    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged records lost: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
 }
 
 /// Not a test of its own: the producer and reader processes of the test above run this test

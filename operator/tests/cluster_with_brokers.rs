@@ -9,7 +9,9 @@ use fjord_operator::run;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::fake_apiserver::FakeApiServer;
-use support::{context_with_dns, create_ready_topic, eventually_within, kubelet, ready};
+use support::{
+    context_with_dns, create_ready_topic, describe_topic, eventually_within, kubelet, ready,
+};
 
 const NS: &str = "streaming";
 const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
@@ -108,14 +110,9 @@ async fn a_single_broker_cluster_runs_serves_a_topic_and_rolls_to_a_new_version_
         )
     });
 
-    let admin = AdminClient::connect(&kubelet.resolve(&bootstrap))
+    let after = describe_topic(&kubelet, &bootstrap, "orders")
         .await
         .unwrap();
-    let after = admin
-        .describe_topic("orders")
-        .await
-        .unwrap()
-        .expect("topic kept across the roll");
     assert_eq!(
         after.topic_id, before.topic_id,
         "the same topic, from the kept data directory"

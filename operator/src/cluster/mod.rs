@@ -133,7 +133,7 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
     // Brokers are asked before the StatefulSet is applied: a scale-down must first know
     // whether the leaving brokers are empty.
     let probe = observe::probe(cluster, ctx).await;
-    let scale = step_scale(cluster, before.as_ref(), &probe);
+    let scale = step_scale(cluster, before.as_ref(), &probe).await;
     let mut applied = cluster.clone();
     if scale.holds_brokers() {
         if let Some(running) = before.as_ref().and_then(|s| s.spec.as_ref()?.replicas) {
@@ -205,10 +205,10 @@ async fn reconcile_steps(cluster: &Cluster, ctx: &Context) -> Result<Action> {
 }
 
 /// What the drain and balance planners say: a scale-down keeps every broker until the
-/// leaving ones are empty (or is refused); new brokers that should receive partitions are
-/// reported. Moves are not executed: the broker does not serve AlterPartitionReassignments
-/// yet (see [`crate::scale::NotServed`]).
-fn step_scale(
+/// leaving ones are empty (or is refused), and their partitions are moved off them through
+/// the brokers' AlterPartitionReassignments, one plan at a time; new brokers that should
+/// receive partitions are reported, not filled (that is `fjord reassign`'s job).
+async fn step_scale(
     cluster: &Cluster,
     before: Option<&StatefulSet>,
     probe: &observe::Probe,
@@ -216,6 +216,7 @@ fn step_scale(
     let running = before
         .and_then(|s| s.spec.as_ref()?.replicas)
         .unwrap_or(cluster.spec.replicas);
+    let desired = cluster.spec.replicas;
     let brokers: Vec<Broker> = probe
         .seen
         .as_ref()
@@ -230,13 +231,19 @@ fn step_scale(
         })
         .unwrap_or_default();
     let partitions = probe.seen.as_ref().and_then(|s| s.partitions.as_deref());
-    scale::assess(
-        partitions,
-        &brokers,
-        running,
-        cluster.spec.replicas,
-        Some("partitions are not moved yet: fjord-broker does not serve AlterPartitionReassignments (API 45)"),
-    )
+    let note = match (desired < running, partitions, probe.admin.as_ref()) {
+        (true, Some(partitions), Some(admin)) => {
+            let executor = scale::Brokers(admin);
+            Some(scale::drain_step(partitions, &brokers, desired, &executor).await)
+        }
+        (true, _, _) => None,
+        (false, _, _) => Some(
+            "partitions are not moved onto new brokers automatically: use `fjord reassign`"
+                .to_string(),
+        ),
+    };
+    let note = note.filter(|n| !n.is_empty());
+    scale::assess(partitions, &brokers, running, desired, note.as_deref())
 }
 
 /// The metadata quorum: the voters the brokers already run with (read back from the applied

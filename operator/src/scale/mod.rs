@@ -1,11 +1,7 @@
 //! Scale planners: what must move before brokers leave (drain) and after brokers join
 //! (balance). Pure: partitions and brokers in, reassignments out; the cluster reconcile
-//! reports them in status and hands them to a [`ReassignmentExecutor`].
-//!
-//! Executing a plan needs Kafka's AlterPartitionReassignments (API 45) and
-//! ListPartitionReassignments (API 46) on the broker, which fjord-broker does not serve yet;
-//! [`NotServed`] is the executor until it does, so a scale-down stays refused and a scale-up
-//! leaves the new brokers empty, each with a condition saying so.
+//! reports them in status and hands a drain to a [`ReassignmentExecutor`] (the brokers'
+//! AlterPartitionReassignments, [`Brokers`]), one plan at a time.
 
 pub mod balance;
 pub mod drain;
@@ -50,24 +46,51 @@ pub trait ReassignmentExecutor {
 /// Why reassignments could not be carried out.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExecutorError {
-    #[error("the brokers do not serve {0}; partitions cannot be moved yet")]
-    NotServed(&'static str),
+    /// The request failed as a whole (connection, timeout, authorization).
+    #[error("the brokers did not take the reassignments: {0}")]
+    Request(String),
+    /// Some partitions were refused (Kafka's error per partition).
+    #[error("{refused} of {total} reassignments refused, e.g. {first}")]
+    Refused {
+        refused: usize,
+        total: usize,
+        first: String,
+    },
 }
 
-/// The executor while fjord-broker lacks AlterPartitionReassignments.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NotServed;
+/// The executor of a cluster: AlterPartitionReassignments and ListPartitionReassignments
+/// sent to a broker, which forwards them to the active controller.
+pub struct Brokers<'a>(pub &'a fjord_client::AdminClient);
 
-impl ReassignmentExecutor for NotServed {
-    async fn start(&self, _moves: &[Reassignment]) -> Result<(), ExecutorError> {
-        Err(ExecutorError::NotServed(
-            "AlterPartitionReassignments (API 45)",
-        ))
+impl ReassignmentExecutor for Brokers<'_> {
+    async fn start(&self, moves: &[Reassignment]) -> Result<(), ExecutorError> {
+        let requests: Vec<fjord_client::Reassignment> = moves
+            .iter()
+            .map(|m| fjord_client::Reassignment {
+                topic: m.topic.clone(),
+                partition: m.partition,
+                replicas: Some(m.to.clone()),
+            })
+            .collect();
+        let results = (self.0.alter_partition_reassignments(&requests).await)
+            .map_err(|e| ExecutorError::Request(e.to_string()))?;
+        let refused: Vec<String> = (moves.iter().zip(&results))
+            .filter_map(|(m, r)| r.as_ref().err().map(|e| format!("{m}: {e}")))
+            .collect();
+        match refused.first() {
+            None => Ok(()),
+            Some(first) => Err(ExecutorError::Refused {
+                refused: refused.len(),
+                total: moves.len(),
+                first: first.clone(),
+            }),
+        }
     }
+
     async fn in_progress(&self) -> Result<usize, ExecutorError> {
-        Err(ExecutorError::NotServed(
-            "ListPartitionReassignments (API 46)",
-        ))
+        (self.0.list_partition_reassignments(&[]).await)
+            .map(|ongoing| ongoing.len())
+            .map_err(|e| ExecutorError::Request(e.to_string()))
     }
 }
 
@@ -130,8 +153,8 @@ impl ScaleState {
 }
 
 /// The scale state of a cluster running `running` brokers whose spec asks for `desired`.
-/// Moves are not executed here: `executor_note` says why they are not being carried out
-/// (while the broker lacks AlterPartitionReassignments), or None once they are.
+/// Moves are not executed here: `executor_note` says how they are being carried out (see
+/// [`drain_step`]) or why they are not.
 pub fn assess(
     partitions: Option<&[PartitionState]>,
     brokers: &[Broker],
@@ -174,6 +197,29 @@ pub fn assess(
             moves.len(),
             brokers.len()
         ),
+    }
+}
+
+/// One reconcile's step of a scale-down to `to` brokers: while reassignments run, wait for
+/// them; once none runs and the leaving brokers still hold replicas, start the drain's moves.
+/// Returns what it did, for status.
+pub async fn drain_step(
+    partitions: &[PartitionState],
+    brokers: &[Broker],
+    to: i32,
+    executor: &impl ReassignmentExecutor,
+) -> String {
+    let moves = match drain::drain_plan(partitions, brokers, to) {
+        Ok(moves) if !moves.is_empty() => moves,
+        _ => return String::new(),
+    };
+    match executor.in_progress().await {
+        Err(e) => format!("cannot list the reassignments in progress: {e}"),
+        Ok(n) if n > 0 => format!("{n} reassignment(s) in progress"),
+        Ok(_) => match executor.start(&moves).await {
+            Ok(()) => format!("started {} reassignment(s)", moves.len()),
+            Err(e) => e.to_string(),
+        },
     }
 }
 
@@ -237,6 +283,48 @@ mod tests {
         );
         assert!(draining.holds_brokers());
         assert!(assess(None, &brokers(5), 5, 3, None).holds_brokers());
+    }
+
+    /// An executor that records what it is asked and answers `running` in progress.
+    struct Recorder {
+        running: usize,
+        started: std::sync::Mutex<Vec<Reassignment>>,
+    }
+
+    impl ReassignmentExecutor for Recorder {
+        async fn start(&self, moves: &[Reassignment]) -> Result<(), ExecutorError> {
+            self.started.lock().unwrap().extend_from_slice(moves);
+            Ok(())
+        }
+        async fn in_progress(&self) -> Result<usize, ExecutorError> {
+            Ok(self.running)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_drain_starts_its_moves_once_and_waits_while_they_run() {
+        let parts = [p(0, &[0, 1]), p(1, &[3, 4]), p(2, &[4, 0])];
+        let idle = Recorder {
+            running: 0,
+            started: Default::default(),
+        };
+        let note = drain_step(&parts, &brokers(5), 3, &idle).await;
+        let started = idle.started.lock().unwrap().clone();
+        assert_eq!(note, format!("started {} reassignment(s)", started.len()));
+        assert!(
+            started.iter().all(|m| m.to.iter().all(|b| *b < 3)),
+            "{started:?}"
+        );
+        assert_eq!(started.len(), 2, "partitions 1 and 2 leave brokers 3 and 4");
+        let busy = Recorder {
+            running: 2,
+            started: Default::default(),
+        };
+        let note = drain_step(&parts, &brokers(5), 3, &busy).await;
+        assert_eq!(note, "2 reassignment(s) in progress");
+        assert!(busy.started.lock().unwrap().is_empty());
+        let empty = [p(0, &[0, 1])];
+        assert_eq!(drain_step(&empty, &brokers(5), 3, &idle).await, "");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A test kubelet (and the slice of the StatefulSet controller it needs) over the fake API
 //! server, so the operator drives real `fjord-broker` processes (DESIGN §4).
 //!
-//! - StatefulSet controller: each StatefulSet gets a revision (a hash of its pod template) as
+//! - StatefulSet controller: pods beyond `replicas` are deleted, the highest ordinal first;
+//!   each StatefulSet gets a revision (a hash of its pod template) as
 //!   `updateRevision`; a missing pod `<sts>-<n>` is created from the current template with that
 //!   revision as `controller-revision-hash`, its ordinal label, and a PVC volume per claim
 //!   template. Existing pods are never updated (`OnDelete`).
@@ -219,6 +220,19 @@ async fn sync_statefulsets(server: &FakeApiServer, ns: &str) {
                     let _ = pods.create(&PostParams::default(), &pod).await;
                 }
             }
+        }
+        // Scale-down as the StatefulSet controller's OrderedReady policy: the highest
+        // ordinal beyond `replicas` goes first, one per pass.
+        let beyond = server
+            .names(PODS, ns)
+            .into_iter()
+            .filter_map(|pod| {
+                let n: i64 = pod.strip_prefix(&format!("{name}-"))?.parse().ok()?;
+                (n >= replicas).then_some((n, pod))
+            })
+            .max();
+        if let Some((_, pod)) = beyond {
+            let _ = pods.delete(&pod, &Default::default()).await;
         }
         let status = json!({"status": {"observedGeneration": sts["metadata"]["generation"],
             "replicas": replicas, "readyReplicas": ready,

@@ -116,11 +116,20 @@ pub async fn create_ready_topic(
         ready(&server.get("/apis/fjord.dev/v1alpha1/topics", ns, &name)?).then_some(())
     })
     .await?;
+    describe_topic(kubelet, bootstrap, &name).await
+}
+
+/// How the brokers behind `bootstrap` (resolved by `kubelet`) describe topic `name`.
+pub async fn describe_topic(
+    kubelet: &kubelet::Kubelet,
+    bootstrap: &str,
+    name: &str,
+) -> Result<fjord_client::TopicInfo, String> {
     let admin = fjord_client::AdminClient::connect(&kubelet.resolve(bootstrap))
         .await
         .map_err(|e| e.to_string())?;
     admin
-        .describe_topic(&name)
+        .describe_topic(name)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{name} is not on the brokers"))
