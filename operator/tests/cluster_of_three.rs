@@ -29,6 +29,7 @@ use support::{
 const NS: &str = "streaming";
 const CLUSTERS: &str = "/apis/fjord.dev/v1alpha1/clusters";
 const PODS: &str = "/api/v1/pods";
+const TOPICS: &str = "/apis/fjord.dev/v1alpha1/topics";
 const BROKERS: i32 = 3;
 /// The largest Cluster a test here runs.
 const MAX_BROKERS: i32 = 5;
@@ -314,10 +315,11 @@ async fn three_brokers_form_a_quorum_spread_a_topic_and_roll_one_at_a_time_losin
 
 /// Five brokers: the operator makes pods 0-2 the quorum's voters and 3-4 broker-only nodes
 /// (`process.roles=broker`), which follow the metadata log as observers; all five register,
-/// host replicas and lead partitions. Scaled down to three under an `acks=all` producer, the
+/// host replicas and lead partitions. Under an `acks=all` producer the Topic's replication
+/// factor goes 3 -> 4 -> 2 (reassignments), then the Cluster scales down to three: the
 /// operator drains brokers 3 and 4 before their pods go, and the producer loses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes_and_drain_on_scale_down() {
+async fn five_brokers_with_two_broker_only_nodes_change_replication_factor_and_drain_to_three() {
     const FIVE: i32 = 5;
     let op = Operator::start(NS);
     let (server, client, kubelet, port) = (&op.server, &op.client, &op.kubelet, op.port);
@@ -391,6 +393,29 @@ async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes_and_drain_on
         die(format!("{e}; producer said {said:?}"), server, kubelet)
     });
 
+    // Replication-factor changes are reassignments, under load: 3 -> 4 -> 2.
+    let topics: Api<fjord_crds::Topic> = Api::namespaced(client.clone(), NS);
+    for rf in [4, 2] {
+        topics
+            .patch(
+                "orders",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicationFactor": rf}})),
+            )
+            .await
+            .unwrap();
+        eventually_within(&format!("replication factor {rf}"), within, || {
+            let t = server.get(TOPICS, NS, "orders")?;
+            (ready(&t) && t["status"]["replicationFactor"] == rf).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| die(e, server, kubelet));
+        let now = describe_topic(kubelet, &bootstrap, "orders").await.unwrap();
+        for p in &now.partitions {
+            assert_eq!(p.replicas.len(), rf as usize, "{now:?}");
+        }
+    }
+
     // Scale down to the three voters under load: the operator moves every replica off
     // brokers 3 and 4 (AlterPartitionReassignments), and only then shrinks the StatefulSet.
     let clusters: Api<Cluster> = Api::namespaced(client.clone(), NS);
@@ -419,11 +444,11 @@ async fn five_brokers_run_as_three_voters_and_two_broker_only_nodes_and_drain_on
     .unwrap_or_else(|e| die(e, server, kubelet));
     let after = describe_topic(kubelet, &bootstrap, "orders").await.unwrap();
     for p in &after.partitions {
-        drained &= p.replicas.iter().all(|r| *r < 3) && p.replicas.len() == 3;
+        drained &= p.replicas.iter().all(|r| *r < 3) && p.replicas.len() == 2;
     }
     assert!(
         drained,
-        "every partition on brokers 0-2 with 3 replicas: {after:?}"
+        "every partition on brokers 0-2 with 2 replicas: {after:?}"
     );
 
     let acked = records(&producer.finish(), "ack ");

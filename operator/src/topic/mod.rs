@@ -113,7 +113,11 @@ async fn reconcile_steps(topic: &Topic, ctx: &Context) -> Result<Action> {
 
     let status = topic_status(topic, &plan, observed.as_ref(), created_id);
     write_status(topic, ctx, status).await?;
-    Ok(Action::requeue(RESYNC))
+    // A replication-factor change completes on the brokers without any watch event.
+    Ok(Action::requeue(match plan.reassign.is_empty() {
+        true => RESYNC,
+        false => Duration::from_secs(2),
+    }))
 }
 
 /// Performs `plan`; returns the id of a topic it created.
@@ -131,6 +135,9 @@ async fn perform(admin: &AdminClient, name: &str, plan: &TopicPlan) -> Result<Op
         )
         .await?;
     }
+    if !plan.reassign.is_empty() {
+        change_replication_factor(admin, name, &plan.reassign).await?;
+    }
     if !plan.set_configs.is_empty() || !plan.delete_configs.is_empty() {
         tracing::info!(topic = name, set = ?plan.set_configs.keys(), reset = ?plan.delete_configs, "altering configs");
         broker_call(
@@ -140,6 +147,49 @@ async fn perform(admin: &AdminClient, name: &str, plan: &TopicPlan) -> Result<Op
         .await?;
     }
     Ok(created)
+}
+
+/// Starts the reassignments of a replication-factor change, unless some of the topic's
+/// are still running (their replicas are then the union of old and new, not a new plan).
+async fn change_replication_factor(
+    admin: &AdminClient,
+    name: &str,
+    reassign: &[(i32, Vec<i32>)],
+) -> Result<()> {
+    let partitions: Vec<(String, i32)> = reassign.iter().map(|(p, _)| (name.into(), *p)).collect();
+    let ongoing = broker_call(
+        "ListPartitionReassignments",
+        admin.list_partition_reassignments(&partitions),
+    )
+    .await?;
+    if !ongoing.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        topic = name,
+        partitions = reassign.len(),
+        "changing the replication factor"
+    );
+    let moves: Vec<fjord_client::Reassignment> = reassign
+        .iter()
+        .map(|(partition, replicas)| fjord_client::Reassignment {
+            topic: name.into(),
+            partition: *partition,
+            replicas: Some(replicas.clone()),
+        })
+        .collect();
+    let results = broker_call(
+        "AlterPartitionReassignments",
+        admin.alter_partition_reassignments(&moves),
+    )
+    .await?;
+    match results.into_iter().find_map(|r| r.err()) {
+        None => Ok(()),
+        Some(e) => Err(Error::BrokerRequest {
+            operation: "AlterPartitionReassignments",
+            message: e.to_string(),
+        }),
+    }
 }
 
 async fn broker_call<T>(
@@ -211,6 +261,18 @@ fn topic_status(
         .and_then(replication_factor)
         .unwrap_or(topic.spec.replication_factor);
     let wanted = match plan.refusals.first() {
+        None if !plan.reassign.is_empty() => {
+            let why = format!(
+                "replication factor {rf} -> {}: {} partition(s) being reassigned",
+                topic.spec.replication_factor,
+                plan.reassign.len()
+            );
+            vec![
+                Cond::new(READY, false, "ReplicationFactorChanging", why.clone()),
+                Cond::new(RECONCILING, true, "ReplicationFactorChanging", why),
+                Cond::new(DEGRADED, false, "AsExpected", ""),
+            ]
+        }
         Some(r) => vec![
             Cond::new(READY, false, r.reason(), r.message()),
             Cond::new(

@@ -14,8 +14,6 @@ use crate::assignment::{assign, AssignmentError, Broker};
 pub enum Refusal {
     /// Kafka cannot remove partitions without losing their data.
     PartitionDecrease { current: i32, requested: i32 },
-    /// Changing the replication factor needs a reassignment, which is not implemented yet.
-    ReplicationFactorChange { current: i32, requested: i32 },
 }
 
 impl Refusal {
@@ -23,7 +21,6 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::PartitionDecrease { .. } => "PartitionDecreaseRefused",
-            Refusal::ReplicationFactorChange { .. } => "ReplicationFactorChangeUnsupported",
         }
     }
 
@@ -33,10 +30,6 @@ impl Refusal {
             Refusal::PartitionDecrease { current, requested } => format!(
                 "the topic has {current} partitions; Kafka cannot reduce them to {requested} \
                  without losing data (set spec.partitions back to at least {current})"
-            ),
-            Refusal::ReplicationFactorChange { current, requested } => format!(
-                "the topic has replication factor {current}; changing it to {requested} needs a \
-                 partition reassignment, which this operator version does not perform"
             ),
         }
     }
@@ -49,6 +42,10 @@ pub struct TopicPlan {
     pub create: Option<NewTopic>,
     /// Grow to `.0` partitions with replicas `.1` for the new ones.
     pub grow: Option<(i32, Vec<Vec<i32>>)>,
+    /// A replication-factor change: the new replicas of each partition whose count differs
+    /// (existing replicas kept first, so the preferred leader stays), carried out by
+    /// AlterPartitionReassignments.
+    pub reassign: Vec<(i32, Vec<i32>)>,
     /// Configs to set.
     pub set_configs: BTreeMap<String, String>,
     /// Configs to reset to the broker default.
@@ -100,14 +97,70 @@ pub fn plan_topic(
         let new = assign(name, &brokers, current, spec.partitions, rf)?;
         plan.grow = Some((spec.partitions, new));
     }
-    if let Some(rf) = current_rf.filter(|rf| *rf != spec.replication_factor) {
-        plan.refusals.push(Refusal::ReplicationFactorChange {
-            current: rf,
-            requested: spec.replication_factor,
-        });
+    if current_rf.is_some_and(|rf| rf != spec.replication_factor) {
+        plan.reassign = replication_factor_moves(&brokers, topic, spec.replication_factor)?;
     }
     plan_configs(&mut plan, &spec.config, configs);
     Ok(plan)
+}
+
+/// The new replica lists that give every partition of `topic` `rf` replicas: a partition
+/// keeps its first `rf` replicas when it shrinks; when it grows it keeps all of them and
+/// gains, one at a time, a broker in a rack the partition does not use yet when there is
+/// one, then the one holding fewest of the topic's replicas (counting those just planned),
+/// then the lowest id.
+fn replication_factor_moves(
+    brokers: &[Broker],
+    topic: &TopicInfo,
+    rf: i32,
+) -> Result<Vec<(i32, Vec<i32>)>, AssignmentError> {
+    if rf < 1 {
+        return Err(AssignmentError::InvalidReplicationFactor(rf));
+    }
+    let want = usize::try_from(rf).unwrap_or(usize::MAX);
+    if want > brokers.len() {
+        return Err(AssignmentError::ReplicationFactorTooLarge {
+            replication_factor: rf,
+            brokers: brokers.len(),
+        });
+    }
+    let rack = |id: i32| {
+        brokers
+            .iter()
+            .find(|b| b.id == id)
+            .and_then(|b| b.rack.clone())
+    };
+    let mut load: BTreeMap<i32, usize> = brokers.iter().map(|b| (b.id, 0)).collect();
+    for p in &topic.partitions {
+        for r in p.replicas.iter().take(want) {
+            *load.entry(*r).or_default() += 1;
+        }
+    }
+    let mut moves = Vec::new();
+    for p in &topic.partitions {
+        if p.replicas.len() == want {
+            continue;
+        }
+        let mut target: Vec<i32> = p.replicas.iter().copied().take(want).collect();
+        while target.len() < want {
+            let used: Vec<Option<String>> = target.iter().map(|r| rack(*r)).collect();
+            let Some(next) = brokers
+                .iter()
+                .filter(|b| !target.contains(&b.id))
+                .min_by_key(|b| {
+                    let rack_used = b.rack.is_some() && used.contains(&b.rack);
+                    (rack_used, load.get(&b.id).copied().unwrap_or(0), b.id)
+                })
+                .map(|b| b.id)
+            else {
+                break;
+            };
+            target.push(next);
+            *load.entry(next).or_default() += 1;
+        }
+        moves.push((p.partition, target));
+    }
+    Ok(moves)
 }
 
 /// Replicas of the lowest partition, the topic's replication factor.
@@ -285,21 +338,69 @@ mod tests {
     }
 
     #[test]
-    fn a_replication_factor_change_is_refused() {
-        let p = plan_topic(
+    fn a_replication_factor_change_is_a_reassignment_keeping_the_preferred_leaders() {
+        let grow = plan_topic(
             "orders",
-            &spec(3, 2, &[]),
-            &brokers(3),
+            &spec(3, 3, &[]),
+            &brokers(4),
             Some(&topic(3, 1)),
             &[],
         )
         .unwrap();
-        assert_eq!(
-            p.refusals,
-            [Refusal::ReplicationFactorChange {
-                current: 1,
-                requested: 2
-            }]
+        assert!(grow.refusals.is_empty());
+        assert_eq!(grow.reassign.len(), 3);
+        let before = topic(3, 1);
+        let mut load = BTreeMap::new();
+        for ((p, target), old) in grow.reassign.iter().zip(&before.partitions) {
+            assert_eq!(*p, old.partition);
+            assert_eq!(target.len(), 3);
+            assert_eq!(
+                target[0], old.replicas[0],
+                "the preferred leader stays first"
+            );
+            let distinct: std::collections::BTreeSet<_> = target.iter().collect();
+            assert_eq!(distinct.len(), 3, "{target:?}");
+            for b in target {
+                *load.entry(*b).or_insert(0) += 1;
+            }
+        }
+        assert!(
+            load.values().max().unwrap() - load.values().min().unwrap() <= 1,
+            "balanced over the brokers: {load:?}"
+        );
+        let shrink = plan_topic(
+            "orders",
+            &spec(3, 1, &[]),
+            &brokers(4),
+            Some(&topic(3, 2)),
+            &[],
+        )
+        .unwrap();
+        let kept: Vec<_> = topic(3, 2)
+            .partitions
+            .iter()
+            .map(|p| (p.partition, vec![p.replicas[0]]))
+            .collect();
+        assert_eq!(shrink.reassign, kept, "shrinking keeps the first replicas");
+        let same = plan_topic(
+            "orders",
+            &spec(3, 2, &[]),
+            &brokers(4),
+            Some(&topic(3, 2)),
+            &[],
+        )
+        .unwrap();
+        assert!(same.reassign.is_empty());
+        assert!(
+            plan_topic(
+                "orders",
+                &spec(3, 5, &[]),
+                &brokers(4),
+                Some(&topic(3, 1)),
+                &[],
+            )
+            .is_err(),
+            "more replicas than brokers"
         );
     }
 
