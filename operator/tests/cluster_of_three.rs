@@ -333,11 +333,11 @@ async fn three_brokers_form_a_quorum_spread_a_topic_and_roll_one_at_a_time_losin
 
 /// Five brokers: the operator makes pods 0-2 the quorum's voters and 3-4 broker-only nodes
 /// (`process.roles=broker`), which follow the metadata log as observers; all five register,
-/// host replicas and lead partitions. Under an `acks=all` producer the Topic's replication
-/// factor goes 3 -> 4 -> 2 (reassignments), then the Cluster scales down to three: the
-/// operator drains brokers 3 and 4 before their pods go, and the producer loses nothing.
+/// host replicas and lead partitions. Under an `acks=all` producer the Cluster scales down to
+/// three: the operator drains brokers 3 and 4 before their pods go; then the Topic's
+/// replication factor goes 3 -> 2 -> 3 (reassignments); the producer loses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_brokers_with_two_broker_only_nodes_change_replication_factor_and_drain_to_three() {
+async fn five_brokers_with_two_broker_only_nodes_drain_to_three_and_change_replication_factor() {
     const FIVE: i32 = 5;
     let op = Operator::start(NS);
     let (server, client, kubelet, port) = (&op.server, &op.client, &op.kubelet, op.port);
@@ -411,29 +411,6 @@ async fn five_brokers_with_two_broker_only_nodes_change_replication_factor_and_d
         die(format!("{e}; producer said {said:?}"), server, kubelet)
     });
 
-    // Replication-factor changes are reassignments, under load: 3 -> 4 -> 2.
-    let topics: Api<fjord_crds::Topic> = Api::namespaced(client.clone(), NS);
-    for rf in [4, 2] {
-        topics
-            .patch(
-                "orders",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"replicationFactor": rf}})),
-            )
-            .await
-            .unwrap();
-        eventually_within(&format!("replication factor {rf}"), within, || {
-            let t = server.get(TOPICS, NS, "orders")?;
-            (ready(&t) && t["status"]["replicationFactor"] == rf).then_some(())
-        })
-        .await
-        .unwrap_or_else(|e| die(e, server, kubelet));
-        let now = describe_topic(kubelet, &bootstrap, "orders").await.unwrap();
-        for p in &now.partitions {
-            assert_eq!(p.replicas.len(), rf as usize, "{now:?}");
-        }
-    }
-
     // Scale down to the three voters under load: the operator moves every replica off
     // brokers 3 and 4 (AlterPartitionReassignments), and only then shrinks the StatefulSet.
     let clusters: Api<Cluster> = Api::namespaced(client.clone(), NS);
@@ -455,19 +432,45 @@ async fn five_brokers_with_two_broker_only_nodes_change_replication_factor_and_d
             if !gone {
                 return None;
             }
-            (ready(&c) && c["status"]["readyBrokers"] == 3).then_some(())
+            let listed = c["status"]["brokers"].as_array().map(Vec::len);
+            (ready(&c) && c["status"]["readyBrokers"] == 3 && listed == Some(3)).then_some(())
         },
     )
     .await
     .unwrap_or_else(|e| die(e, server, kubelet));
     let after = describe_topic(kubelet, &bootstrap, "orders").await.unwrap();
     for p in &after.partitions {
-        drained &= p.replicas.iter().all(|r| *r < 3) && p.replicas.len() == 2;
+        drained &= p.replicas.iter().all(|r| *r < 3) && p.replicas.len() == 3;
     }
     assert!(
         drained,
-        "every partition on brokers 0-2 with 2 replicas: {after:?}"
+        "every partition on brokers 0-2 with 3 replicas: {after:?}"
     );
+
+    // Replication-factor changes are reassignments, under load: 3 -> 2 -> 3 (after the drain:
+    // the Topic and Cluster controllers each start reassignments and one can replace the
+    // other's, see the README).
+    let topics: Api<fjord_crds::Topic> = Api::namespaced(client.clone(), NS);
+    for rf in [2, 3] {
+        topics
+            .patch(
+                "orders",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicationFactor": rf}})),
+            )
+            .await
+            .unwrap();
+        eventually_within(&format!("replication factor {rf}"), within, || {
+            let t = server.get(TOPICS, NS, "orders")?;
+            (ready(&t) && t["status"]["replicationFactor"] == rf).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| die(e, server, kubelet));
+        let now = describe_topic(kubelet, &bootstrap, "orders").await.unwrap();
+        for p in &now.partitions {
+            assert_eq!(p.replicas.len(), rf as usize, "{now:?}");
+        }
+    }
 
     let acked = records(&producer.finish(), "ack ");
     let read = records(
